@@ -1,0 +1,79 @@
+"""The one vocabulary of SPEC.md: every state, result and level as an enum.
+
+Code, JSON, metrics and the status page all use these values; nothing re-spells them.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Vocabulary(str, Enum):
+    """A str-valued enum that renders as its value in f-strings and JSON."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Result(Vocabulary):
+    """One server's answer to one name and type."""
+
+    OK = "ok"
+    WRONG_ANSWER = "wrong_answer"
+    NXDOMAIN = "nxdomain"
+    NODATA = "nodata"
+    SERVFAIL = "servfail"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+
+class NameState(Vocabulary):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    FAILING = "failing"
+
+
+class ServiceState(Vocabulary):
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+class BackupState(Vocabulary):
+    USABLE = "usable"
+    AT_RISK = "at_risk"
+    UNUSABLE = "unusable"
+
+
+class SharedFate(Vocabulary):
+    """How strongly a backup's DNS dependencies overlap its service's; strongest first."""
+
+    NAME = "name"
+    ZONE = "zone"
+    SERVERS = "servers"
+
+
+class Criticality(Vocabulary):
+    CRITICAL = "critical"
+    HIGH = "high"
+    NORMAL = "normal"
+
+
+class Role(Vocabulary):
+    RECURSIVE = "recursive"
+    AUTHORITATIVE = "authoritative"
+
+
+class Transport(Vocabulary):
+    UDP = "udp"
+    TCP = "tcp"
+
+
+# Worst-first orderings, used to rank and to pick the overall status.
+SERVICE_SEVERITY = {ServiceState.UP: 0, ServiceState.DEGRADED: 1, ServiceState.DOWN: 2}
+NAME_SEVERITY = {NameState.HEALTHY: 0, NameState.DEGRADED: 1, NameState.FAILING: 2}
+BACKUP_SEVERITY = {BackupState.USABLE: 0, BackupState.AT_RISK: 1, BackupState.UNUSABLE: 2}
+CRITICALITY_RANK = {Criticality.CRITICAL: 0, Criticality.HIGH: 1, Criticality.NORMAL: 2}
+
+RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT")
