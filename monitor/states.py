@@ -5,10 +5,10 @@ Code, JSON, metrics and the status page all use these values; nothing re-spells 
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Vocabulary(str, Enum):
+class Vocabulary(StrEnum):
     """A str-valued enum that renders as its value in f-strings and JSON."""
 
     def __str__(self) -> str:

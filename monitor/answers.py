@@ -1,0 +1,30 @@
+"""Canonical text of DNS answers, so ``expect`` and what servers say compare as sets."""
+
+from __future__ import annotations
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+from dns.rdtypes.ANY.TXT import TXT
+
+
+def answer_text(rdata: dns.rdata.Rdata) -> str:
+    """One answer as users write it in ``expect``: TXT strings joined, names absolute."""
+    if isinstance(rdata, TXT):
+        return b"".join(rdata.strings).decode("utf-8", errors="replace")
+    return rdata.to_text()
+
+
+def canonical_rdata(rdtype: str, text: str) -> str:
+    """Normalise one ``expect`` entry; raises ValueError if it does not fit the type."""
+    if rdtype == "TXT":
+        return text
+    try:
+        rdata = dns.rdata.from_text(
+            dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), text, origin=dns.name.root
+        )
+    except (dns.exception.DNSException, ValueError) as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from exc
+    return answer_text(rdata)

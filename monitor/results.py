@@ -1,0 +1,63 @@
+"""What one round found: a result per query, and the store every output reads."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from monitor.plan import Query
+from monitor.states import Result
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One server's answer to one name and type, classified; never an exception."""
+
+    query: Query
+    result: Result
+    rtt_seconds: float | None = None
+    ttl: int | None = None
+    answers: tuple[str, ...] = ()
+    detail: str = ""
+    serial: int | None = None  # from an SOA answer
+    soa_expire: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result is Result.OK
+
+    @property
+    def answered(self) -> bool:
+        """The server said something well-formed (anything but timeout or error)."""
+        return self.result not in (Result.TIMEOUT, Result.ERROR)
+
+
+@dataclass
+class Round:
+    """All results of one round, keyed by (name, type, server)."""
+
+    started_at: float
+    duration_seconds: float = 0.0
+    results: dict[tuple[str, str, str], ProbeResult] = field(default_factory=dict)
+
+    def add(self, result: ProbeResult) -> None:
+        self.results[result.query.key] = result
+
+    def get(self, name: str, rdtype: str, server: str) -> ProbeResult | None:
+        return self.results.get((name, rdtype, server))
+
+
+class Store:
+    """The latest round, shared between the scheduler thread and readers (web, metrics)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: object | None = None
+
+    def publish(self, value: object) -> None:
+        with self._lock:
+            self._latest = value
+
+    def latest(self) -> object | None:
+        with self._lock:
+            return self._latest

@@ -1,0 +1,122 @@
+"""Rules across the whole config: duplicates, references and cycles. Pure.
+
+Each problem is a key path and a message; config.py adds the file and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from monitor.suggest import did_you_mean
+from monitor.yamlsource import Path
+
+if TYPE_CHECKING:
+    from monitor.config import Config, Service
+
+Problem = tuple[Path, str]
+SERVICE_PREFIX = "service:"
+
+
+def check(config: Config) -> list[Problem]:
+    """Every cross-reference problem in a structurally valid config."""
+    return [
+        *_duplicates(((s.name for s in config.servers)), "servers", "server"),
+        *_duplicate_names(config),
+        *_duplicates((s.name for s in config.services), "services", "service"),
+        *_backup_duplicates(config),
+        *_name_servers(config),
+        *_dependencies(config),
+        *_cycles(config),
+    ]
+
+
+def _duplicates(names: Iterable[str], section: str, what: str) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            yield (section, i, "name"), f"duplicate {what} name {name!r}"
+        seen.add(name)
+
+
+def _duplicate_names(config: Config) -> Iterator[Problem]:
+    seen: set[tuple[str, str]] = set()
+    for i, name in enumerate(config.names):
+        key = (name.name, name.type)
+        if key in seen:
+            yield ("names", i, "name"), f"duplicate name {name.name!r} with type {name.type}"
+        seen.add(key)
+
+
+def _backup_duplicates(config: Config) -> Iterator[Problem]:
+    for i, service in enumerate(config.services):
+        for path, message in _duplicates((b.name for b in service.backups), "backups", "backup"):
+            yield ("services", i, *path), message
+
+
+def _name_servers(config: Config) -> Iterator[Problem]:
+    servers = {s.name for s in config.servers}
+    for i, name in enumerate(config.names):
+        for j, server in enumerate(name.servers or ()):
+            if server not in servers:
+                hint = did_you_mean(server, servers)
+                yield ("names", i, "servers", j), f"{server!r} is not a listed server{hint}"
+        if name.servers == ():
+            yield ("names", i, "servers"), "must list at least one server when given"
+
+
+def _dependencies(config: Config) -> Iterator[Problem]:
+    names = {n.name for n in config.names}
+    services = {s.name for s in config.services}
+    choices = names | {SERVICE_PREFIX + s for s in services}
+    for i, service in enumerate(config.services):
+        owners: list[tuple[Path, tuple[str, ...]]] = [(("services", i), service.depends_on)]
+        owners += [
+            (("services", i, "backups", j), b.depends_on) for j, b in enumerate(service.backups)
+        ]
+        for path, deps in owners:
+            for k, dep in enumerate(deps):
+                if not _known(dep, names, services):
+                    what = "service" if dep.startswith(SERVICE_PREFIX) else "listed name"
+                    hint = did_you_mean(dep, choices)
+                    yield (*path, "depends_on", k), f"{dep!r} is not a {what}{hint}"
+                elif dep == SERVICE_PREFIX + service.name and len(path) == 2:
+                    yield (*path, "depends_on", k), "a service cannot depend on itself"
+
+
+def _known(dep: str, names: set[str], services: set[str]) -> bool:
+    if dep.startswith(SERVICE_PREFIX):
+        return dep[len(SERVICE_PREFIX) :] in services
+    return dep.lower().rstrip(".") in names
+
+
+def _cycles(config: Config) -> Iterator[Problem]:
+    """Report each service that sits on a dependency cycle, with the cycle spelled out."""
+    edges = {s.name: _service_deps(s) for s in config.services}
+    index = {s.name: i for i, s in enumerate(config.services)}
+    reported: set[frozenset[str]] = set()
+    for start in edges:
+        cycle = _find_cycle(start, edges)
+        if cycle and frozenset(cycle) not in reported:
+            reported.add(frozenset(cycle))
+            loop = " → ".join([*cycle, cycle[0]])
+            yield ("services", index[start], "depends_on"), f"dependency cycle: {loop}"
+
+
+def _service_deps(service: Service) -> list[str]:
+    return [d[len(SERVICE_PREFIX) :] for d in service.depends_on if d.startswith(SERVICE_PREFIX)]
+
+
+def _find_cycle(start: str, edges: dict[str, list[str]]) -> list[str] | None:
+    """A cycle through ``start`` by depth-first search, or None."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        node, trail = stack.pop()
+        for nxt in edges.get(node, []):
+            if nxt == start:
+                return trail
+            if nxt not in seen and nxt != node:
+                seen.add(nxt)
+                stack.append((nxt, [*trail, nxt]))
+    return None
