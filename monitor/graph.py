@@ -21,7 +21,8 @@ NameKey = tuple[str, str]  # (name, type)
 class Deps:
     """What one service or backup needs: names directly and through services."""
 
-    names: frozenset[NameKey]
+    names: frozenset[NameKey]  # transitive, through service dependencies
+    direct: frozenset[NameKey]  # named in depends_on itself
     services: tuple[str, ...]  # direct service dependencies
     all_services: frozenset[str]  # transitive
 
@@ -102,6 +103,7 @@ class Graph:
     def deps_of(self, depends_on: tuple[str, ...]) -> Deps:
         """Resolve a ``depends_on`` list into names and services, transitively."""
         names: set[NameKey] = set()
+        own: set[NameKey] = set()
         direct: list[str] = []
         closure: set[str] = set()
         for dep in depends_on:
@@ -112,8 +114,8 @@ class Graph:
                 names |= inner.names
                 closure |= {other, *inner.all_services}
             else:
-                names.update(self.keys_by_name.get(dep.lower().rstrip("."), []))
-        return Deps(frozenset(names), tuple(direct), frozenset(closure))
+                own.update(self.keys_by_name.get(dep.lower().rstrip("."), []))
+        return Deps(frozenset(names | own), frozenset(own), tuple(direct), frozenset(closure))
 
     def recursive_servers(self, keys: frozenset[NameKey]) -> set[str]:
         return {s.name for k in keys for s in self.servers_of(k) if s.role is Role.RECURSIVE}

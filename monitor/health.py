@@ -165,7 +165,7 @@ def service_health(graph: Graph, name: str, health: Health) -> ServiceHealth:
 def _dependency_state(deps: Deps, health: Health) -> tuple[ServiceState, list[str]]:
     state = ServiceState.UP
     reasons: list[str] = []
-    for key in sorted(deps.names):
+    for key in sorted(deps.direct):  # the rest is judged through the services named
         found = health.names.get(key)
         if found is None or found.state is NameState.HEALTHY:
             continue
@@ -181,13 +181,13 @@ def _dependency_state(deps: Deps, health: Health) -> tuple[ServiceState, list[st
 
 def cache_runway(graph: Graph, deps: Deps, health: Health) -> int | None:
     """Seconds until the first needed cached answer expires, while its zone is dark."""
-    ttls = []
+    ttls: list[int] = []
     for key in deps.names:
         zone = graph.zone_of(key[0])
         found = health.names.get(key)
         if zone is None or found is None or not health.zones[zone].dark:
             continue
-        ttls += [r.ttl for r in found.results if _cached_answer(r)]
+        ttls += [r.ttl for r in found.results if r.ttl is not None and _cached_answer(r)]
     return min(ttls) if ttls else None
 
 

@@ -1,0 +1,136 @@
+"""The ``dnsmon`` command: thin verbs over the library.
+
+Exit codes follow the monitoring-plugin convention: 0 up, 1 degraded or warnings,
+2 down, 3 unknown. Usage and config errors exit 3, never click's default 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from monitor import config as config_module
+from monitor.config import Config, ConfigError
+from monitor.report import EXIT_UNKNOWN, exit_code
+from monitor.suggest import did_you_mean
+
+FORMAT = click.Choice(["text", "json"])
+
+
+class Context:
+    """What every verb shares: where the config lives, loaded once on demand."""
+
+    def __init__(self, config_path: str) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = config_module.load(self.config_path)
+        return self._config
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    envvar="DNSMON_CONFIG",
+    default="probes.yaml",
+    show_default=True,
+    metavar="FILE",
+    help="The probes.yaml to use (or $DNSMON_CONFIG).",
+)
+@click.version_option(package_name="dnsmon")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str) -> None:
+    """dnsmon: which services and backups still work when the internal DNS does not.
+
+    Exit codes: 0 all up, 1 degraded or warnings, 2 something down, 3 unknown.
+    """
+    ctx.obj = Context(config_path)
+
+
+def emit(report: dict[str, Any], fmt: str, render: Any) -> None:
+    """Print ``report`` as JSON or through ``render`` for people."""
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+    else:
+        render(report, Console(highlight=False, soft_wrap=True))
+
+
+@cli.command()
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+@click.option("--service", "services", multiple=True, metavar="NAME", help="Only this service.")
+@click.pass_obj
+def check(obj: Context, fmt: str, services: tuple[str, ...]) -> int:
+    """Run one probe round now and report services, backups, names and zones.
+
+    \b
+    Example, before a planned upgrade:
+        dnsmon --config probes.yaml check --service ehr
+    """
+    from monitor.render import render
+    from monitor.rounds import Monitor
+
+    monitor = Monitor(obj.config)
+    for name in services:
+        if name not in monitor.graph.services:
+            hint = did_you_mean(name, monitor.graph.services)
+            raise click.BadParameter(f"{name!r} is not a service{hint}", param_hint="--service")
+    outcome = monitor.run_round(list(services) or None)
+    emit(outcome.report, fmt, render)
+    return exit_code(outcome.report)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+@click.pass_obj
+def lint(obj: Context, fmt: str) -> int:
+    """Validate the config and report what can be known without probing.
+
+    \b
+    Example:
+        dnsmon --config probes.yaml lint
+    """
+    from monitor.lint import findings, render
+
+    config = obj.config
+    found = findings(config)
+    if fmt == "json":
+        click.echo(json.dumps({"valid": True, "findings": found}, indent=2))
+    else:
+        render(config, found, Console(highlight=False, soft_wrap=True))
+    return 1 if found else 0
+
+
+def main() -> None:
+    """Console entry point: maps every failure to the exit-code contract."""
+    try:
+        code = cli.main(standalone_mode=False, prog_name="dnsmon")
+    except ConfigError as exc:
+        click.echo("invalid config:", err=True)
+        for error in exc.errors:
+            click.echo(f"  {error}", err=True)
+        sys.exit(EXIT_UNKNOWN)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_UNKNOWN)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_UNKNOWN)
+    except BrokenPipeError:
+        os._exit(EXIT_UNKNOWN)
+    except Exception as exc:  # an internal error is "unknown", never a false "degraded"
+        if os.environ.get("DNSMON_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(EXIT_UNKNOWN)
+    sys.exit(code if isinstance(code, int) else 0)

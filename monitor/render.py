@@ -1,0 +1,105 @@
+"""The report for people: what is down and why first, then degraded, then up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+STYLES = {
+    "up": "green",
+    "usable": "green",
+    "healthy": "green",
+    "degraded": "yellow",
+    "at_risk": "yellow",
+    "down": "bold red",
+    "unusable": "bold red",
+    "failing": "bold red",
+}
+ORDER = ("down", "degraded", "up")
+
+
+def render(report: dict[str, Any], console: Console) -> None:
+    """Print a report (from ``report.build``) to a rich console."""
+    head = Text(f"dnsmon {report['site']}  ")
+    head.append(report["status"].upper(), style=STYLES[report["status"]])
+    head.append(f"  round at {report['started_at']}, {report['duration_seconds']:.2f}s")
+    console.print(head)
+    for state in ORDER:
+        services = [s for s in report["services"] if s["status"] == state]
+        if services:
+            console.print()
+            console.print(Text(f"{state.upper()} ({len(services)})", style=STYLES[state]))
+            for service in services:
+                _service(service, console, detailed=state != "up")
+    _names(report, console)
+    _zones(report, console)
+    _warnings(report, console)
+
+
+def _service(service: dict[str, Any], console: Console, detailed: bool) -> None:
+    line = Text(f"  {service['name']}", style="bold")
+    line.append(f" [{service['criticality']}]")
+    if service.get("description"):
+        line.append(f" {service['description']}")
+    if service.get("runway_seconds") is not None:
+        line.append(f"  cache runway {runway_text(service['runway_seconds'])}", style="yellow")
+    console.print(line)
+    if detailed:
+        for reason in service["reasons"]:
+            console.print(Text(f"      {reason}"))
+    for backup in service["backups"]:
+        _backup(backup, console, detailed)
+
+
+def _backup(backup: dict[str, Any], console: Console, detailed: bool) -> None:
+    line = Text("    backup ")
+    line.append(backup["name"], style="bold")
+    line.append(": ")
+    line.append(backup["status"], style=STYLES[backup["status"]])
+    if backup["shared_fate"]:
+        shared = ", ".join(backup.get("shared", []))
+        line.append(f"  shares {backup['shared_fate']} with its service ({shared})")
+    console.print(line)
+    if detailed or backup["status"] != "usable":
+        for reason in backup.get("reasons", []):
+            console.print(Text(f"        {reason}"))
+
+
+def _names(report: dict[str, Any], console: Console) -> None:
+    bad = [n for n in report["names"] if n["status"] != "healthy"]
+    healthy = len(report["names"]) - len(bad)
+    console.print()
+    console.print(Text(f"NAMES: {healthy} of {len(report['names'])} healthy"))
+    for name in bad:
+        line = Text(f"  {name['name']} {name['type']}: ")
+        line.append(name["status"], style=STYLES[name["status"]])
+        console.print(line)
+        for result in name["results"]:
+            if result["result"] != "ok":
+                detail = f" ({result['detail']})" if result.get("detail") else ""
+                console.print(Text(f"      {result['server']}: {result['result']}{detail}"))
+
+
+def _zones(report: dict[str, Any], console: Console) -> None:
+    for zone in report["zones"]:
+        serials = ", ".join(
+            f"{s} {v if v is not None else '-'}" for s, v in zone["serials"].items()
+        )
+        mark = "" if zone["consistent"] else "  serials differ"
+        console.print(Text(f"ZONE {zone['name']}: {serials}{mark}"))
+
+
+def _warnings(report: dict[str, Any], console: Console) -> None:
+    if report["warnings"]:
+        console.print()
+        console.print(Text(f"WARNINGS ({len(report['warnings'])})", style="yellow"))
+        for warning in report["warnings"]:
+            console.print(Text(f"  {warning}"))
+
+
+def runway_text(seconds: int) -> str:
+    """``4m 10s``: how long cached answers still hide a dark zone."""
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"

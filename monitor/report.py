@@ -1,0 +1,153 @@
+"""The JSON report of SPEC.md, built from a judged round; and its exit code.
+
+``check --format json``, ``/api/status`` and ``snapshot`` all publish this one structure.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.config import Config
+from monitor.graph import Graph
+from monitor.health import (
+    NAME_TO_SERVICE,
+    Health,
+    NameHealth,
+    ServiceHealth,
+    ZoneHealth,
+    worst_service,
+)
+from monitor.results import ProbeResult
+from monitor.states import CRITICALITY_RANK, SERVICE_SEVERITY, BackupState, ServiceState
+
+EXIT_CODES = {ServiceState.UP: 0, ServiceState.DEGRADED: 1, ServiceState.DOWN: 2}
+EXIT_UNKNOWN = 3
+
+
+def build(
+    config: Config, graph: Graph, health: Health, started_at: float, duration: float
+) -> dict[str, Any]:
+    """The report as plain JSON-ready data."""
+    services = sorted(health.services.values(), key=lambda s: _service_rank(graph, s))
+    return {
+        "site": config.site,
+        "started_at": iso_time(started_at),
+        "duration_seconds": round(duration, 4),
+        "status": overall_status(graph, health).value,
+        "services": [service_entry(graph, s) for s in services],
+        "names": [name_entry(n) for n in health.names.values()],
+        "zones": [zone_entry(z) for z in health.zones.values() if _zone_asked(z)],
+        "warnings": warnings(graph, health),
+        "config_fingerprint": config.fingerprint,
+    }
+
+
+def iso_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def overall_status(graph: Graph, health: Health) -> ServiceState:
+    """The worst service; names no service needs count too, so nothing probed is ignored."""
+    states = [s.state for s in health.services.values()]
+    needed = {k for s in health.services for k in graph.service_deps(s).names}
+    needed |= {k for s in graph.services.values() for b in s.backups
+               for k in graph.deps_of(b.depends_on).names}  # fmt: skip
+    if not graph.services:
+        needed = set()
+    states += [NAME_TO_SERVICE[n.state] for k, n in health.names.items() if k not in needed]
+    return worst_service(states)
+
+
+def exit_code(report: dict[str, Any]) -> int:
+    """0 up, 1 degraded or warnings, 2 down: the monitoring-plugin convention."""
+    code = EXIT_CODES[ServiceState(report["status"])]
+    return max(code, 1) if report["warnings"] and code == 0 else code
+
+
+def _service_rank(graph: Graph, service: ServiceHealth) -> tuple[int, int, str]:
+    criticality = graph.services[service.name].criticality
+    return (-SERVICE_SEVERITY[service.state], CRITICALITY_RANK[criticality], service.name)
+
+
+def service_entry(graph: Graph, service: ServiceHealth) -> dict[str, Any]:
+    spec = graph.services[service.name]
+    return {
+        "name": service.name,
+        "description": spec.description,
+        "criticality": spec.criticality.value,
+        "status": service.state.value,
+        "reasons": list(service.reasons),
+        "runway_seconds": service.runway_seconds,
+        "backups": [
+            {
+                "name": b.name,
+                "description": b.description,
+                "status": b.state.value,
+                "shared_fate": b.fate.level.value if b.fate.level else None,
+                "shared": list(b.fate.shared),
+                "reasons": list(b.reasons),
+            }
+            for b in service.backups
+        ],
+    }
+
+
+def name_entry(name: NameHealth) -> dict[str, Any]:
+    return {
+        "name": name.key[0],
+        "type": name.key[1],
+        "status": name.state.value,
+        "consistent": name.consistent,
+        "healthy_servers": name.healthy_servers,
+        "servers": len(name.results),
+        "results": [result_entry(r) for r in name.results],
+    }
+
+
+def result_entry(result: ProbeResult) -> dict[str, Any]:
+    return {
+        "server": result.query.server.name,
+        "role": result.query.server.role.value,
+        "result": result.result.value,
+        "rtt_seconds": round(result.rtt_seconds, 6) if result.rtt_seconds is not None else None,
+        "ttl": result.ttl,
+        "answers": list(result.answers),
+        "detail": result.detail,
+    }
+
+
+def zone_entry(zone: ZoneHealth) -> dict[str, Any]:
+    return {
+        "name": zone.name,
+        "serials": zone.serials,
+        "consistent": zone.consistent,
+        "authoritative_failing": zone.dark,
+        "expire_seconds": zone.expire_seconds,
+    }
+
+
+def _zone_asked(zone: ZoneHealth) -> bool:
+    return any(s is not None for s in zone.serials.values()) or zone.dark
+
+
+def warnings(graph: Graph, health: Health) -> list[str]:
+    """What is not a state change but deserves a look: lost redundancy, disagreement."""
+    out = []
+    for key, name in health.names.items():
+        if name.healthy_servers == 1 and len(name.results) > 1:
+            survivor = next(r.query.server.name for r in name.results if r.ok)
+            out.append(
+                f"{key[0]} {key[1]}: only {survivor} answers ok; one more fault and it fails"
+            )
+        if not name.consistent:
+            out.append(f"{key[0]} {key[1]}: servers give different answers")
+    for zone in health.zones.values():
+        if not zone.consistent:
+            serials = ", ".join(f"{s} {v}" for s, v in zone.serials.items() if v is not None)
+            out.append(f"zone {zone.name}: serials differ ({serials})")
+    for service in health.services.values():
+        for backup in service.backups:
+            if service.state is ServiceState.UP and backup.state is not BackupState.USABLE:
+                out.append(f"backup {backup.name} of {service.name} is {backup.state}")
+    return out
