@@ -106,7 +106,7 @@ class ReplyParser:
 
     def _parse(self, wire: bytes, qtype: int) -> Reply:
         query_id, flags, qdcount = self.header(wire)
-        ancount = _HEADER.unpack_from(wire)[3]
+        _, _, _, ancount, nscount, arcount = _HEADER.unpack_from(wire)
         if qdcount != 1:
             raise Malformed(f"reply has {qdcount} questions, expected 1")
         parser = dns.wire.Parser(wire, 12)
@@ -114,6 +114,9 @@ class ReplyParser:
         parser.get_struct("!HH")
         question = wire[12 : parser.current].lower()
         answers, ttl, soa = self._answers(wire, parser, ancount, qtype)
+        _skip_records(parser, nscount + arcount)
+        if parser.remaining():
+            raise Malformed(f"malformed reply: {parser.remaining()} bytes of trailing junk")
         serial, expire = (soa.serial, soa.expire) if soa is not None else (None, None)
         rcode = dns.rcode.from_flags(flags, 0)
         return Reply(query_id, flags, rcode, question, answers, ttl, serial, expire)
@@ -130,7 +133,7 @@ class ReplyParser:
             rtype, rclass, rttl, rdlen = parser.get_struct(_RR.format)
             ttl = rttl if ttl is None else min(ttl, rttl)
             if rtype != qtype:
-                parser.seek(parser.current + rdlen)
+                _skip(parser, rdlen)
                 continue
             text, rdata = self._rdata(wire, parser, rtype, rclass, rdlen)
             texts.append(text)
@@ -156,6 +159,20 @@ class ReplyParser:
                 self._memo.clear()
             self._memo[key] = text
         return text, rdata
+
+
+def _skip(parser: dns.wire.Parser, size: int) -> None:
+    if size > parser.remaining():
+        raise Malformed("malformed reply: record data runs past the end")
+    parser.seek(parser.current + size)
+
+
+def _skip_records(parser: dns.wire.Parser, count: int) -> None:
+    """Walk authority and additional records so a cut-short reply is caught."""
+    for _ in range(count):
+        parser.get_name(decompress=True)
+        rdlen = parser.get_struct(_RR.format)[3]
+        _skip(parser, rdlen)
 
 
 def judge(reply: Reply, recursion: bool, expect: frozenset[str] | None) -> tuple[Result, str]:

@@ -1,0 +1,253 @@
+"""The prober against an in-process nameserver: every outcome classified, none raised."""
+
+from __future__ import annotations
+
+import time
+
+import dns.message
+import dns.rcode
+import pytest
+
+from monitor.config import Server
+from monitor.plan import Query
+from monitor.probe import ProbeSettings, Prober
+from monitor.states import Result, Role, Transport
+from tests.nameserver import TestNameserver, answer
+
+FAST = ProbeSettings(timeout=0.3, attempts=2, max_qps_per_server=10_000)
+
+
+def ask(
+    port: int,
+    name: str = "ehr-db.region.internal",
+    rdtype: str = "A",
+    *,
+    recursion: bool = True,
+    expect: frozenset[str] | None = None,
+    settings: ProbeSettings = FAST,
+):
+    role = Role.RECURSIVE if recursion else Role.AUTHORITATIVE
+    server = Server("test", "127.0.0.1", port, role, () if recursion else ("region.internal",))
+    [result] = Prober(settings).run([Query(name, rdtype, server, recursion, expect)])
+    return result
+
+
+def a_record(query: dns.message.Message) -> dns.message.Message:
+    return answer(query, "ehr-db.region.internal. 300 IN A 127.20.1.15")
+
+
+def test_ok_answer_has_rtt_ttl_and_sorted_answers():
+    def two(query):
+        return answer(
+            query,
+            "ehr-db.region.internal. 120 IN A 127.20.1.16",
+            "ehr-db.region.internal. 120 IN A 127.20.1.15",
+        )
+
+    with TestNameserver(two) as ns:
+        result = ask(ns.port)
+    assert result.result is Result.OK
+    assert result.ttl == 120
+    assert result.answers == ("127.20.1.15", "127.20.1.16")
+    assert 0 < result.rtt_seconds < 0.3
+
+
+def test_expect_mismatch_is_wrong_answer():
+    with TestNameserver(a_record) as ns:
+        result = ask(ns.port, expect=frozenset({"127.20.1.99"}))
+    assert result.result is Result.WRONG_ANSWER
+    assert "127.20.1.99" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("rcode", "expected"),
+    [
+        (dns.rcode.NXDOMAIN, Result.NXDOMAIN),
+        (dns.rcode.SERVFAIL, Result.SERVFAIL),
+        (dns.rcode.REFUSED, Result.REFUSED),
+        (dns.rcode.NOTIMP, Result.ERROR),
+    ],
+)
+def test_rcodes_are_classified(rcode, expected):
+    with TestNameserver(lambda q: answer(q, rcode=rcode)) as ns:
+        assert ask(ns.port).result is expected
+
+
+def test_empty_noerror_is_nodata():
+    with TestNameserver(lambda q: answer(q)) as ns:
+        assert ask(ns.port, rdtype="AAAA").result is Result.NODATA
+
+
+def test_cname_chain_gives_the_target_answers():
+    def chain(query):
+        return answer(
+            query,
+            "www.region.internal. 60 IN CNAME ehr-db.region.internal.",
+            "ehr-db.region.internal. 300 IN A 127.20.1.15",
+        )
+
+    with TestNameserver(chain) as ns:
+        result = ask(ns.port, name="www.region.internal")
+    assert result.answers == ("127.20.1.15",)
+    assert result.ttl == 60
+
+
+def test_silent_server_times_out_after_all_attempts_within_bound():
+    with TestNameserver(lambda q: None) as ns:
+        started = time.monotonic()
+        result = ask(ns.port)
+        elapsed = time.monotonic() - started
+        assert ns.queries == 2
+    assert result.result is Result.TIMEOUT
+    assert elapsed < 0.3 * 2 + 0.5
+
+
+def test_garbage_reply_is_error_not_crash():
+    with TestNameserver(lambda q: b"\x13\x37garbage") as ns:
+        result = ask(ns.port)
+    assert result.result is Result.ERROR
+    assert "shorter than a DNS header" in result.detail or "malformed" in result.detail
+
+
+def test_truncated_garbage_after_header_is_error():
+    def broken(query):
+        wire = bytearray(a_record(query).to_wire())
+        return bytes(wire[:-3])  # the A rdata cut short
+
+    with TestNameserver(broken) as ns:
+        result = ask(ns.port)
+    assert result.result is Result.ERROR
+    assert "malformed" in result.detail
+
+
+def test_mismatched_id_is_error():
+    def wrong_id(query):
+        reply = a_record(query)
+        reply.id = (query.id + 1) % 65536
+        return reply
+
+    with TestNameserver(wrong_id) as ns:
+        result = ask(ns.port)
+    assert result.result is Result.ERROR
+    assert "mismatched message ID" in result.detail
+
+
+def test_reply_to_another_question_is_error():
+    def other(query):
+        reply = answer(dns.message.make_query("other.region.internal", "A"))
+        reply.id = query.id
+        return reply
+
+    with TestNameserver(other) as ns:
+        result = ask(ns.port)
+    assert result.result is Result.ERROR
+
+
+def test_truncated_reply_is_retried_over_tcp():
+    def big(query):
+        reply = answer(query, 'big.region.internal. 300 IN TXT "' + "x" * 200 + '"')
+        for i in range(10):
+            reply.answer[0].add(dns.rdata.from_text("IN", "TXT", f'"{i}' + "y" * 200 + '"'))
+        return reply
+
+    with TestNameserver(lambda q: _maybe_truncate(q, big(q))) as ns:
+        result = ask(ns.port, name="big.region.internal", rdtype="TXT")
+        assert ns.tcp_queries == 1
+    assert result.result is Result.OK
+    assert len(result.answers) == 11
+
+
+def test_truncated_without_tcp_is_error(tmp_path):
+    def truncated(query):
+        reply = answer(query)
+        reply.flags |= dns.flags.TC
+        return reply.to_wire()
+
+    with TestNameserver(truncated) as ns:
+        ns.tcp.close()  # nothing listens on TCP
+        result = ask(ns.port)
+    assert result.result is Result.ERROR
+    assert "truncated" in result.detail
+
+
+def test_tcp_transport_asks_over_tcp():
+    with TestNameserver(a_record) as ns:
+        result = ask(ns.port, settings=ProbeSettings(0.5, 1, Transport.TCP, 1000))
+        assert ns.tcp_queries == 1 and ns.queries == 0
+    assert result.result is Result.OK
+
+
+def test_authoritative_answer_without_aa_is_error():
+    with TestNameserver(
+        lambda q: answer(q, "ehr-db.region.internal. 300 IN A 127.20.1.15", aa=False)
+    ) as ns:
+        result = ask(ns.port, recursion=False)
+    assert result.result is Result.ERROR
+    assert "AA" in result.detail
+
+
+def test_query_rd_flag_follows_role():
+    seen = []
+
+    def record(query):
+        seen.append(bool(query.flags & dns.flags.RD))
+        return a_record(query)
+
+    with TestNameserver(record) as ns:
+        ask(ns.port, recursion=True)
+        ask(ns.port, recursion=False)
+    assert seen == [True, False]
+
+
+def test_queries_use_edns_1232():
+    payloads = []
+
+    def record(query):
+        payloads.append(query.payload)
+        return a_record(query)
+
+    with TestNameserver(record) as ns:
+        ask(ns.port)
+    assert payloads == [1232]
+
+
+def test_rate_limit_is_honoured():
+    with TestNameserver(a_record) as ns:
+        server = Server("test", "127.0.0.1", ns.port)
+        queries = [Query(f"n{i}.region.internal", "A", server, True) for i in range(20)]
+        started = time.monotonic()
+        results = Prober(ProbeSettings(1.0, 1, Transport.UDP, 50)).run(queries)
+        elapsed = time.monotonic() - started
+    assert len(results) == 20
+    assert elapsed >= 19 / 50 * 0.9
+
+
+def test_dead_servers_do_not_lengthen_the_round():
+    with TestNameserver(a_record) as alive:
+        dead = [Server(f"dead{i}", "127.0.0.1", _closed_port()) for i in range(6)]
+        live = Server("live", "127.0.0.1", alive.port)
+        queries = [Query("ehr-db.region.internal", "A", s, True) for s in [*dead, live]]
+        started = time.monotonic()
+        results = Prober(FAST).run(queries)
+        elapsed = time.monotonic() - started
+    assert {r.query.server.name: r.result for r in results}["live"] is Result.OK
+    assert sum(r.result is Result.TIMEOUT for r in results) == 6
+    assert elapsed < FAST.timeout * FAST.attempts + 0.5
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _maybe_truncate(query: dns.message.Message, reply: dns.message.Message) -> bytes:
+    """Truncate like a real server: over UDP, to the client's EDNS payload."""
+    wire = reply.to_wire(max_size=65535)
+    if not query.via_tcp and len(wire) > max(query.payload, 512):
+        short = dns.message.make_response(query)
+        short.flags |= dns.flags.TC | dns.flags.AA
+        return short.to_wire()
+    return wire
