@@ -109,6 +109,44 @@ def lint(obj: Context, fmt: str) -> int:
     return 1 if found else 0
 
 
+@cli.command()
+@click.option(
+    "--fail",
+    "failures",
+    multiple=True,
+    required=True,
+    metavar="KIND:NAME",
+    help="Assume this server, zone or name fails (repeatable).",
+)
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+@click.pass_obj
+def impact(obj: Context, failures: tuple[str, ...], fmt: str) -> int:
+    """What-if, nothing probed: what goes down if these fail.
+
+    KIND is server, zone or name. States are those after resolver caches expire;
+    until then `check` shows the same services degraded with a cache runway.
+
+    \b
+    Example, before upgrading both authoritative servers:
+        dnsmon impact --fail server:ns1 --fail server:ns2
+    """
+    from monitor import impact as impact_module
+    from monitor.render import render
+    from monitor.rounds import Monitor
+
+    monitor = Monitor(obj.config)
+    try:
+        parsed = [impact_module.parse_failure(f, obj.config, monitor.graph) for f in failures]
+    except impact_module.UnknownTarget as exc:
+        raise click.BadParameter(str(exc), param_hint="--fail") from exc
+    outcome = monitor.judge(impact_module.imagine(obj.config, monitor.graph, parsed))
+    outcome.report["assumed_failures"] = [str(f) for f in parsed]
+    if fmt == "text":
+        click.echo(f"If {', '.join(map(str, parsed))} fail (after caches expire):")
+    emit(outcome.report, fmt, render)
+    return exit_code(outcome.report)
+
+
 def main() -> None:
     """Console entry point: maps every failure to the exit-code contract."""
     try:
