@@ -23,7 +23,11 @@ def canonical_rdata(rdtype: str, text: str) -> str:
         return text
     try:
         rdata = dns.rdata.from_text(
-            dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), text, origin=dns.name.root
+            dns.rdataclass.IN,
+            dns.rdatatype.from_text(rdtype),
+            text,
+            origin=dns.name.root,
+            relativize=False,
         )
     except (dns.exception.DNSException, ValueError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from exc

@@ -18,7 +18,7 @@ import struct
 import threading
 from collections.abc import Iterable
 from importlib import resources
-from typing import cast
+from typing import Self, cast
 
 import dns.exception
 import dns.flags
@@ -26,6 +26,7 @@ import dns.message
 import dns.name
 import dns.opcode
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
@@ -72,9 +73,11 @@ def accept_query(query: dns.message.Message, response: dns.message.Message) -> b
     return False
 
 
-def rrset_with_ttl(name: dns.name.Name, rdataset: Iterable[object], ttl: int) -> dns.rrset.RRset:
+def rrset_with_ttl(
+    name: dns.name.Name, rdataset: Iterable[dns.rdata.Rdata], ttl: int
+) -> dns.rrset.RRset:
     """A fresh RRset (safe to hand out) holding `rdataset`'s records with the given TTL."""
-    return dns.rrset.from_rdata_list(name, ttl, list(rdataset))  # type: ignore[arg-type]
+    return dns.rrset.from_rdata_list(name, ttl, list(rdataset))
 
 
 class DnsServer:
@@ -129,7 +132,7 @@ class DnsServer:
         """Whether the listeners are up (even if told to fail)."""
         return bool(self._listeners)
 
-    def __enter__(self) -> DnsServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -354,7 +357,7 @@ class AuthoritativeServer(DnsServer):
                 return
             found = node.get_rdataset(dns.rdataclass.IN, rdtype)
             cname = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME)
-            if found is not None or cname is None or rdtype == dns.rdatatype.CNAME:
+            if found is not None or cname is None:
                 _answer_from_node(response, zone, name, found)
                 return
             response.answer.append(rrset_with_ttl(name, cname, cname.ttl))

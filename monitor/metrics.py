@@ -1,0 +1,263 @@
+"""Every metric of SPEC.md, defined here and nowhere else.
+
+Results change once a round, so the exposition is rendered once a round: a custom
+collector builds fresh metric families from the round's outcome, prometheus-client
+renders them, and every scrape until the next round serves those bytes. Counters and the
+per-server histogram accumulate across rounds here. Label values come only from the
+config (names, servers, services) and the fixed vocabularies, so label sets are bounded.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from monitor.graph import Graph
+from monitor.health import Health
+from monitor.results import ProbeResult
+from monitor.states import BackupState, ServiceState
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass
+class _Histogram:
+    buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
+    count: int = 0
+    total: float = 0.0
+
+    def observe(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        for i, bound in enumerate(BUCKETS):
+            if value <= bound:
+                self.buckets[i] += 1
+
+    def family_buckets(self) -> list[tuple[str, float]]:
+        """Cumulative per bound (``observe`` already counts each value in every bucket it fits)."""
+        pairs = [(_bound(b), float(n)) for b, n in zip(BUCKETS, self.buckets, strict=True)]
+        return [*pairs, ("+Inf", float(self.count))]
+
+
+def _bound(value: float) -> str:
+    return repr(value)
+
+
+@dataclass
+class Totals:
+    """What accumulates across rounds (and survives reloads)."""
+
+    results: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    servers: dict[str, _Histogram] = field(default_factory=dict)
+    rounds: int = 0
+    overruns: int = 0
+
+    def add(self, results: list[ProbeResult]) -> None:
+        self.rounds += 1
+        for r in results:
+            key = (r.query.name, r.query.type, r.query.server.name, r.result.value)
+            self.results[key] = self.results.get(key, 0) + 1
+            if r.rtt_seconds is not None:
+                self.servers.setdefault(r.query.server.name, _Histogram()).observe(r.rtt_seconds)
+
+
+@dataclass
+class RoundView:
+    """One round's outcome as the collector needs it."""
+
+    graph: Graph
+    health: Health
+    results: list[ProbeResult]
+    finished_at: float
+    duration: float
+
+
+@dataclass
+class ReloadState:
+    successful: bool = True
+    success_timestamp: float = field(default_factory=time.time)
+
+
+class RoundCollector(Collector):
+    """Builds every dnsmon_* family from the latest round."""
+
+    def __init__(self, view: RoundView, totals: Totals, reload: ReloadState) -> None:
+        self.view, self.totals, self.reload = view, totals, reload
+
+    def collect(self) -> Iterator[Metric]:
+        for family in (_probes, _servers, _names, _services, _zones, _round):
+            yield from family(self)
+
+
+def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, labels=labels)
+
+
+def _probes(self: RoundCollector) -> Iterator[Metric]:
+    labels = ["name", "type", "server"]
+    success = _gauge("dnsmon_probe_success", "1 if the last answer was ok, else 0.", labels)
+    duration = _gauge(
+        "dnsmon_probe_duration_seconds", "Round-trip time of the last answer.", labels
+    )
+    ttl = _gauge("dnsmon_probe_ttl_seconds", "TTL of the last ok answer.", labels)
+    for r in self.view.results:
+        if r.query.zone_soa:
+            continue
+        values = [r.query.name, r.query.type, r.query.server.name]
+        success.add_metric(values, 1.0 if r.ok else 0.0)
+        if r.rtt_seconds is not None:
+            duration.add_metric(values, r.rtt_seconds)
+        if r.ttl is not None and r.ok:
+            ttl.add_metric(values, float(r.ttl))
+    totals = CounterMetricFamily(
+        "dnsmon_probe_results", "Answers by result since start.", labels=[*labels, "result"]
+    )
+    for key, count in self.totals.results.items():
+        totals.add_metric(list(key), float(count))
+    yield from (success, duration, ttl, totals)
+
+
+def _servers(self: RoundCollector) -> Iterator[Metric]:
+    histogram = HistogramMetricFamily(
+        "dnsmon_server_query_duration_seconds",
+        "Round-trip time of answered queries per server.",
+        labels=["server"],
+    )
+    for server, h in sorted(self.totals.servers.items()):
+        histogram.add_metric([server], h.family_buckets(), h.total)
+    up = _gauge(
+        "dnsmon_server_up", "1 if the server answered anything this round.", ["server", "role"]
+    )
+    answered: dict[str, bool] = {}
+    for r in self.view.results:
+        answered[r.query.server.name] = answered.get(r.query.server.name, False) or r.answered
+    for spec in self.view.graph.config.servers:
+        if spec.name in answered:
+            up.add_metric([spec.name, spec.role.value], 1.0 if answered[spec.name] else 0.0)
+    yield from (histogram, up)
+
+
+def _names(self: RoundCollector) -> Iterator[Metric]:
+    labels = ["name", "type"]
+    healthy = _gauge("dnsmon_name_healthy_servers", "Servers answering this name ok.", labels)
+    servers = _gauge("dnsmon_name_servers", "Servers asked for this name.", labels)
+    consistent = _gauge(
+        "dnsmon_name_answers_consistent", "1 if every ok server gives the same answers.", labels
+    )
+    for (name, rdtype), health in self.view.health.names.items():
+        healthy.add_metric([name, rdtype], float(health.healthy_servers))
+        servers.add_metric([name, rdtype], float(len(health.results)))
+        consistent.add_metric([name, rdtype], 1.0 if health.consistent else 0.0)
+    yield from (healthy, servers, consistent)
+
+
+def _services(self: RoundCollector) -> Iterator[Metric]:
+    graph = self.view.graph
+    status = _gauge(
+        "dnsmon_service_status",
+        "State set: 1 on the current state.",
+        ["service", "criticality", "status"],
+    )
+    runway = _gauge(
+        "dnsmon_service_runway_seconds",
+        "Seconds until the first needed cached answer expires while its zone's "
+        "authoritative servers fail.",
+        ["service"],
+    )
+    backup = _gauge(
+        "dnsmon_backup_status",
+        "State set: 1 on the current state.",
+        ["service", "backup", "status"],
+    )
+    fate = _gauge(
+        "dnsmon_backup_shared_fate",
+        "1 for the level at which a backup shares DNS with its service.",
+        ["service", "backup", "level"],
+    )
+    for name, service in self.view.health.services.items():
+        criticality = graph.services[name].criticality.value
+        for state in ServiceState:
+            status.add_metric([name, criticality, state.value], float(service.state is state))
+        if service.runway_seconds is not None:
+            runway.add_metric([name], float(service.runway_seconds))
+        for b in service.backups:
+            for bstate in BackupState:
+                backup.add_metric([name, b.name, bstate.value], float(b.state is bstate))
+            if b.fate.level is not None:
+                fate.add_metric([name, b.name, b.fate.level.value], 1.0)
+    yield from (status, runway, backup, fate)
+
+
+def _zones(self: RoundCollector) -> Iterator[Metric]:
+    serial = _gauge(
+        "dnsmon_zone_serial", "SOA serial per authoritative server.", ["zone", "server"]
+    )
+    consistent = _gauge(
+        "dnsmon_zone_serials_consistent",
+        "1 if every authoritative server has one serial.",
+        ["zone"],
+    )
+    for zone in self.view.health.zones.values():
+        for server, value in zone.serials.items():
+            if value is not None:
+                serial.add_metric([zone.name, server], float(value))
+        if any(v is not None for v in zone.serials.values()):
+            consistent.add_metric([zone.name], 1.0 if zone.consistent else 0.0)
+    yield from (serial, consistent)
+
+
+def _round(self: RoundCollector) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "dnsmon_round_duration_seconds", "Wall time of the last round.", value=self.view.duration
+    )
+    yield GaugeMetricFamily(
+        "dnsmon_last_round_timestamp_seconds",
+        "Unix time the last round finished.",
+        value=self.view.finished_at,
+    )
+    yield CounterMetricFamily(
+        "dnsmon_round_overruns",
+        "Rounds that took longer than the interval.",
+        value=self.totals.overruns,
+    )
+    yield CounterMetricFamily("dnsmon_rounds", "Rounds run since start.", value=self.totals.rounds)
+    yield GaugeMetricFamily(
+        "dnsmon_config_last_reload_successful",
+        "1 if the last config load succeeded.",
+        value=1.0 if self.reload.successful else 0.0,
+    )
+    yield GaugeMetricFamily(
+        "dnsmon_config_last_reload_success_timestamp_seconds",
+        "Unix time of the last successful config load.",
+        value=self.reload.success_timestamp,
+    )
+
+
+@dataclass(frozen=True)
+class Exposition:
+    """One round's rendered metrics, plain and gzipped, and what rendering cost."""
+
+    text: bytes
+    gzipped: bytes
+    cpu_seconds: float
+
+
+def render(collector: Collector) -> Exposition:
+    """Render a collector once; scrapes serve the bytes until the next round."""
+    started = time.process_time()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    text = generate_latest(registry)
+    gzipped = gzip.compress(text, compresslevel=5)
+    return Exposition(text, gzipped, time.process_time() - started)
