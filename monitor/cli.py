@@ -147,6 +147,51 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str) -> int:
     return exit_code(outcome.report)
 
 
+@cli.command()
+@click.option(
+    "--listen",
+    default="127.0.0.1:9953",
+    show_default=True,
+    metavar="ADDR:PORT",
+    help="Where to serve HTTP; an IP literal, e.g. [::1]:9953.",
+)
+@click.option(
+    "--web-config-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TLS and basic auth, in the Prometheus exporter-toolkit format.",
+)
+@click.option(
+    "--log-format", type=click.Choice(["logfmt", "json"]), default="logfmt", show_default=True
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+@click.pass_obj
+def serve(
+    obj: Context, listen: str, web_config_file: str | None, log_format: str, log_level: str
+) -> int:
+    """Run the exporter: probe every interval and serve /metrics.
+
+    Serves /metrics, / (status page), /api/status (the JSON report), /-/healthy,
+    /-/ready and POST /-/reload. SIGHUP reloads the config too.
+
+    \b
+    Example:
+        dnsmon --config /etc/dnsmon/probes.yaml serve --listen 127.0.0.1:9953
+    """
+    from monitor import logs, server
+
+    logs.setup(log_format, log_level)
+    try:
+        return server.run(obj.config_path, listen, web_config_file)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from exc
+
+
 def main() -> None:
     """Console entry point: maps every failure to the exit-code contract."""
     try:

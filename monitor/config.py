@@ -114,6 +114,8 @@ def parse(text: str, source: str = "probes.yaml") -> Config:
         data, lines = load_with_lines(text)
     except YamlSyntaxError as exc:
         raise ConfigError([f"{source}:{exc.line}: {exc.message}"]) from exc
+    if data is None:  # an empty file, or one with only comments
+        raise ConfigError([f"{source}:1: empty config"])
     checker = _Checker(source, lines)
     config = checker.config(data)
     fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -121,7 +123,7 @@ def parse(text: str, source: str = "probes.yaml") -> Config:
         config = _with_fingerprint(config, fingerprint)
         checker.errors.extend(checker.located(rules.check(config)))
     if checker.errors or config is None:
-        raise ConfigError(_by_line(checker.errors) or [f"{source}:1: empty config"])
+        raise ConfigError(_by_line(checker.errors))
     return config
 
 
@@ -246,7 +248,7 @@ class _Checker:
         return Config(site, defaults, servers, names, services, source=self.source)
 
     def items(self, value: Any, path: KeyPath, build: Any, required: bool = False) -> tuple:
-        if value is None and required:
+        if required and (value is None or value == []):
             self.error(path, "is required and must list at least one entry")
             return ()
         if not isinstance(value, list):
@@ -400,6 +402,6 @@ class _Checker:
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
+    kinds = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
+    kinds |= {int: "a number", float: "a number"}
+    return kinds.get(type(value), f"a {type(value).__name__}")

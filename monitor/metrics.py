@@ -9,10 +9,11 @@ config (names, servers, services) and the fixed vocabularies, so label sets are 
 
 from __future__ import annotations
 
-import gzip
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -246,11 +247,17 @@ def _round(self: RoundCollector) -> Iterator[Metric]:
 
 @dataclass(frozen=True)
 class Exposition:
-    """One round's rendered metrics, plain and gzipped, and what rendering cost."""
+    """One round's rendered metrics, plain and gzip-compressed once, and what that cost."""
 
     text: bytes
-    gzipped: bytes
+    gzip_head: bytes
+    compressor: Any  # zlib's compress object, paused after the round's part
     cpu_seconds: float
+
+    def gzipped_with(self, tail: bytes) -> bytes:
+        """One gzip stream of the round's part plus ``tail``, compressing only ``tail`` now."""
+        compressor = self.compressor.copy()
+        return self.gzip_head + compressor.compress(tail) + compressor.flush()
 
 
 def render(collector: Collector) -> Exposition:
@@ -259,5 +266,6 @@ def render(collector: Collector) -> Exposition:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     text = generate_latest(registry)
-    gzipped = gzip.compress(text, compresslevel=5)
-    return Exposition(text, gzipped, time.process_time() - started)
+    compressor = zlib.compressobj(5, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+    head = compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return Exposition(text, head, compressor, time.process_time() - started)

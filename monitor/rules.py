@@ -104,7 +104,9 @@ def _cycles(config: Config) -> Iterator[Problem]:
 
 
 def _service_deps(service: Service) -> list[str]:
-    return [d[len(SERVICE_PREFIX) :] for d in service.depends_on if d.startswith(SERVICE_PREFIX)]
+    """Other services this one names; a self-reference is reported on its own, not as a cycle."""
+    deps = [d[len(SERVICE_PREFIX) :] for d in service.depends_on if d.startswith(SERVICE_PREFIX)]
+    return [d for d in deps if d != service.name]
 
 
 def _find_cycle(start: str, edges: dict[str, list[str]]) -> list[str] | None:

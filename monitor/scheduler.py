@@ -1,0 +1,150 @@
+"""The exporter's heart: a round every interval, the latest outcome, and config reloads.
+
+Rounds never overlap: a slow round delays the next and is counted as an overrun. Each
+round's queries are spread over most of the interval instead of sent in a burst, and the
+round's metrics are rendered as soon as it ends, so scrapes never wait for a round.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from monitor import config as config_module
+from monitor import metrics
+from monitor.config import ConfigError
+from monitor.logs import LOGGER
+from monitor.rounds import Monitor, Outcome
+
+SPREAD_FRACTION = 0.5  # of the interval left after the worst-case timeouts
+
+
+@dataclass(frozen=True)
+class Published:
+    """What readers see: the last outcome and its rendered metrics."""
+
+    outcome: Outcome
+    exposition: metrics.Exposition
+    finished_at: float
+
+
+class Scheduler:
+    """Runs rounds on a thread; readers call ``latest()``; ``reload()`` swaps the config."""
+
+    def __init__(self, config_path: str) -> None:
+        self.config_path = config_path
+        self.monitor = Monitor(config_module.load(config_path))
+        self.totals = metrics.Totals()
+        self.reload_state = metrics.ReloadState()
+        self._latest: Published | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="dnsmon-rounds", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def latest(self) -> Published | None:
+        with self._lock:
+            return self._latest
+
+    def reload(self) -> str | None:
+        """Re-read the config; on error keep the old one and return the error text."""
+        try:
+            config = config_module.load(self.config_path)
+        except ConfigError as exc:
+            self.reload_state.successful = False
+            LOGGER.error(
+                "config reload failed; keeping the running config", extra={"error": str(exc)}
+            )
+            return str(exc)
+        self.monitor = Monitor(config)
+        self.reload_state.successful = True
+        self.reload_state.success_timestamp = time.time()
+        LOGGER.info("config reloaded", extra={"fingerprint": config.fingerprint})
+        self._wake.set()  # probe the new config now rather than after a whole interval
+        return None
+
+    def _loop(self) -> None:
+        next_start = time.monotonic()
+        while not self._stop.is_set():
+            monitor = self.monitor
+            interval = monitor.config.defaults.interval
+            # The first round is not spread out, so /-/ready and the first scrape come soon.
+            first = self.latest() is None
+            self.run_once(monitor, spread=0.0 if first else _spread(monitor))
+            next_start += interval
+            now = time.monotonic()
+            if now > next_start:
+                self.totals.overruns += 1
+                LOGGER.warning("round overran its interval", extra={"interval": interval})
+                next_start = now
+            self._wake.wait(max(0.0, next_start - now))
+            if self._wake.is_set():
+                self._wake.clear()
+                next_start = time.monotonic()
+
+    def run_once(self, monitor: Monitor, spread: float = 0.0) -> Published:
+        """One round, judged, logged and rendered; published for readers."""
+        try:
+            outcome = monitor.run_round(spread=spread)
+        except Exception:
+            LOGGER.exception("round failed")
+            raise
+        results = list(outcome.round.results.values())
+        self.totals.add(results)
+        finished = time.time()
+        view = metrics.RoundView(
+            monitor.graph, outcome.health, results, finished, outcome.round.duration_seconds
+        )
+        exposition = metrics.render(metrics.RoundCollector(view, self.totals, self.reload_state))
+        published = Published(outcome, exposition, finished)
+        previous = self.latest()
+        with self._lock:
+            self._latest = published
+        log_changes(previous.outcome.report if previous else None, outcome.report)
+        LOGGER.debug(
+            "round done",
+            extra={"seconds": round(outcome.round.duration_seconds, 3),
+                   "metrics_cpu_seconds": round(exposition.cpu_seconds, 4)},
+        )  # fmt: skip
+        return published
+
+
+def _spread(monitor: Monitor) -> float:
+    d = monitor.config.defaults
+    return max(0.0, d.interval - d.timeout * d.attempts) * SPREAD_FRACTION
+
+
+def log_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    """One log line per state change of a service, backup or name; none per query."""
+    old = _states(before) if before else {}
+    for key, (state, why) in _states(after).items():
+        was = old.get(key, (None, ""))[0]
+        if was is None and before is None and state in ("up", "usable", "healthy"):
+            continue  # the first round: only what is wrong is news
+        if was != state:
+            kind, name = key
+            log = LOGGER.info if state in ("up", "usable", "healthy") else LOGGER.warning
+            log(f"{kind} {name} {was or 'unknown'} → {state}",
+                extra={"kind": kind, "name": name, "from": was or "unknown", "to": state,
+                       "reason": why})  # fmt: skip
+
+
+def _states(report: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str]]:
+    states: dict[tuple[str, str], tuple[str, str]] = {}
+    for s in report["services"]:
+        states[("service", s["name"])] = (s["status"], "; ".join(s["reasons"]))
+        for b in s["backups"]:
+            states[("backup", f"{s['name']}/{b['name']}")] = (b["status"], "; ".join(b["reasons"]))
+    for n in report["names"]:
+        bad = [f"{r['server']} {r['result']}" for r in n["results"] if r["result"] != "ok"]
+        states[("name", f"{n['name']} {n['type']}")] = (n["status"], ", ".join(bad))
+    return states

@@ -1,0 +1,38 @@
+"""``dnsmon serve``: wire the scheduler, the HTTP server and the signals together."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+from monitor import webconfig
+from monitor.logs import LOGGER
+from monitor.scheduler import Scheduler
+from monitor.web import Server
+
+
+def run(config_path: str, listen: str, web_config_path: str | None) -> int:
+    """Serve until SIGTERM or SIGINT; SIGHUP reloads. Returns the exit code."""
+    scheduler = Scheduler(config_path)
+    http = Server(listen, scheduler, webconfig.load(web_config_path))
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        LOGGER.info("stopping", extra={"signal": signal.Signals(signum).name})
+        stopping.set()
+        threading.Thread(target=http.shutdown, daemon=True).start()
+
+    def reload(_signum: int, _frame: FrameType | None) -> None:
+        threading.Thread(target=scheduler.reload, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
+    scheduler.start()
+    LOGGER.info("listening", extra={"address": listen, "config": config_path,
+                                    "tls": web_config_path is not None})  # fmt: skip
+    http.serve_forever(poll_interval=0.2)
+    scheduler.stop()
+    http.server_close()
+    return 0

@@ -1,0 +1,100 @@
+"""TLS and basic auth from a web config file in the Prometheus exporter-toolkit format.
+
+tls_server_config:
+  cert_file: server.crt
+  key_file: server.key
+  client_auth_type: RequireAndVerifyClientCert   # optional, with client_ca_file
+  client_ca_file: ca.crt
+basic_auth_users:
+  prometheus: $2b$12$...   # bcrypt hash
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bcrypt
+import yaml
+
+from monitor.config import ConfigError
+
+_TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version"}
+_CLIENT_AUTH = {
+    "NoClientCert": ssl.CERT_NONE,
+    "RequestClientCert": ssl.CERT_OPTIONAL,
+    "RequireAnyClientCert": ssl.CERT_REQUIRED,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
+_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
+
+
+@dataclass
+class WebConfig:
+    tls: ssl.SSLContext | None = None
+    users: dict[str, bytes] = field(default_factory=dict)
+    _verified: set[str] = field(default_factory=set)  # bcrypt is slow by design: cache hits
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def authorized(self, header: str | None) -> bool:
+        """True when no users are configured, or the Basic header matches one."""
+        if not self.users:
+            return True
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        hashed = self.users.get(user)
+        if hashed is None:
+            return False
+        token = hashlib.sha256(f"{user}:{password}".encode()).hexdigest()
+        with self._lock:
+            if token in self._verified:
+                return True
+        if bcrypt.checkpw(password.encode(), hashed):
+            with self._lock:
+                self._verified.add(token)
+            return True
+        return False
+
+
+def load(path: str | None) -> WebConfig:
+    """Read a web config file; None means plain HTTP without auth."""
+    if path is None:
+        return WebConfig()
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError([f"{path}: {exc}"]) from exc
+    unknown = set(raw) - {"tls_server_config", "basic_auth_users", "http_server_config"}
+    if unknown:
+        raise ConfigError([f"{path}: unknown key {sorted(unknown)[0]!r}"])
+    users = {u: str(h).encode() for u, h in (raw.get("basic_auth_users") or {}).items()}
+    tls = raw.get("tls_server_config")
+    return WebConfig(_tls_context(path, tls) if tls else None, users)
+
+
+def _tls_context(path: str, tls: dict) -> ssl.SSLContext:
+    unknown = set(tls) - _TLS_KEYS
+    if unknown or "cert_file" not in tls or "key_file" not in tls:
+        why = f"unknown key {sorted(unknown)[0]!r}" if unknown else "needs cert_file and key_file"
+        raise ConfigError([f"{path}: tls_server_config: {why}"])
+    base = Path(path).parent
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = _VERSIONS.get(tls.get("min_version", "TLS12"), ssl.TLSVersion.TLSv1_2)
+    try:
+        context.load_cert_chain(base / tls["cert_file"], base / tls["key_file"])
+        mode = tls.get("client_auth_type", "NoClientCert")
+        context.verify_mode = _CLIENT_AUTH[mode]
+        if tls.get("client_ca_file"):
+            context.load_verify_locations(base / tls["client_ca_file"])
+    except (OSError, ssl.SSLError, KeyError) as exc:
+        raise ConfigError([f"{path}: tls_server_config: {exc}"]) from exc
+    return context
