@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import dns.exception
 import dns.name
 import dns.rdata
@@ -17,10 +19,21 @@ def answer_text(rdata: dns.rdata.Rdata) -> str:
     return rdata.to_text()
 
 
+_ADDRESS_TYPES = {"A": 4, "AAAA": 6}
+
+
 def canonical_rdata(rdtype: str, text: str) -> str:
     """Normalise one ``expect`` entry; raises ValueError if it does not fit the type."""
     if rdtype == "TXT":
         return text
+    if rdtype in _ADDRESS_TYPES:  # the common case, without the tokenizer's cost
+        try:
+            address = ipaddress.ip_address(text.strip())
+        except ValueError as exc:
+            raise ValueError(f"not an IPv{_ADDRESS_TYPES[rdtype]} address") from exc
+        if address.version != _ADDRESS_TYPES[rdtype]:
+            raise ValueError(f"not an IPv{_ADDRESS_TYPES[rdtype]} address")
+        return str(address)
     try:
         rdata = dns.rdata.from_text(
             dns.rdataclass.IN,

@@ -55,8 +55,12 @@ class Graph:
         return out
 
     @cached_property
+    def layout(self) -> plan.Layout:
+        return plan.Layout(self.config)
+
+    @property
     def zones(self) -> list[str]:
-        return plan.all_zones(self.config)
+        return self.layout.zones
 
     @cached_property
     def services(self) -> dict[str, Service]:
@@ -81,18 +85,18 @@ class Graph:
         return order
 
     def zone_of(self, name: str) -> str | None:
-        return plan.zone_of(name, self.zones)
+        return self.layout.zone_of(name)
 
     @cached_property
     def _servers(self) -> dict[NameKey, list[Server]]:
-        return {key: plan.servers_for(self.config, name) for key, name in self.names.items()}
+        return {key: self.layout.servers_for(name) for key, name in self.names.items()}
 
     def servers_of(self, key: NameKey) -> list[Server]:
         """Every server ``key`` is asked of, resolvers first."""
         return self._servers[key]
 
     def zone_servers(self, zone: str) -> list[Server]:
-        return plan.zone_servers(self.config, zone)
+        return self.layout.zone_servers.get(zone, [])
 
     def service_deps(self, service: str) -> Deps:
         """A service's dependencies, transitively through ``service:`` entries."""

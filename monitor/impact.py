@@ -59,7 +59,7 @@ def imagine(config: Config, graph: Graph, failures: list[Failure]) -> Round:
     names = {f.name for f in failures if f.kind == "name"}
     zones |= _zones_left_without_servers(config, graph, servers)
     imagined = Round(time.time())
-    for query in plan.build(config):
+    for query in graph.layout.build():
         imagined.add(_imagined_result(query, graph, servers, zones, names))
     return imagined
 
@@ -69,7 +69,7 @@ def _zones_left_without_servers(config: Config, graph: Graph, failed: set[str]) 
     return {
         zone
         for zone in graph.zones
-        if all(s.name in failed for s in plan.zone_servers(config, zone))
+        if all(s.name in failed for s in graph.zone_servers(zone))
     }
 
 

@@ -63,6 +63,7 @@ class Totals:
     servers: dict[str, _Histogram] = field(default_factory=dict)
     rounds: int = 0
     overruns: int = 0
+    render_cpu_seconds: float = 0.0  # of the previous round's exposition
 
     def add(self, results: list[ProbeResult]) -> None:
         self.rounds += 1
@@ -234,6 +235,11 @@ def _round(self: RoundCollector) -> Iterator[Metric]:
     )
     yield CounterMetricFamily("dnsmon_rounds", "Rounds run since start.", value=self.totals.rounds)
     yield GaugeMetricFamily(
+        "dnsmon_metrics_render_cpu_seconds",
+        "CPU seconds spent rendering the previous round's metrics.",
+        value=self.totals.render_cpu_seconds,
+    )
+    yield GaugeMetricFamily(
         "dnsmon_config_last_reload_successful",
         "1 if the last config load succeeded.",
         value=1.0 if self.reload.successful else 0.0,
@@ -260,7 +266,7 @@ class Exposition:
         return self.gzip_head + compressor.compress(tail) + compressor.flush()
 
 
-def render(collector: Collector) -> Exposition:
+def render(collector: RoundCollector) -> Exposition:
     """Render a collector once; scrapes serve the bytes until the next round."""
     started = time.process_time()
     registry = CollectorRegistry(auto_describe=False)
@@ -268,4 +274,6 @@ def render(collector: Collector) -> Exposition:
     text = generate_latest(registry)
     compressor = zlib.compressobj(5, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
     head = compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH)
-    return Exposition(text, head, compressor, time.process_time() - started)
+    cpu = time.process_time() - started
+    collector.totals.render_cpu_seconds = cpu
+    return Exposition(text, head, compressor, cpu)

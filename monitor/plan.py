@@ -41,50 +41,51 @@ def zone_of(name: str, zones: Iterable[str]) -> str | None:
     return best
 
 
-def all_zones(config: Config) -> list[str]:
-    """Every zone some listed authoritative server serves, in config order."""
-    seen: dict[str, None] = {}
-    for server in config.servers:
-        for zone in server.zones:
-            seen.setdefault(zone)
-    return list(seen)
+class Layout:
+    """Where each name is asked: zones, their servers and the resolvers, computed once."""
 
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.zones: list[str] = list(dict.fromkeys(z for s in config.servers for z in s.zones))
+        self.zone_servers: dict[str, list[Server]] = {
+            zone: [s for s in config.servers if s.role is Role.AUTHORITATIVE and zone in s.zones]
+            for zone in self.zones
+        }
+        self.recursive = [s for s in config.servers if s.role is Role.RECURSIVE]
+        self._zone_of: dict[str, str | None] = {}
 
-def zone_servers(config: Config, zone: str) -> list[Server]:
-    """The listed authoritative servers of ``zone``."""
-    return [s for s in config.servers if s.role is Role.AUTHORITATIVE and zone in s.zones]
+    def zone_of(self, name: str) -> str | None:
+        if name not in self._zone_of:
+            self._zone_of[name] = zone_of(name, self.zones)
+        return self._zone_of[name]
 
+    def servers_for(self, name: Name) -> list[Server]:
+        """Every server ``name`` is asked of: its resolvers, then its zone's authoritatives."""
+        if name.servers is not None:
+            chosen = [self.config.server(s) for s in name.servers]
+        else:
+            chosen = list(self.recursive)
+        zone = self.zone_of(name.name)
+        names = {s.name for s in chosen}
+        return chosen + [s for s in self.zone_servers.get(zone or "", []) if s.name not in names]
 
-def servers_for(config: Config, name: Name) -> list[Server]:
-    """Every server ``name`` is asked of: its resolvers, then its zone's authoritatives."""
-    if name.servers is not None:
-        chosen = [config.server(s) for s in name.servers]
-    else:
-        chosen = [s for s in config.servers if s.role is Role.RECURSIVE]
-    zone = zone_of(name.name, all_zones(config))
-    extra = zone_servers(config, zone) if zone else []
-    return chosen + [s for s in extra if s not in chosen]
+    def build(self, names: Iterable[Name] | None = None) -> list[Query]:
+        """The queries of one round, for all names or only ``names``."""
+        wanted = list(self.config.names if names is None else names)
+        queries = [
+            Query(name.name, name.type, server, server.role is Role.RECURSIVE, name.expect)
+            for name in wanted
+            for server in self.servers_for(name)
+        ]
+        asked = {q.key for q in queries if q.type == "SOA"}
+        zones = self.zones if names is None else {self.zone_of(n.name) for n in wanted}
+        for zone in self.zones:
+            for server in self.zone_servers[zone] if zone in zones else ():
+                if (zone, "SOA", server.name) not in asked:  # a listed SOA name asks it already
+                    queries.append(Query(zone, "SOA", server, False, zone_soa=True))
+        return queries
 
 
 def build(config: Config, names: Iterable[Name] | None = None) -> list[Query]:
     """The queries of one round, for all names or only ``names``."""
-    queries = []
-    for name in config.names if names is None else names:
-        for server in servers_for(config, name):
-            recursion = server.role is Role.RECURSIVE
-            queries.append(Query(name.name, name.type, server, recursion, name.expect))
-    asked = {q.key for q in queries}
-    for zone in zones_needed(config, names):
-        for server in zone_servers(config, zone):
-            if (zone, "SOA", server.name) not in asked:  # a listed SOA name already asks it
-                queries.append(Query(zone, "SOA", server, False, zone_soa=True))
-    return queries
-
-
-def zones_needed(config: Config, names: Iterable[Name] | None) -> list[str]:
-    """Zones whose serials to check: all, or those the given names live in."""
-    zones = all_zones(config)
-    if names is None:
-        return zones
-    wanted = {zone_of(n.name, zones) for n in names}
-    return [z for z in zones if z in wanted]
+    return Layout(config).build(names)

@@ -37,16 +37,19 @@ class Monitor:
         self.config = config
         self.graph: Graph = graph_module.build(config)
         self.prober = Prober(settings_of(config))
+        self._full_plan: list[plan.Query] | None = None
 
     def queries_for(self, services: list[str] | None) -> list[plan.Query]:
         if not services:
-            return plan.build(self.config)
+            if self._full_plan is None:
+                self._full_plan = self.graph.layout.build()
+            return self._full_plan
         keys: set[tuple[str, str]] = set()
         for name in services:
             keys |= self.graph.service_deps(name).names
             for backup in self.graph.services[name].backups:
                 keys |= self.graph.deps_of(backup.depends_on).names
-        return plan.build(self.config, [n for k, n in self.graph.names.items() if k in keys])
+        return self.graph.layout.build([n for k, n in self.graph.names.items() if k in keys])
 
     def run_round(self, services: list[str] | None = None, spread: float = 0.0) -> Outcome:
         """Probe now and judge; ``services`` limits the round to what they need."""

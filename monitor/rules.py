@@ -68,7 +68,6 @@ def _name_servers(config: Config) -> Iterator[Problem]:
 def _dependencies(config: Config) -> Iterator[Problem]:
     names = {n.name for n in config.names}
     services = {s.name for s in config.services}
-    choices = names | {SERVICE_PREFIX + s for s in services}
     for i, service in enumerate(config.services):
         owners: list[tuple[Path, tuple[str, ...]]] = [(("services", i), service.depends_on)]
         owners += [
@@ -78,10 +77,20 @@ def _dependencies(config: Config) -> Iterator[Problem]:
             for k, dep in enumerate(deps):
                 if not _known(dep, names, services):
                     what = "service" if dep.startswith(SERVICE_PREFIX) else "listed name"
-                    hint = did_you_mean(dep, choices)
+                    hint = _hint(dep, names, services - {service.name})
                     yield (*path, "depends_on", k), f"{dep!r} is not a {what}{hint}"
                 elif dep == SERVICE_PREFIX + service.name and len(path) == 2:
                     yield (*path, "depends_on", k), "a service cannot depend on itself"
+
+
+def _hint(dep: str, names: set[str], services: set[str]) -> str:
+    """Suggest by what follows ``service:``: the shared prefix would make every service look
+    close; and a bare service name most likely lacks the prefix."""
+    if dep.startswith(SERVICE_PREFIX):
+        return did_you_mean(dep[len(SERVICE_PREFIX) :], services, prefix=SERVICE_PREFIX)
+    if dep in services:
+        return f" (did you mean {SERVICE_PREFIX + dep!r}?)"
+    return did_you_mean(dep.lower().rstrip("."), names)
 
 
 def _known(dep: str, names: set[str], services: set[str]) -> bool:

@@ -1,0 +1,188 @@
+"""Generated zones and configs for the benchmarks, and the baselines they are measured against."""
+
+from __future__ import annotations
+
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import dns.message
+import dns.query
+import dns.rcode
+import yaml
+
+from monitor.config import Server
+from monitor.plan import Query
+from monitor.states import Role
+
+SOA = "@ 300 IN SOA ns1 hostmaster 2026112601 3600 600 86400 60\n@ 300 IN NS ns1\nns1 300 IN A 127.0.0.1\n"
+
+
+def big_zone(names: list[str]) -> str:
+    """A zone with one A record (in 127.30.0.0/16) per name."""
+    lines = [SOA]
+    for i, name in enumerate(names):
+        label = name.split(".", 1)[0]
+        lines.append(f"{label} 300 IN A 127.30.{i // 250}.{i % 250 + 1}\n")
+    return "".join(lines)
+
+
+def probe_queries(names: list[str], resolvers: list[tuple[str, Any]], auth: Any) -> list[Query]:
+    """Every name asked of every resolver and, recursion off, of the authoritative server."""
+    servers = [Server(n, s.address, s.port, Role.RECURSIVE) for n, s in resolvers]
+    servers.append(Server("ns1", auth.address, auth.port, Role.AUTHORITATIVE, ("bench.internal",)))
+    return [Query(name, "A", s, s.role is Role.RECURSIVE) for name in names for s in servers]
+
+
+def plain_dnspython_loop(queries: list[Query]) -> int:
+    """The baseline: one query at a time with dns.query.udp, as a simple script would."""
+    ok = 0
+    for q in queries:
+        message = dns.message.make_query(q.name, q.type, use_edns=0, payload=1232)
+        if not q.recursion:
+            message.flags &= ~dns.flags.RD
+        reply = dns.query.udp(message, q.server.address, timeout=2.0, port=q.server.port)
+        ok += reply.rcode() == dns.rcode.NOERROR and bool(reply.answer)
+    return ok
+
+
+def big_config(services: int, names: int, servers: int) -> str:
+    """A valid probes.yaml with the given counts, half resolvers, half authoritatives."""
+    zones = [f"zone{z}.internal" for z in range(4)]
+    half = servers // 2
+    server_list: list[dict[str, Any]] = [
+        {"name": f"resolver-{i}", "address": "127.0.0.1", "port": 20000 + i} for i in range(half)
+    ]
+    server_list += [
+        {"name": f"ns{i + 1}", "address": "127.0.0.1", "port": 21000 + i,
+         "role": "authoritative", "zones": zones}
+        for i in range(servers - half)
+    ]  # fmt: skip
+    name_list = [
+        {"name": f"h{i}.{zones[i % 4]}", "type": "A", "expect": [f"127.31.{i // 250 % 250}.{i % 250 + 1}"]}
+        for i in range(names)
+    ]  # fmt: skip
+    service_list = []
+    for s in range(services):
+        deps = [name_list[(s * 3 + k) % names]["name"] for k in range(3)]
+        if s % 10:
+            deps.append(f"service:svc{s - 1}")
+        backup_dep = name_list[(s * 7 + 1) % names]["name"]
+        service_list.append({
+            "name": f"svc{s}", "criticality": ["critical", "high", "normal"][s % 3],
+            "description": f"service {s}", "depends_on": deps,
+            "backups": [{"name": "manual", "description": "by hand", "depends_on": [backup_dep]}],
+        })  # fmt: skip
+    document = {"version": 1, "site": "bench", "servers": server_list, "names": name_list,
+                "services": service_list}  # fmt: skip
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(document, Dumper=dumper, sort_keys=False)
+
+
+def scrape_benchmark(names: int = 5000, seconds: float = 40.0) -> None:
+    """Run ``dnsmon serve`` on 5,000 names × 4 servers; scrape /metrics while rounds run."""
+    from tests.servers import Knot, Unbound, free_port
+
+    labels = [f"host{i:04d}.bench.internal" for i in range(names)]
+    zone = {"bench.internal": big_zone(labels)}
+    with Knot(zone) as ns1, Knot(zone) as ns2:
+        stubs = {"bench.internal": [ns1, ns2]}
+        with Unbound(stubs) as ra, Unbound(stubs) as rb, tempfile.TemporaryDirectory() as tmp:
+            config = _scrape_config(
+                labels, {"resolver-a": ra, "resolver-b": rb}, {"ns1": ns1, "ns2": ns2}
+            )
+            path = Path(tmp) / "probes.yaml"
+            path.write_text(yaml.safe_dump(config, sort_keys=False))
+            _serve_and_scrape(path, free_port(), seconds)
+
+
+def _scrape_config(labels: list[str], resolvers: dict, auths: dict) -> dict[str, Any]:
+    servers = [{"name": n, "address": s.address, "port": s.port} for n, s in resolvers.items()]
+    servers += [{"name": n, "address": s.address, "port": s.port, "role": "authoritative",
+                 "zones": ["bench.internal"]} for n, s in auths.items()]  # fmt: skip
+    return {
+        "version": 1, "site": "bench",
+        "defaults": {"interval": "10s", "timeout": "1s", "attempts": 2, "max_qps_per_server": 5000},
+        "servers": servers,
+        "names": [{"name": n, "type": "A"} for n in labels],
+        "services": [{"name": f"svc{i}", "depends_on": labels[i * 10 : i * 10 + 10]}
+                     for i in range(len(labels) // 10)],
+    }  # fmt: skip
+
+
+def _serve_and_scrape(config: Path, port: int, seconds: float) -> None:
+    command = [sys.executable, "-c", "from monitor.cli import main; main()", "--config",
+               str(config), "serve", "--listen", f"127.0.0.1:{port}", "--log-level", "warning"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, process)
+        latencies, sizes = [], []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
+                body = response.read()
+            latencies.append(time.perf_counter() - started)
+            sizes.append(len(body))
+            time.sleep(0.05)
+        samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+        status = json.loads(urllib.request.urlopen(base + "/api/status", timeout=10).read())
+        _print_scrape(latencies, sizes, samples, body, process.pid, status)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+
+
+def _wait_ready(base: str, process: subprocess.Popen) -> None:
+    for _ in range(600):
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"dnsmon serve exited: {process.stderr.read() if process.stderr else ''}"
+            )
+        try:
+            if urllib.request.urlopen(base + "/-/ready", timeout=2).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("dnsmon serve never became ready")
+
+
+def _print_scrape(
+    latencies: list[float],
+    sizes: list[int],
+    samples: int,
+    body: bytes,
+    pid: int,
+    status: dict[str, Any],
+) -> None:
+    quantiles = statistics.quantiles(latencies, n=20)
+    rss = _rss_mib(pid)
+    render_cpu = next((float(line.split()[-1]) for line in body.splitlines()
+                       if line.startswith(b"dnsmon_metrics_render_cpu_seconds ")), float("nan"))  # fmt: skip
+    print(
+        f"metrics: {samples:,} samples, {sizes[-1] / 1e6:.1f} MB per scrape, {len(latencies)} scrapes"
+    )
+    print(
+        f"  /metrics latency p50 {statistics.median(latencies) * 1000:.1f} ms,"
+        f" p95 {quantiles[18] * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+    )
+    print(
+        f"  rendering CPU per round: {render_cpu:.3f} s; round wall {status['duration_seconds']:.2f} s"
+    )
+    print(f"  resident memory of dnsmon serve: {rss:.0f} MiB")  # fmt: skip
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
