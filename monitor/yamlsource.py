@@ -98,7 +98,8 @@ class _Builder:
             tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
         construct = self.loader.yaml_constructors.get(tag)
         if construct is None:
-            raise YamlSyntaxError(event.start_mark.line + 1, f"unsupported tag {tag}")
+            line = event.start_mark.line + 1 if event.start_mark else 1
+            raise YamlSyntaxError(line, f"unsupported tag {tag}")
         return construct(self.loader, yaml.ScalarNode(tag, event.value, style=event.style))
 
     def sequence(self, path: Path) -> list[Any]:

@@ -10,7 +10,7 @@ import pytest
 
 from monitor.config import Server
 from monitor.plan import Query
-from monitor.probe import ProbeSettings, Prober
+from monitor.probe import Prober, ProbeSettings
 from monitor.states import Result, Role, Transport
 from tests.nameserver import TestNameserver, answer
 
