@@ -192,6 +192,68 @@ def serve(
         raise click.BadParameter(str(exc), param_hint="--listen") from exc
 
 
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the snapshot JSON.",
+)
+@click.pass_obj
+def snapshot(obj: Context, output: str) -> int:
+    """Run one probe round and save every answer, serial and state as JSON.
+
+    \b
+    Example, before a planned upgrade:
+        dnsmon snapshot -o before.json
+    """
+    from monitor import snapshot as snapshot_module
+    from monitor.rounds import Monitor
+
+    outcome = Monitor(obj.config).run_round()
+    snapshot_module.save(outcome.report, output)
+    click.echo(f"saved {len(outcome.report['names'])} names, status {outcome.report['status']},"
+               f" to {output}")  # fmt: skip
+    return exit_code(outcome.report)
+
+
+@cli.command()
+@click.argument("before", type=click.Path(exists=True, dir_okay=False))
+@click.argument("after", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+@click.pass_obj
+def diff(obj: Context, before: str, after: str | None, fmt: str) -> int:
+    """Compare two snapshots, or a snapshot with a live round now.
+
+    Exits 0 when nothing changed, 1 when answers, serials or TTLs changed,
+    2 when something that worked before fails now.
+
+    \b
+    Example, after a planned upgrade:
+        dnsmon diff before.json
+    """
+    from monitor import snapshot as snapshot_module
+    from monitor.render import render_diff
+    from monitor.rounds import Monitor
+
+    try:
+        old = snapshot_module.load(before)
+        if after is None:
+            new = snapshot_module.make(Monitor(obj.config).run_round().report)
+        else:
+            new = snapshot_module.load(after)
+    except snapshot_module.SnapshotError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    result = snapshot_module.compare(old, new)
+    if fmt == "json":
+        click.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        render_diff(result.as_json(), Console(highlight=False, soft_wrap=True))
+    return result.exit_code()
+
+
 def main() -> None:
     """Console entry point: maps every failure to the exit-code contract."""
     try:

@@ -66,11 +66,7 @@ def imagine(config: Config, graph: Graph, failures: list[Failure]) -> Round:
 
 def _zones_left_without_servers(config: Config, graph: Graph, failed: set[str]) -> set[str]:
     """Zones all of whose authoritative servers fail: resolvers fail once caches expire."""
-    return {
-        zone
-        for zone in graph.zones
-        if all(s.name in failed for s in graph.zone_servers(zone))
-    }
+    return {zone for zone in graph.zones if all(s.name in failed for s in graph.zone_servers(zone))}
 
 
 def _imagined_result(

@@ -103,3 +103,47 @@ def runway_text(seconds: int) -> str:
     """``4m 10s``: how long cached answers still hide a dark zone."""
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def render_diff(diff: dict[str, Any], console: Console) -> None:
+    """A snapshot diff for people: what broke first, then what changed."""
+    if not diff["same_config"]:
+        console.print(Text("note: the snapshots come from different configs", style="yellow"))
+    if not diff["changed"]:
+        console.print(Text("no changes", style="green"))
+    broke = [c for c in diff["results"] + diff["states"] if c["worse"]]
+    _section(console, "BROKE", broke, "bold red", _change_line)
+    better = [c for c in diff["results"] + diff["states"] if not c["worse"]]
+    _section(console, "CHANGED STATE", better, "green", _change_line)
+    _section(console, "ANSWERS CHANGED", diff["answers"], "yellow", _answer_line)
+    _section(console, "SERIALS CHANGED", diff["serials"], "yellow", _serial_line)
+    _section(console, "TTLS CHANGED", diff["ttls"], "yellow", _ttl_line)
+    _section(console, "NOT COMPARABLE", diff["not_comparable"], "yellow", str)
+
+
+def _section(console: Console, title: str, items: list[Any], style: str, line: Any) -> None:
+    if not items:
+        return
+    console.print(Text(f"{title} ({len(items)})", style=style))
+    for item in items:
+        console.print(Text(f"  {line(item)}"))
+
+
+def _change_line(c: dict[str, Any]) -> str:
+    subject = f"{c['name']} {c['type']} on {c['server']}" if "server" in c else c["name"]
+    kind = f"{c['kind']} " if "kind" in c else ""
+    return f"{kind}{subject}: {c['before']} → {c['after']}"
+
+
+def _answer_line(c: dict[str, Any]) -> str:
+    before, after = ", ".join(c["before"]) or "-", ", ".join(c["after"]) or "-"
+    return f"{c['name']} {c['type']} on {c['server']}: {before} → {after}"
+
+
+def _serial_line(c: dict[str, Any]) -> str:
+    return f"zone {c['zone']} on {c['server']}: {c['before']} → {c['after']}"
+
+
+def _ttl_line(c: dict[str, Any]) -> str:
+    note = "  (lowered: raise it back after the change)" if c["after"] < c["before"] else ""
+    return f"{c['name']} {c['type']} on {c['server']}: {c['before']} → {c['after']}{note}"

@@ -1,0 +1,162 @@
+"""Snapshots: one round saved as JSON, and the differences between two of them.
+
+A snapshot is the JSON report plus a header; the report already holds every answer,
+TTL, serial and state, so a snapshot taken before a planned change and one (or a live
+round) after it can be compared answer by answer.
+
+Format (version 1)::
+
+    {"format": "dnsmon-snapshot", "version": 1, "taken_at": "...Z",
+     "config_fingerprint": "…", "report": {…the JSON report…}}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monitor.states import BACKUP_SEVERITY, NAME_SEVERITY, SERVICE_SEVERITY
+
+FORMAT = "dnsmon-snapshot"
+VERSION = 1
+SEVERITY: dict[str, int] = {
+    **{k.value: v for k, v in SERVICE_SEVERITY.items()},
+    **{k.value: v for k, v in NAME_SEVERITY.items()},
+    **{k.value: v for k, v in BACKUP_SEVERITY.items()},
+}
+
+
+class SnapshotError(ValueError):
+    """A file that is not a dnsmon snapshot this version can read."""
+
+
+def make(report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "taken_at": report["started_at"],
+        "config_fingerprint": report.get("config_fingerprint", ""),
+        "report": report,
+    }
+
+
+def save(report: dict[str, Any], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(make(report), indent=2) + "\n")
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read a snapshot; raises SnapshotError when it is not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise SnapshotError(f"{path}: cannot read snapshot: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise SnapshotError(f"{path}: not a dnsmon snapshot")
+    if data.get("version") != VERSION:
+        raise SnapshotError(f"{path}: snapshot version {data.get('version')} is not {VERSION}")
+    return data
+
+
+@dataclass
+class Diff:
+    """Every difference between two snapshots, grouped as the operator reads them."""
+
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    states: list[dict[str, Any]] = field(default_factory=list)
+    serials: list[dict[str, Any]] = field(default_factory=list)
+    ttls: list[dict[str, Any]] = field(default_factory=list)
+    not_comparable: list[str] = field(default_factory=list)
+    same_config: bool = True
+
+    @property
+    def broke(self) -> bool:
+        """Something that worked before fails now."""
+        return any(c["worse"] for c in self.results + self.states)
+
+    def exit_code(self) -> int:
+        """0 nothing changed, 1 answers, serials or TTLs changed, 2 something broke."""
+        if self.broke:
+            return 2
+        return 1 if any((self.answers, self.results, self.states, self.serials, self.ttls)) else 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "changed": self.exit_code() != 0,
+            "broke": self.broke,
+            "same_config": self.same_config,
+            "answers": self.answers,
+            "results": self.results,
+            "states": self.states,
+            "serials": self.serials,
+            "ttls": self.ttls,
+            "not_comparable": self.not_comparable,
+        }
+
+
+def compare(before: dict[str, Any], after: dict[str, Any]) -> Diff:
+    """Compare two snapshots (``make`` output)."""
+    diff = Diff(same_config=before["config_fingerprint"] == after["config_fingerprint"])
+    old, new = before["report"], after["report"]
+    _compare_results(_results(old), _results(new), diff)
+    _compare_states(old, new, diff)
+    _compare_serials(old, new, diff)
+    return diff
+
+
+def _results(report: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {(n["name"], n["type"], r["server"]): r for n in report["names"] for r in n["results"]}
+
+
+def _compare_results(old: dict, new: dict, diff: Diff) -> None:
+    for key in sorted(old.keys() | new.keys()):
+        if key not in old or key not in new:
+            side = "before" if key in old else "after"
+            diff.not_comparable.append(
+                f"{key[0]} {key[1]} on {key[2]}: only in the {side} snapshot"
+            )
+            continue
+        a, b = old[key], new[key]
+        where = {"name": key[0], "type": key[1], "server": key[2]}
+        if a["result"] != b["result"]:
+            worse = a["result"] == "ok"
+            diff.results.append(
+                {**where, "before": a["result"], "after": b["result"], "worse": worse}
+            )
+        if a["result"] == b["result"] == "ok" and a["answers"] != b["answers"]:
+            diff.answers.append({**where, "before": a["answers"], "after": b["answers"]})
+        # Resolvers count TTLs down; only an authoritative answer shows the configured TTL.
+        if a.get("role") == "authoritative" and None not in (a["ttl"], b["ttl"]):
+            if a["ttl"] != b["ttl"]:
+                diff.ttls.append({**where, "before": a["ttl"], "after": b["ttl"]})
+
+
+def _states(report: dict[str, Any]) -> dict[tuple[str, str], str]:
+    states = {("name", f"{n['name']} {n['type']}"): n["status"] for n in report["names"]}
+    for s in report["services"]:
+        states[("service", s["name"])] = s["status"]
+        for b in s["backups"]:
+            states[("backup", f"{s['name']}/{b['name']}")] = b["status"]
+    return states
+
+
+def _compare_states(old: dict[str, Any], new: dict[str, Any], diff: Diff) -> None:
+    a, b = _states(old), _states(new)
+    for key in sorted(a.keys() & b.keys()):
+        if a[key] != b[key]:
+            worse = SEVERITY[b[key]] > SEVERITY[a[key]]
+            diff.states.append(
+                {"kind": key[0], "name": key[1], "before": a[key], "after": b[key], "worse": worse}
+            )
+
+
+def _compare_serials(old: dict[str, Any], new: dict[str, Any], diff: Diff) -> None:
+    a = {(z["name"], s): v for z in old["zones"] for s, v in z["serials"].items()}
+    b = {(z["name"], s): v for z in new["zones"] for s, v in z["serials"].items()}
+    for key in sorted(a.keys() & b.keys()):
+        if a[key] != b[key]:
+            diff.serials.append(
+                {"zone": key[0], "server": key[1], "before": a[key], "after": b[key]}
+            )
