@@ -254,6 +254,27 @@ def diff(obj: Context, before: str, after: str | None, fmt: str) -> int:
     return result.exit_code()
 
 
+@cli.command()
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many rounds (default: until Ctrl-C).",
+)
+@click.pass_obj
+def watch(obj: Context, rounds: int | None) -> int:
+    """A live view for the upgrade window, refreshed each round; Ctrl-C to leave.
+
+    \b
+    Example, while upgrading ns1:
+        dnsmon watch
+    """
+    from monitor import watch as watch_module
+    from monitor.rounds import Monitor
+
+    return watch_module.run(Monitor(obj.config), Console(highlight=False), rounds)
+
+
 def main() -> None:
     """Console entry point: maps every failure to the exit-code contract."""
     try:

@@ -151,3 +151,16 @@ def warnings(graph: Graph, health: Health) -> list[str]:
             if service.state is ServiceState.UP and backup.state is not BackupState.USABLE:
                 out.append(f"backup {backup.name} of {service.name} is {backup.state}")
     return out
+
+
+def state_index(report: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(kind, name) → (state, why) for every service, backup and name in a report."""
+    states: dict[tuple[str, str], tuple[str, str]] = {}
+    for s in report["services"]:
+        states[("service", s["name"])] = (s["status"], "; ".join(s["reasons"]))
+        for b in s["backups"]:
+            states[("backup", f"{s['name']}/{b['name']}")] = (b["status"], "; ".join(b["reasons"]))
+    for n in report["names"]:
+        bad = [f"{r['server']} {r['result']}" for r in n["results"] if r["result"] != "ok"]
+        states[("name", f"{n['name']} {n['type']}")] = (n["status"], ", ".join(bad))
+    return states

@@ -16,6 +16,7 @@ from monitor import config as config_module
 from monitor import metrics
 from monitor.config import ConfigError
 from monitor.logs import LOGGER
+from monitor.report import state_index
 from monitor.rounds import Monitor, Outcome
 
 SPREAD_FRACTION = 0.5  # of the interval left after the worst-case timeouts
@@ -125,8 +126,8 @@ def _spread(monitor: Monitor) -> float:
 
 def log_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> None:
     """One log line per state change of a service, backup or name; none per query."""
-    old = _states(before) if before else {}
-    for key, (state, why) in _states(after).items():
+    old = state_index(before) if before else {}
+    for key, (state, why) in state_index(after).items():
         was = old.get(key, (None, ""))[0]
         if was is None and before is None and state in ("up", "usable", "healthy"):
             continue  # the first round: only what is wrong is news
@@ -136,15 +137,3 @@ def log_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> None:
             log(f"{kind} {name} {was or 'unknown'} → {state}",
                 extra={"kind": kind, "name": name, "from": was or "unknown", "to": state,
                        "reason": why})  # fmt: skip
-
-
-def _states(report: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str]]:
-    states: dict[tuple[str, str], tuple[str, str]] = {}
-    for s in report["services"]:
-        states[("service", s["name"])] = (s["status"], "; ".join(s["reasons"]))
-        for b in s["backups"]:
-            states[("backup", f"{s['name']}/{b['name']}")] = (b["status"], "; ".join(b["reasons"]))
-    for n in report["names"]:
-        bad = [f"{r['server']} {r['result']}" for r in n["results"] if r["result"] != "ok"]
-        states[("name", f"{n['name']} {n['type']}")] = (n["status"], ", ".join(bad))
-    return states

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor.report import state_index
 from monitor.states import BACKUP_SEVERITY, NAME_SEVERITY, SERVICE_SEVERITY
 
 FORMAT = "dnsmon-snapshot"
@@ -133,22 +134,14 @@ def _compare_results(old: dict, new: dict, diff: Diff) -> None:
                 diff.ttls.append({**where, "before": a["ttl"], "after": b["ttl"]})
 
 
-def _states(report: dict[str, Any]) -> dict[tuple[str, str], str]:
-    states = {("name", f"{n['name']} {n['type']}"): n["status"] for n in report["names"]}
-    for s in report["services"]:
-        states[("service", s["name"])] = s["status"]
-        for b in s["backups"]:
-            states[("backup", f"{s['name']}/{b['name']}")] = b["status"]
-    return states
-
-
 def _compare_states(old: dict[str, Any], new: dict[str, Any], diff: Diff) -> None:
-    a, b = _states(old), _states(new)
+    a, b = state_index(old), state_index(new)
     for key in sorted(a.keys() & b.keys()):
-        if a[key] != b[key]:
-            worse = SEVERITY[b[key]] > SEVERITY[a[key]]
+        was, now = a[key][0], b[key][0]
+        if was != now:
+            worse = SEVERITY[now] > SEVERITY[was]
             diff.states.append(
-                {"kind": key[0], "name": key[1], "before": a[key], "after": b[key], "worse": worse}
+                {"kind": key[0], "name": key[1], "before": was, "after": now, "worse": worse}
             )
 
 

@@ -1,0 +1,138 @@
+"""``dnsmon watch``: a live terminal view for the upgrade window.
+
+Each round refreshes services by state (with cache runways counting down between
+rounds), the servers, and what changed since watching began. On a terminal it is a
+rich live view that fits 80 columns; elsewhere it prints plain lines, one block a round.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from monitor.render import STYLES, runway_text
+from monitor.report import exit_code, state_index
+from monitor.rounds import Monitor
+
+MAX_CHANGES = 8
+
+
+@dataclass
+class WatchState:
+    """What the view shows: the last report, when it came, and the changes seen."""
+
+    report: dict[str, Any] | None = None
+    received: float = 0.0
+    changes: list[str] = field(default_factory=list)
+    rounds: int = 0
+
+    def update(self, report: dict[str, Any], now: float) -> list[str]:
+        """Take a new round; return the changes it brought."""
+        new = []
+        if self.report is not None:
+            old, cur = state_index(self.report), state_index(report)
+            stamp = time.strftime("%H:%M:%S", time.localtime(now))
+            for key, (state, why) in cur.items():
+                if key in old and old[key][0] != state and key[0] != "name":
+                    reason = f" ({why})" if why else ""
+                    new.append(f"{stamp} {key[0]} {key[1]}: {old[key][0]} → {state}{reason}")
+        self.report, self.received, self.rounds = report, now, self.rounds + 1
+        self.changes.extend(new)
+        return new
+
+
+def view(state: WatchState, now: float) -> Group:
+    """The whole screen for the current state."""
+    report = state.report
+    if report is None:
+        return Group(Text("dnsmon watch: first round running…"))
+    age = now - state.received
+    head = Text(f"dnsmon watch  {report['site']}  ")
+    head.append(report["status"].upper(), style=STYLES[report["status"]])
+    head.append(f"  last round {report['started_at']} ({age:.0f}s ago), round {state.rounds}")
+    return Group(head, _services(report, age), _servers(report), _changes(state))
+
+
+def _services(report: dict[str, Any], age: float) -> Table:
+    table = Table(box=None, pad_edge=False, expand=False, show_edge=False)
+    table.add_column("service", no_wrap=True, max_width=24)
+    table.add_column("state", no_wrap=True)
+    table.add_column("runway", no_wrap=True)
+    table.add_column("backups", max_width=30)
+    for s in report["services"]:
+        runway = ""
+        if s["runway_seconds"] is not None:
+            runway = runway_text(max(0, int(s["runway_seconds"] - age)))
+        bad = [f"{b['name']} {b['status']}" for b in s["backups"] if b["status"] != "usable"]
+        table.add_row(
+            s["name"], Text(s["status"], style=STYLES[s["status"]]), runway, ", ".join(bad)
+        )
+    return table
+
+
+def _servers(report: dict[str, Any]) -> Text:
+    answered: dict[str, bool] = {}
+    for name in report["names"]:
+        for r in name["results"]:
+            ok = r["result"] not in ("timeout", "error")
+            answered[r["server"]] = answered.get(r["server"], False) or ok
+    line = Text("servers: ")
+    for server, ok in answered.items():
+        line.append(f"{server} ", style="green" if ok else "bold red")
+        line.append("up  " if ok else "DOWN  ")
+    return line
+
+
+def _changes(state: WatchState) -> Text:
+    recent = state.changes[-MAX_CHANGES:]
+    text = Text(f"changes since watching began: {len(state.changes)}\n")
+    for change in recent:
+        text.append(f"  {change}\n")
+    return text
+
+
+def run(monitor: Monitor, console: Console, rounds: int | None = None) -> int:
+    """Watch until Ctrl-C (or ``rounds`` rounds); returns the last round's exit code."""
+    state = WatchState()
+    interval = monitor.config.defaults.interval
+    try:
+        if console.is_terminal:
+            _live(monitor, console, state, interval, rounds)
+        else:
+            _plain(monitor, console, state, interval, rounds)
+    except KeyboardInterrupt:
+        console.print("stopped watching")
+    return exit_code(state.report) if state.report else 3
+
+
+def _live(monitor: Monitor, console: Console, state: WatchState, interval: float,
+          rounds: int | None) -> None:  # fmt: skip
+    with Live(view(state, time.time()), console=console, auto_refresh=False,
+              screen=False, transient=False) as live:  # fmt: skip
+        while rounds is None or state.rounds < rounds:
+            state.update(monitor.run_round().report, time.time())
+            next_round = time.monotonic() + interval
+            while time.monotonic() < next_round and (rounds is None or state.rounds < rounds):
+                live.update(view(state, time.time()), refresh=True)
+                time.sleep(min(1.0, max(0.0, next_round - time.monotonic())))
+            live.update(view(state, time.time()), refresh=True)
+
+
+def _plain(monitor: Monitor, console: Console, state: WatchState, interval: float,
+           rounds: int | None) -> None:  # fmt: skip
+    while rounds is None or state.rounds < rounds:
+        report = monitor.run_round().report
+        changes = state.update(report, time.time())
+        down = [s["name"] for s in report["services"] if s["status"] != "up"]
+        console.print(f"{report['started_at']} {report['site']} {report['status']}"
+                      f" not up: {', '.join(down) or '-'}")  # fmt: skip
+        for change in changes:
+            console.print(f"  {change}")
+        if rounds is None or state.rounds < rounds:
+            time.sleep(interval)
