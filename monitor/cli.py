@@ -275,6 +275,34 @@ def watch(obj: Context, rounds: int | None) -> int:
     return watch_module.run(Monitor(obj.config), Console(highlight=False), rounds)
 
 
+@cli.command()
+@click.option("--listen", default="127.0.0.1:9953", show_default=True, metavar="ADDR:PORT")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=20),
+    default=120.0,
+    show_default=True,
+    help="Seconds the replay lasts.",
+)
+def demo(listen: str, duration: float) -> int:
+    """Run everything offline: embedded DNS, the exporter, and a replayed outage.
+
+    Needs no config and no DNS software: the example region is built in.
+
+    \b
+    Example:
+        dnsmon demo            # then open http://127.0.0.1:9953/
+    """
+    from monitor import demo as demo_module
+    from monitor.web import parse_listen
+
+    try:
+        parse_listen(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from exc
+    return demo_module.run(listen, duration)
+
+
 def main() -> None:
     """Console entry point: maps every failure to the exit-code contract."""
     try:

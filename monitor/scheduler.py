@@ -80,7 +80,10 @@ class Scheduler:
             interval = monitor.config.defaults.interval
             # The first round is not spread out, so /-/ready and the first scrape come soon.
             first = self.latest() is None
-            self.run_once(monitor, spread=0.0 if first else _spread(monitor))
+            try:
+                self.run_once(monitor, spread=0.0 if first else _spread(monitor))
+            except Exception:  # a bug in one round must not stop the exporter; it is logged
+                LOGGER.exception("round failed")
             next_start += interval
             now = time.monotonic()
             if now > next_start:
@@ -94,11 +97,7 @@ class Scheduler:
 
     def run_once(self, monitor: Monitor, spread: float = 0.0) -> Published:
         """One round, judged, logged and rendered; published for readers."""
-        try:
-            outcome = monitor.run_round(spread=spread)
-        except Exception:
-            LOGGER.exception("round failed")
-            raise
+        outcome = monitor.run_round(spread=spread)
         results = list(outcome.round.results.values())
         self.totals.add(results)
         finished = time.time()
@@ -135,5 +134,5 @@ def log_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> None:
             kind, name = key
             log = LOGGER.info if state in ("up", "usable", "healthy") else LOGGER.warning
             log(f"{kind} {name} {was or 'unknown'} → {state}",
-                extra={"kind": kind, "name": name, "from": was or "unknown", "to": state,
+                extra={"kind": kind, "subject": name, "from": was or "unknown", "to": state,
                        "reason": why})  # fmt: skip

@@ -81,7 +81,10 @@ class _Builder:
         elif isinstance(event, yaml.SequenceStartEvent):
             result = self.sequence(path)
         elif isinstance(event, yaml.AliasEvent):
-            return self.anchors.get(event.anchor or "")
+            if event.anchor not in self.anchors:  # PyYAML's composer refuses these too
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise YamlSyntaxError(line, f"found undefined alias {event.anchor!r}")
+            return self.anchors[event.anchor]
         else:
             raise YamlSyntaxError(event.start_mark.line + 1, f"unexpected {type(event).__name__}")
         if getattr(event, "anchor", None):

@@ -1,0 +1,210 @@
+"""``dnsmon demo``: the whole product, offline, on a fresh machine.
+
+Embedded DNS servers (written with dnspython, used only here) serve the example
+region's zones: two authoritative servers and two caching resolvers on loopback. The
+exporter and its status page run as ``serve`` would. Then a planned upgrade is replayed:
+ns1 goes down for its upgrade, ns2 fails with it, the resolvers' caches hide the fault
+while their runways count down, services and the backups that share their DNS go down,
+and the DNS recovers. The terminal narrates each step; the demo ends by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import dns.zone
+import yaml
+from rich.console import Console
+from rich.text import Text
+
+from monitor import webconfig
+from monitor.demo_cache import CachingResolver
+from monitor.demo_dns import AuthoritativeServer, DnsServer, load_demo_zones
+from monitor.logs import LOGGER
+from monitor.render import STYLES, runway_text
+from monitor.scheduler import Scheduler
+from monitor.web import Server as HttpServer
+
+ROUND_INTERVAL = 2.0
+MIN_DURATION = 20.0
+
+
+def example_config_text() -> str:
+    """The example probes.yaml shipped inside the package."""
+    return resources.files("monitor").joinpath("demo_data/probes.yaml").read_text()
+
+
+@dataclass
+class Step:
+    at: float  # seconds into the demo
+    title: str
+    action: Callable[[], None]
+
+
+class Demo:
+    """The embedded region, the exporter, and the replayed upgrade."""
+
+    def __init__(self, listen: str, duration: float, console: Console) -> None:
+        self.listen = listen
+        self.duration = max(duration, MIN_DURATION)
+        self.console = console
+        # Short TTLs, so caches run out within the demo: a fifth of its length.
+        self.ttl = max(8, int(self.duration * 0.2))
+        self.servers: dict[str, DnsServer] = {}
+        self.tmp = tempfile.TemporaryDirectory(prefix="dnsmon-demo-")
+
+    def start_dns(self) -> dict[str, Any]:
+        """Start the four servers (on the example's ports when free); return the config."""
+        config = yaml.safe_load(example_config_text())
+        for name in ("ns1", "ns2"):
+            zones = _with_ttl(load_demo_zones(), self.ttl)
+            port = _port_or_free(_entry(config, name)["port"])
+            self.servers[name] = AuthoritativeServer(zones, "127.0.0.1", port)
+            self.servers[name].start()
+        upstreams = [("127.0.0.1", self.servers[n].port) for n in ("ns1", "ns2")]
+        for name in ("resolver-a", "resolver-b"):
+            port = _port_or_free(_entry(config, name)["port"])
+            self.servers[name] = CachingResolver(upstreams, "127.0.0.1", port)
+            self.servers[name].start()
+        for name, server in self.servers.items():
+            _entry(config, name)["port"] = server.port
+        config["defaults"].update({"interval": f"{ROUND_INTERVAL}s", "timeout": "1s"})
+        return config
+
+    def steps(self) -> list[Step]:
+        ns1, ns2 = self.servers["ns1"], self.servers["ns2"]
+        dark = self.duration * 0.25
+        expired = dark + self.ttl + ROUND_INTERVAL
+        recovered = max(self.duration * 0.75, expired + 2 * ROUND_INTERVAL)
+        return [
+            Step(self.duration * 0.12, "Planned upgrade begins: ns1 is taken down for its upgrade.",
+                 lambda: ns1.fail("timeout")),
+            Step(dark, "ns2 fails as well: no authoritative server answers. The resolvers "
+                       f"still answer from cache, for at most {self.ttl}s.",
+                 lambda: ns2.fail("timeout")),
+            Step(expired, "Caches have expired: names fail, services go down, and the backups "
+                       "that share their DNS go down with them.", lambda: None),
+            Step(recovered, "The upgrade is rolled back: ns1 and ns2 answer again.",
+                 self.recover),
+        ]  # fmt: skip
+
+    def recover(self) -> None:
+        for name in ("ns1", "ns2"):
+            self.servers[name].recover()
+
+    def run(self) -> int:
+        LOGGER.setLevel(logging.ERROR)  # the narration tells the story, not the log
+        config = self.start_dns()
+        path = Path(self.tmp.name) / "probes.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        scheduler = Scheduler(str(path))
+        http = HttpServer(self.listen, scheduler, webconfig.WebConfig())
+        threading.Thread(
+            target=http.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+        ).start()
+        scheduler.start()
+        self._intro()
+        try:
+            self._replay(scheduler)
+        except KeyboardInterrupt:
+            self.console.print("demo interrupted")
+        finally:
+            scheduler.stop()
+            http.shutdown()
+            http.server_close()
+            for server in self.servers.values():
+                server.stop()
+            self.tmp.cleanup()
+        return 0
+
+    def _intro(self) -> None:
+        base = f"http://{self.listen}"
+        self.console.print(
+            Text("dnsmon demo: a planned DNS upgrade in a fictional health region", style="bold")
+        )
+        ports = ", ".join(f"{n} 127.0.0.1:{s.port}" for n, s in self.servers.items())
+        self.console.print(f"embedded DNS servers: {ports}")
+        self.console.print(f"status page {base}/   metrics {base}/metrics   JSON {base}/api/status")
+        self.console.print(
+            f"the demo lasts {self.duration:.0f}s and ends by itself (Ctrl-C to stop)\n"
+        )
+
+    def _replay(self, scheduler: Scheduler) -> None:
+        started = time.monotonic()
+        pending = self.steps()
+        seen, last_line = None, ""
+        while (elapsed := time.monotonic() - started) < self.duration:
+            while pending and elapsed >= pending[0].at:
+                step = pending.pop(0)
+                step.action()
+                self.console.print(Text(f"[{elapsed:5.1f}s] {step.title}", style="bold cyan"))
+            latest = scheduler.latest()
+            if latest is not None and latest.finished_at != seen:
+                seen = latest.finished_at
+                last_line = self._narrate(latest.outcome.report, elapsed, last_line)
+            time.sleep(0.2)
+        self.console.print(
+            Text("demo finished: everything recovered and the servers are stopped.", style="bold")
+        )
+
+    def _narrate(self, report: dict[str, Any], elapsed: float, last: str) -> str:
+        """Print a round's summary when it says something new; return what it said."""
+        line = Text("round: ")
+        line.append(report["status"], style=STYLES[report["status"]])
+        for state in ("down", "degraded"):
+            names = [_service_text(s) for s in report["services"] if s["status"] == state]
+            if names:
+                line.append(f"  {state}: {', '.join(names)}")
+        lost = [f"{s['name']}/{b['name']}" for s in report["services"] for b in s["backups"]
+                if b["status"] == "unusable"]  # fmt: skip
+        if lost:
+            line.append(f"  backups lost: {', '.join(lost[:4])}{'…' if len(lost) > 4 else ''}")
+        if line.plain != last:
+            self.console.print(Text(f"[{elapsed:5.1f}s] ") + line)
+        return line.plain
+
+
+def _service_text(service: dict[str, Any]) -> str:
+    runway = service.get("runway_seconds")
+    return (
+        f"{service['name']} (runway {runway_text(runway)})"
+        if runway is not None
+        else service["name"]
+    )
+
+
+def _entry(config: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in config["servers"] if s["name"] == name)
+
+
+def _port_or_free(port: int) -> int:
+    """The example's port when it is free for UDP and TCP, else 0 (any free port)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+            udp.bind(("127.0.0.1", port))
+            tcp.bind(("127.0.0.1", port))
+    except OSError:
+        return 0
+    return port
+
+
+def _with_ttl(zones: list[dns.zone.Zone], ttl: int) -> list[dns.zone.Zone]:
+    for zone in zones:
+        for _name, node in zone.nodes.items():
+            for rdataset in node.rdatasets:
+                rdataset.ttl = min(rdataset.ttl, ttl)
+    return zones
+
+
+def run(listen: str, duration: float, console: Console | None = None) -> int:
+    """Run the demo; returns the exit code."""
+    return Demo(listen, duration, console or Console(highlight=False)).run()
