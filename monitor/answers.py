@@ -16,7 +16,7 @@ def answer_text(rdata: dns.rdata.Rdata) -> str:
     """One answer as users write it in ``expect``: TXT strings joined, names absolute."""
     if isinstance(rdata, TXT):
         return b"".join(rdata.strings).decode("utf-8", errors="replace")
-    return rdata.to_text()
+    return rdata.to_text().lower()  # names compare case-insensitively in DNS
 
 
 _ADDRESS_TYPES = {"A": 4, "AAAA": 6}

@@ -6,7 +6,7 @@ The same functions judge a real round (``check``, ``serve``) and an imagined one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from monitor.config import Backup
 from monitor.graph import Deps, Fate, Graph, NameKey
@@ -101,6 +101,13 @@ def judge(graph: Graph, results: Results, services: list[str] | None = None) -> 
     for name in graph.service_order:
         if wanted is None or name in wanted or _needed_by(graph, name, wanted):
             health.services[name] = service_health(graph, name, health)
+    # Backups may need any service, so they are judged once every service is.
+    for name, service in health.services.items():
+        backups = tuple(
+            backup_health(graph, name, b, service.state, health)
+            for b in graph.services[name].backups
+        )
+        health.services[name] = replace(service, backups=backups)
     if wanted is not None:
         health.services = {k: v for k, v in health.services.items() if k in wanted}
     return health
@@ -151,15 +158,16 @@ def _server_failing_zone(
 
 
 def service_health(graph: Graph, name: str, health: Health) -> ServiceHealth:
-    """A service is as bad as its worst dependency; a dark zone it needs makes it degraded."""
-    service = graph.services[name]
+    """A service is as bad as its worst dependency; a dark zone it needs makes it degraded.
+
+    Its backups are judged afterwards by ``judge``, once every service has a state.
+    """
     deps = graph.service_deps(name)
     state, reasons = _dependency_state(deps, health)
     runway = cache_runway(graph, deps, health)
     if runway is not None and state is ServiceState.UP:
         state = ServiceState.DEGRADED
-    backups = tuple(backup_health(graph, name, b, state, health) for b in service.backups)
-    return ServiceHealth(name, state, tuple(reasons), runway, backups)
+    return ServiceHealth(name, state, tuple(reasons), runway, ())
 
 
 def _dependency_state(deps: Deps, health: Health) -> tuple[ServiceState, list[str]]:

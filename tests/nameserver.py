@@ -26,13 +26,8 @@ class TestNameserver:
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
+        self.udp, self.tcp = _bind_pair()
         self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind(("127.0.0.1", self.port))
-        self.tcp.listen(16)
         self.queries = 0
         self.tcp_queries = 0
         self._stop = threading.Event()
@@ -90,6 +85,24 @@ class TestNameserver:
                         conn.sendall(struct.pack("!H", len(reply)) + reply)
                 except (OSError, struct.error):
                     pass
+
+
+def _bind_pair() -> tuple[socket.socket, socket.socket]:
+    """UDP and TCP sockets on one free port; retried because the TCP port may be taken."""
+    for _ in range(20):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            tcp.bind(("127.0.0.1", udp.getsockname()[1]))
+        except OSError:
+            udp.close()
+            tcp.close()
+            continue
+        tcp.listen(16)
+        return udp, tcp
+    raise OSError("no free port for both UDP and TCP")
 
 
 def answer(

@@ -5,6 +5,12 @@ with its config, zones and log in its own temporary directory. It counts as star
 once it answers an SOA query, and is stopped by PID. Nothing here talks to anything
 outside 127.0.0.0/8: the resolvers are stubbed to local servers and their root hints
 point at a loopback address nobody listens on.
+
+    with TestRegion(ttl=5) as region:            # ns1 Knot, ns2 BIND, two Unbounds
+        region.resolver_a.query("ehr-db.region.internal", "A")
+        region.ns1.stop()                         # resolvers answer from cache a while
+        region.set_zone("ns2", serial=2026112602, overrides={"ehr-db": "A 127.20.1.99"})
+        Path("probes.yaml").write_text(region.probes_yaml())
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import dns.zone
@@ -150,7 +157,6 @@ def _close_all() -> None:
 class Server:
     """A DNS server process: config in a temp dir, foreground, stdout+stderr to a log."""
 
-    program = ""
     recursive = False
 
     def __init__(self, port: int | None = None) -> None:
@@ -234,7 +240,8 @@ class Server:
                                   f"log:\n{self.log()}")
             time.sleep(0.02)
 
-    def _answers_soa(self, qname: str, need_noerror: bool) -> bool:
+    def _soa_rcode(self, qname: str) -> int | None:
+        """The rcode of an SOA query (None: no answer); NOERROR only with the SOA."""
         query = dns.message.make_query(qname, "SOA", use_edns=0)
         if not self.recursive:
             query.flags &= ~dns.flags.RD
@@ -247,13 +254,15 @@ class Server:
                 sock.send(query.to_wire())
                 response = dns.message.from_wire(sock.recv(65535))
         except (dns.exception.DNSException, OSError):
-            return False
+            return None
         if not query.is_response(response):
-            return False
-        return not need_noerror or (
-            response.rcode() == dns.rcode.NOERROR
-            and any(r.rdtype == dns.rdatatype.SOA for r in response.answer)
-        )
+            return None
+        rcode = response.rcode()
+        if rcode == dns.rcode.NOERROR and not response.get_rrset(
+                response.answer, query.question[0].name, dns.rdataclass.IN,
+                dns.rdatatype.SOA):
+            return None
+        return int(rcode)
 
     def stop(self) -> None:
         """SIGTERM by PID, SIGKILL after a grace period; the port is free on return."""
@@ -302,6 +311,7 @@ class Authoritative(Server):
     def __init__(self, zones: Mapping[str, str], port: int | None = None) -> None:
         super().__init__(port)
         self.zones = {origin.rstrip("."): text for origin, text in zones.items()}
+        self._configured: set[str] = set()  # the zones the running config names
 
     def _zone_file(self, origin: str) -> Path:
         return self.dir / f"{origin}.zone"
@@ -312,7 +322,7 @@ class Authoritative(Server):
 
     def _is_ready(self) -> bool:
         # Every zone must be loaded, not just the process listening.
-        return all(self._answers_soa(origin, need_noerror=True) for origin in self.zones)
+        return all(self._soa_rcode(origin) == dns.rcode.NOERROR for origin in self.zones)
 
     def serial(self, origin: str = REGION) -> int:
         """The SOA serial this server answers with now."""
@@ -353,8 +363,6 @@ class Knot(Authoritative):
 
     A changed zone is reloaded in place (knotc zone-reload), without a restart.
     """
-
-    _configured: set[str] = set()
 
     @property
     def config_path(self) -> Path:
@@ -450,10 +458,12 @@ controls {{ }};
         return [find_binary("named"), "-g", "-4", "-c", str(self.config_path)]
 
     def _is_ready(self) -> bool:
-        ready = [o for o in self.zones if o not in self.refuse_zones]
-        if not ready:
-            return self._answers_soa(".", need_noerror=False)
-        return all(self._answers_soa(origin, need_noerror=True) for origin in ready)
+        # A refusing zone answers SERVFAIL until it is loaded, REFUSED after.
+        return all(
+            self._soa_rcode(origin)
+            == (dns.rcode.REFUSED if origin in self.refuse_zones else dns.rcode.NOERROR)
+            for origin in self.zones
+        )
 
 
 class Unbound(Server):
@@ -544,7 +554,7 @@ class Unbound(Server):
 
     def _is_ready(self) -> bool:
         # A built-in local zone: answers without any upstream being up.
-        return self._answers_soa("localhost.", need_noerror=True)
+        return self._soa_rcode("localhost.") == dns.rcode.NOERROR
 
     def control(self, *args: str) -> str:
         """Run unbound-control against this instance; its output."""

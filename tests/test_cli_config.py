@@ -1,0 +1,166 @@
+"""The real ``dnsmon`` command with good and bad configs and bad usage.
+
+Exit codes are a contract with Nagios-style checkers: a bad config or a typo on the command
+line is 3 (unknown), never click's 2, which here would mean "something is down".
+Nothing here probes: every command either refuses its input or only lints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+CONFIGS = TESTS / "configs"
+EXAMPLE = TESTS.parent / "probes.yaml"
+DNSMON = [sys.executable, "-c", "from monitor.cli import main; main()"]
+
+
+def dnsmon(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("DNSMON_CONFIG", "DNSMON_DEBUG")}
+    return subprocess.run(
+        [*DNSMON, *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A directory with the bad configs and a copy of the example, but no probes.yaml."""
+    for path in CONFIGS.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    shutil.copy(EXAMPLE, tmp_path / "region.yaml")
+    return tmp_path
+
+
+def assert_unknown(run: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert run.returncode == 3, run.stderr
+    assert run.stdout == ""
+    assert "Traceback" not in run.stderr
+    for text in expected:
+        assert text in run.stderr
+
+
+@pytest.mark.parametrize("verb", ["lint", "check"])
+def test_bad_config_exits_3_naming_file_line_and_key(workdir: Path, verb: str) -> None:
+    run = dnsmon("--config", "several_errors.yaml", verb, cwd=workdir)
+    assert_unknown(
+        run,
+        "several_errors.yaml:3: services[0].depends_on[1]: 'service:sso' is not a service",
+        "several_errors.yaml:5: defaults.interval: 'soon' is not a duration",
+        "several_errors.yaml:11: servers[0].weight: unknown key",
+    )
+    lines = [line for line in run.stderr.splitlines() if "several_errors.yaml:" in line]
+    assert len(lines) == 6
+
+
+def test_invalid_yaml_exits_3_with_its_line(workdir: Path) -> None:
+    run = dnsmon("--config", "yaml_syntax.yaml", "lint", cwd=workdir)
+    assert_unknown(run, "yaml_syntax.yaml:4: did not find expected '-' indicator")
+
+
+def test_missing_config_exits_3(workdir: Path) -> None:
+    assert_unknown(dnsmon("lint", cwd=workdir), "probes.yaml: cannot read")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["frobnicate"], "No such command 'frobnicate'"),
+        (["lint", "--frobnicate"], "No such option '--frobnicate'"),
+        (["--frobnicate", "lint"], "No such option '--frobnicate'"),
+        (["lint", "--format", "xml"], "'xml' is not one of 'text', 'json'"),
+        (["--config", "region.yaml", "check", "--service", "nosuch"], "'nosuch' is not a service"),
+        (
+            ["--config", "region.yaml", "check", "--service", "ehx"],
+            "'ehx' is not a service (did you mean 'ehr'?)",
+        ),
+    ],
+    ids=[
+        "unknown verb",
+        "unknown option",
+        "unknown global option",
+        "bad format",
+        "unknown service",
+        "misspelt service",
+    ],
+)
+def test_usage_errors_exit_3_not_2(workdir: Path, args: list[str], message: str) -> None:
+    assert_unknown(dnsmon(*args, cwd=workdir), message)
+
+
+def test_config_option_names_the_file(workdir: Path) -> None:
+    run = dnsmon("--config", "region.yaml", "lint", cwd=workdir)
+    assert run.returncode == 1, run.stderr
+    assert run.stdout.startswith("region.yaml: valid (")
+
+
+def test_config_from_environment(workdir: Path) -> None:
+    run = dnsmon("lint", cwd=workdir, env={"DNSMON_CONFIG": str(workdir / "region.yaml")})
+    assert run.returncode == 1, run.stderr
+    assert f"{workdir / 'region.yaml'}: valid (" in run.stdout
+
+
+def test_config_option_wins_over_environment(workdir: Path) -> None:
+    env = {"DNSMON_CONFIG": "several_errors.yaml"}
+    assert dnsmon("lint", cwd=workdir, env=env).returncode == 3
+    assert dnsmon("--config", "region.yaml", "lint", cwd=workdir, env=env).returncode == 1
+
+
+def test_bad_config_from_environment_is_reported_by_name(workdir: Path) -> None:
+    run = dnsmon("lint", cwd=workdir, env={"DNSMON_CONFIG": "unknown_dependency.yaml"})
+    assert_unknown(run, "unknown_dependency.yaml:10: services[0].depends_on[0]: 'ehr-db'")
+
+
+def test_lint_of_the_example_reports_shared_fate_and_exits_1() -> None:
+    run = dnsmon("lint", cwd=EXAMPLE.parent)
+    assert run.returncode == 1, run.stderr
+    assert "SHARED FATE" in run.stdout
+    assert "backup ehr-standby shares name with ehr (ehr-db.region.internal)" in run.stdout
+
+
+def test_lint_json_lists_findings() -> None:
+    run = dnsmon("lint", "--format", "json", cwd=EXAMPLE.parent)
+    assert run.returncode == 1, run.stderr
+    out = json.loads(run.stdout)
+    assert out["findings"]
+    assert all({"kind", "subject", "message"} <= set(f) for f in out["findings"])
+    shared = [f for f in out["findings"] if f["kind"] == "shared_fate"]
+    fates = {(f["service"], f["backup"]): f["level"] for f in shared}
+    assert fates[("ehr", "ehr-standby")] == "name"
+    assert fates[("ehr", "ehr-readonly")] == "zone"
+    assert ("ehr", "paper-forms") not in fates
+
+
+def test_lint_of_a_config_without_findings_exits_0(tmp_path: Path) -> None:
+    (tmp_path / "probes.yaml").write_text(
+        "servers:\n"
+        "  - {name: resolver-a, address: 127.0.0.1}\n"
+        "  - {name: resolver-b, address: '::1'}\n"
+        "names:\n"
+        "  - {name: ehr-db.region.internal}\n"
+        "services:\n"
+        "  - {name: ehr, depends_on: [ehr-db.region.internal]}\n"
+    )
+    run = dnsmon("lint", "--format", "json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["findings"] == []
+
+
+def test_help_and_version_exit_0(tmp_path: Path) -> None:
+    run = dnsmon("--help", cwd=tmp_path)
+    assert run.returncode == 0
+    assert run.stdout.startswith("Usage: dnsmon")
+    assert dnsmon("--version", cwd=tmp_path).returncode == 0

@@ -1,0 +1,196 @@
+"""Properties that must hold for every config and every round, not just the examples.
+
+Configs are drawn at random (services with acyclic ``service:`` dependencies, names in a
+few zones, backups with and without DNS) and written as YAML, so they pass through the
+same parser users' files do. Results are drawn from the whole vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor import graph as graph_module
+from monitor import plan
+from monitor.config import Config, ConfigError, parse
+from monitor.graph import Graph
+from monitor.health import Health, judge
+from monitor.results import ProbeResult
+from monitor.states import (
+    BACKUP_SEVERITY,
+    NAME_SEVERITY,
+    SERVICE_SEVERITY,
+    BackupState,
+    NameState,
+    Result,
+    ServiceState,
+)
+
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SERVERS = [
+    {"name": "resolver-a", "address": "127.0.0.1", "port": 5301},
+    {"name": "resolver-b", "address": "::1", "port": 5302},
+    {"name": "ns-a1", "address": "127.0.0.1", "port": 5311, "role": "authoritative",
+     "zones": ["a.internal"]},
+    {"name": "ns-a2", "address": "127.0.0.1", "port": 5312, "role": "authoritative",
+     "zones": ["a.internal"]},
+    {"name": "ns-b1", "address": "127.0.0.1", "port": 5313, "role": "authoritative",
+     "zones": ["b.internal"]},
+]  # fmt: skip
+SERVER_NAMES = [s["name"] for s in SERVERS]
+# c.internal has no listed authoritative server: only the resolvers are asked
+HOSTS = [f"{h}.{z}" for z in ("a.internal", "b.internal", "c.internal") for h in "wxyz"]
+HOSTS += ["a.internal"]  # the zone apex, whose SOA is also the serial check
+
+
+@st.composite
+def names(draw: st.DrawFn) -> list[dict]:
+    hosts = draw(st.lists(st.sampled_from(HOSTS), min_size=1, max_size=6, unique=True))
+    out = []
+    for host in hosts:
+        entry: dict = {"name": host, "type": draw(st.sampled_from(["A", "AAAA", "SOA", "TXT"]))}
+        if draw(st.booleans()):
+            entry["servers"] = draw(
+                st.lists(st.sampled_from(SERVER_NAMES), min_size=1, max_size=3, unique=True)
+            )
+        out.append(entry)
+    return out
+
+
+@st.composite
+def config_texts(draw: st.DrawFn) -> str:
+    """A valid probes.yaml: service i may depend only on services before it, then shuffled."""
+    listed = draw(names())
+    hosts = [n["name"] for n in listed]
+    subset = st.lists(st.sampled_from(hosts), max_size=3, unique=True)
+    count = draw(st.integers(1, 5))
+    services = []
+    for i in range(count):
+        needs = draw(st.lists(st.integers(0, i - 1), max_size=2, unique=True)) if i else []
+        backups = [
+            {"name": f"b{j}", "description": "by hand", "depends_on": draw(subset)}
+            for j in range(draw(st.integers(0, 2)))
+        ]
+        depends_on = draw(subset) + [f"service:s{k}" for k in needs]
+        services.append({"name": f"s{i}", "depends_on": depends_on, "backups": backups})
+    services = draw(st.permutations(services))
+    return yaml.safe_dump({"servers": SERVERS, "names": listed, "services": list(services)})
+
+
+def results_for(draw: st.DrawFn, config: Config) -> dict[tuple[str, str, str], ProbeResult]:
+    out = {}
+    for query in plan.build(config):
+        result = draw(st.sampled_from(list(Result)), label=str(query.key))
+        ok = result is Result.OK
+        out[query.key] = ProbeResult(
+            query,
+            result,
+            rtt_seconds=0.001 if result is not Result.TIMEOUT else None,
+            ttl=draw(st.integers(1, 3600)) if ok else None,
+            answers=draw(st.sampled_from([("127.0.0.1",), ("127.0.0.2",)])) if ok else (),
+            serial=draw(st.sampled_from([1, 2])) if ok and query.type == "SOA" else None,
+        )
+    return out
+
+
+def scenario(data: st.DataObject) -> tuple[Graph, dict, Health]:
+    config = parse(data.draw(config_texts(), label="probes.yaml"))
+    graph = graph_module.build(config)
+    results = results_for(data.draw, config)
+    return graph, results, judge(graph, results)
+
+
+@SETTINGS
+@given(st.data())
+def test_a_service_needing_a_failing_name_is_down(data: st.DataObject) -> None:
+    graph, _, health = scenario(data)
+    for name, service in health.services.items():
+        needed = graph.service_deps(name).names
+        if any(health.names[key].state is NameState.FAILING for key in needed):
+            assert service.state is ServiceState.DOWN, name
+
+
+@SETTINGS
+@given(st.data())
+def test_a_service_whose_names_are_all_healthy_is_up(data: st.DataObject) -> None:
+    graph, _, health = scenario(data)
+    for name, service in health.services.items():
+        needed = graph.service_deps(name).names
+        dark = any(z.dark for z in health.zones.values())
+        if not dark and all(health.names[k].state is NameState.HEALTHY for k in needed):
+            assert service.state is ServiceState.UP, name
+
+
+@SETTINGS
+@given(st.data())
+def test_a_backup_without_dns_is_always_usable(data: st.DataObject) -> None:
+    graph, _, health = scenario(data)
+    for name, service in health.services.items():
+        for backup, spec in zip(service.backups, graph.services[name].backups, strict=True):
+            if not spec.depends_on:
+                assert backup.state is BackupState.USABLE
+                assert backup.fate.level is None
+
+
+@SETTINGS
+@given(st.data())
+def test_more_timeouts_never_make_anything_better(data: st.DataObject) -> None:
+    graph, results, before = scenario(data)
+    ok = sorted(k for k, r in results.items() if r.ok)
+    broken = data.draw(
+        st.lists(st.sampled_from(ok), min_size=1, unique=True) if ok else st.just([])
+    )
+    worse = dict(results)
+    for key in broken:
+        worse[key] = replace(results[key], result=Result.TIMEOUT, ttl=None, answers=())
+    after = judge(graph, worse)
+    for key, name in before.names.items():
+        assert NAME_SEVERITY[after.names[key].state] >= NAME_SEVERITY[name.state], key
+    for key, service in before.services.items():
+        now = after.services[key]
+        assert SERVICE_SEVERITY[now.state] >= SERVICE_SEVERITY[service.state], key
+        for b_before, b_after in zip(service.backups, now.backups, strict=True):
+            assert BACKUP_SEVERITY[b_after.state] >= BACKUP_SEVERITY[b_before.state], b_before.name
+
+
+@st.composite
+def cyclic_services(draw: st.DrawFn) -> tuple[list[dict], set[tuple[str, str]]]:
+    """Services with random dependencies and at least one cycle of two or more."""
+    count = draw(st.integers(2, 6))
+    nodes = [f"s{i}" for i in range(count)]
+    edges = {
+        (a, b)
+        for a in nodes
+        for b in nodes
+        if a != b and draw(st.booleans(), label=f"{a}->{b}") and draw(st.booleans())
+    }
+    loop = draw(st.permutations(nodes))[: draw(st.integers(2, count))]
+    edges |= {(loop[i], loop[(i + 1) % len(loop)]) for i in range(len(loop))}
+    services = [
+        {"name": n, "depends_on": ["h.a.internal", *(f"service:{b}" for a, b in edges if a == n)]}
+        for n in nodes
+    ]
+    return services, edges
+
+
+@SETTINGS
+@given(cyclic_services())
+def test_a_dependency_cycle_is_refused_and_spelled_out(drawn: tuple[list[dict], set]) -> None:
+    services, edges = drawn
+    text = yaml.safe_dump(
+        {"servers": SERVERS, "names": [{"name": "h.a.internal"}], "services": services}
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    errors = caught.value.errors
+    cycles = [e.split("dependency cycle: ", 1)[1] for e in errors if "dependency cycle: " in e]
+    assert cycles
+    assert len(cycles) == len(errors)  # nothing else is wrong with these configs
+    for cycle in cycles:
+        hops = cycle.split(" → ")
+        assert hops[0] == hops[-1] and len(hops) >= 3
+        assert all((a, b) in edges for a, b in zip(hops, hops[1:], strict=False))
