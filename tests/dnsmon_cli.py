@@ -44,7 +44,9 @@ def services(report: dict[str, Any]) -> dict[str, str]:
 
 
 def backups(report: dict[str, Any]) -> dict[str, str]:
-    return {f"{s['name']}/{b['name']}": b["status"] for s in report["services"] for b in s["backups"]}
+    return {
+        f"{s['name']}/{b['name']}": b["status"] for s in report["services"] for b in s["backups"]
+    }
 
 
 def results(report: dict[str, Any], name: str, rdtype: str = "A") -> dict[str, dict[str, Any]]:

@@ -90,7 +90,9 @@ def test_resolver_that_cannot_reach_the_zone_gives_servfail(region, probes, star
 
 
 def test_resolver_acl_gives_refused(probes, start_server, region):
-    refusing = start_server(Unbound({"region.internal": [region.ns1]}, refuse_zones=["region.internal"]))
+    refusing = start_server(
+        Unbound({"region.internal": [region.ns1]}, refuse_zones=["region.internal"])
+    )
     extra = [{"name": "resolver-c", "address": refusing.address, "port": refusing.port}]
     names = [{"name": EHR_DB, "type": "A", "servers": ["resolver-c"]}]
     _, report = check(probes(names=names, services=[], extra_servers=extra))
