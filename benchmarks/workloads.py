@@ -165,7 +165,7 @@ def _print_scrape(
     status: dict[str, Any],
 ) -> None:
     quantiles = statistics.quantiles(latencies, n=20)
-    rss = _rss_mib(pid)
+    rss, peak = _rss_mib(pid, "VmRSS:"), _rss_mib(pid, "VmHWM:")
     render_cpu = next((float(line.split()[-1]) for line in body.splitlines()
                        if line.startswith(b"dnsmon_metrics_render_cpu_seconds ")), float("nan"))  # fmt: skip
     print(
@@ -178,11 +178,11 @@ def _print_scrape(
     print(
         f"  rendering CPU per round: {render_cpu:.3f} s; round wall {status['duration_seconds']:.2f} s"
     )
-    print(f"  resident memory of dnsmon serve: {rss:.0f} MiB")  # fmt: skip
+    print(f"  resident memory of dnsmon serve: {rss:.0f} MiB now, {peak:.0f} MiB peak")
 
 
-def _rss_mib(pid: int) -> float:
+def _rss_mib(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return float("nan")
