@@ -56,6 +56,23 @@ def cli(ctx: click.Context, config_path: str) -> None:
     ctx.obj = Context(config_path)
 
 
+def _config_after_verb(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(Context).config_path = value  # type: ignore[union-attr]
+
+
+def pass_config(f: Any) -> Any:
+    """``pass_obj``, plus ``--config`` accepted after the verb too (``dnsmon check --config F``)."""
+    f = click.pass_obj(f)
+    return click.option(
+        "--config",
+        metavar="FILE",
+        expose_value=False,
+        callback=_config_after_verb,
+        help="The probes.yaml to use (same as before the verb).",
+    )(f)
+
+
 def emit(report: dict[str, Any], fmt: str, render: Any) -> None:
     """Print ``report`` as JSON or through ``render`` for people."""
     if fmt == "json":
@@ -67,7 +84,7 @@ def emit(report: dict[str, Any], fmt: str, render: Any) -> None:
 @cli.command()
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 @click.option("--service", "services", multiple=True, metavar="NAME", help="Only this service.")
-@click.pass_obj
+@pass_config
 def check(obj: Context, fmt: str, services: tuple[str, ...]) -> int:
     """Run one probe round now and report services, backups, names and zones.
 
@@ -90,7 +107,7 @@ def check(obj: Context, fmt: str, services: tuple[str, ...]) -> int:
 
 @cli.command()
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
-@click.pass_obj
+@pass_config
 def lint(obj: Context, fmt: str) -> int:
     """Validate the config and report what can be known without probing.
 
@@ -119,7 +136,7 @@ def lint(obj: Context, fmt: str) -> int:
     help="Assume this server, zone or name fails (repeatable).",
 )
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
-@click.pass_obj
+@pass_config
 def impact(obj: Context, failures: tuple[str, ...], fmt: str) -> int:
     """What-if, nothing probed: what goes down if these fail.
 
@@ -170,7 +187,7 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str) -> int:
     default="info",
     show_default=True,
 )
-@click.pass_obj
+@pass_config
 def serve(
     obj: Context, listen: str, web_config_file: str | None, log_format: str, log_level: str
 ) -> int:
@@ -201,7 +218,7 @@ def serve(
     type=click.Path(dir_okay=False),
     help="Where to write the snapshot JSON.",
 )
-@click.pass_obj
+@pass_config
 def snapshot(obj: Context, output: str) -> int:
     """Run one probe round and save every answer, serial and state as JSON.
 
@@ -223,7 +240,7 @@ def snapshot(obj: Context, output: str) -> int:
 @click.argument("before", type=click.Path(exists=True, dir_okay=False))
 @click.argument("after", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
-@click.pass_obj
+@pass_config
 def diff(obj: Context, before: str, after: str | None, fmt: str) -> int:
     """Compare two snapshots, or a snapshot with a live round now.
 
@@ -261,7 +278,7 @@ def diff(obj: Context, before: str, after: str | None, fmt: str) -> int:
     default=None,
     help="Stop after this many rounds (default: until Ctrl-C).",
 )
-@click.pass_obj
+@pass_config
 def watch(obj: Context, rounds: int | None) -> int:
     """A live view for the upgrade window, refreshed each round; Ctrl-C to leave.
 
