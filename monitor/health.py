@@ -57,7 +57,8 @@ class ZoneHealth:
     serials: dict[str, int | None]
     consistent: bool
     dark: bool  # every authoritative server of the zone failing
-    expire_seconds: int | None = None
+    expire_seconds: int | None = None  # SOA expire: how long secondaries serve without a primary
+    failing_servers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,14 +138,16 @@ def zone_health(graph: Graph, zone: str, results: Results) -> ZoneHealth:
     serials: dict[str, int | None] = {}
     failing = []
     expire = None
-    for server in graph.zone_servers(zone):
+    servers = graph.zone_servers(zone)
+    for server in servers:
         soa = results.get((zone, "SOA", server.name))
         serials[server.name] = soa.serial if soa is not None and soa.ok else None
         expire = soa.soa_expire if soa is not None and soa.soa_expire else expire
-        failing.append(_server_failing_zone(graph, zone, server.name, soa, results))
+        if _server_failing_zone(graph, zone, server.name, soa, results):
+            failing.append(server.name)
     known = {s for s in serials.values() if s is not None}
-    dark = bool(failing) and all(failing)
-    return ZoneHealth(zone, serials, len(known) <= 1, dark, expire)
+    dark = bool(servers) and len(failing) == len(servers)
+    return ZoneHealth(zone, serials, len(known) <= 1, dark, expire, tuple(failing))
 
 
 def _server_failing_zone(

@@ -123,6 +123,7 @@ def zone_entry(zone: ZoneHealth) -> dict[str, Any]:
         "serials": zone.serials,
         "consistent": zone.consistent,
         "authoritative_failing": zone.dark,
+        "failing_servers": list(zone.failing_servers),
         "expire_seconds": zone.expire_seconds,
     }
 
@@ -143,6 +144,7 @@ def warnings(graph: Graph, health: Health) -> list[str]:
         if not name.consistent:
             out.append(f"{key[0]} {key[1]}: servers give different answers")
     for zone in health.zones.values():
+        out.extend(_zone_clock_warning(zone, health))
         if not zone.consistent:
             serials = ", ".join(f"{s} {v}" for s, v in zone.serials.items() if v is not None)
             out.append(f"zone {zone.name}: serials differ ({serials})")
@@ -164,3 +166,25 @@ def state_index(report: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str]
         bad = [f"{r['server']} {r['result']}" for r in n["results"] if r["result"] != "ok"]
         states[("name", f"{n['name']} {n['type']}")] = (n["status"], ", ".join(bad))
     return states
+
+
+def _zone_clock_warning(zone: ZoneHealth, health: Health) -> list[str]:
+    """Which clock runs out first when a zone's authoritative servers fail.
+
+    With all of them down, resolver caches are the last line: the cache runway. With
+    only some down, the others keep serving — if a failed one is the primary, until
+    the SOA expire timer of the secondaries runs out, usually days rather than minutes.
+    """
+    if not zone.failing_servers:
+        return []
+    failing = ", ".join(zone.failing_servers)
+    if zone.dark:
+        runways = [s.runway_seconds for s in health.services.values() if s.runway_seconds]
+        first = f"the first cached answer expires in {min(runways)}s" if runways else "caches"
+        return [f"zone {zone.name}: every authoritative server fails ({failing}); {first}"]
+    expire = f"{zone.expire_seconds}s" if zone.expire_seconds else "the SOA expire time"
+    return [
+        f"zone {zone.name}: {failing} not answering; if that is the primary, the other "
+        f"servers stop serving the zone {expire} after their last transfer (SOA expire), "
+        f"long after any cache runway"
+    ]

@@ -57,6 +57,13 @@ def load(path: str | Path) -> dict[str, Any]:
         raise SnapshotError(f"{path}: not a dnsmon snapshot")
     if data.get("version") != VERSION:
         raise SnapshotError(f"{path}: snapshot version {data.get('version')} is not {VERSION}")
+    report = data.get("report")
+    if not isinstance(report, dict) or not all(
+        isinstance(report.get(key), list) for key in ("services", "names", "zones")
+    ):
+        raise SnapshotError(f"{path}: snapshot has no report (services, names and zones)")
+    if not isinstance(data.get("config_fingerprint"), str):
+        raise SnapshotError(f"{path}: snapshot has no config_fingerprint")
     return data
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import socket
+import ssl
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -27,6 +28,7 @@ from monitor.scheduler import Scheduler
 from monitor.webconfig import WebConfig
 
 DEFAULT_LISTEN = "127.0.0.1:9953"
+TLS_HANDSHAKE_SECONDS = 10.0
 
 
 def _process_registry() -> CollectorRegistry:
@@ -63,7 +65,22 @@ class Server(ThreadingHTTPServer):
         self.process_registry = _process_registry()
         super().__init__((host, port), Handler)
         if web.tls is not None:
-            self.socket = web.tls.wrap_socket(self.socket, server_side=True)
+            self.socket = web.tls.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs here, in the connection's own thread: done on accept, one
+        # client that connects and never speaks would stall every other scrape.
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.settimeout(TLS_HANDSHAKE_SECONDS)
+                request.do_handshake()
+                request.settimeout(None)
+            except OSError as exc:  # ssl.SSLError and timeouts too
+                LOGGER.debug("tls handshake failed", extra={"error": str(exc)})
+                return
+        super().finish_request(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):
