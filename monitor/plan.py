@@ -15,7 +15,7 @@ from monitor.config import Config, Name, Server
 from monitor.states import Role
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Query:
     """One question to one server; ``zone_soa`` marks the serial checks."""
 
@@ -53,6 +53,7 @@ class Layout:
         }
         self.recursive = [s for s in config.servers if s.role is Role.RECURSIVE]
         self._zone_of: dict[str, str | None] = {}
+        self._full: list[Query] | None = None
 
     def zone_of(self, name: str) -> str | None:
         if name not in self._zone_of:
@@ -70,7 +71,14 @@ class Layout:
         return chosen + [s for s in self.zone_servers.get(zone or "", []) if s.name not in names]
 
     def build(self, names: Iterable[Name] | None = None) -> list[Query]:
-        """The queries of one round, for all names or only ``names``."""
+        """The queries of one round, for all names or only ``names``; the full plan is kept."""
+        if names is None:
+            if self._full is None:
+                self._full = self._build(None)
+            return self._full
+        return self._build(names)
+
+    def _build(self, names: Iterable[Name] | None) -> list[Query]:
         wanted = list(self.config.names if names is None else names)
         queries = [
             Query(name.name, name.type, server, server.role is Role.RECURSIVE, name.expect)

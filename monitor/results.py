@@ -9,7 +9,7 @@ from monitor.plan import Query
 from monitor.states import Result
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a round creates tens of thousands; treat as immutable
 class ProbeResult:
     """One server's answer to one name and type, classified; never an exception."""
 

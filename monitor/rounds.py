@@ -37,13 +37,10 @@ class Monitor:
         self.config = config
         self.graph: Graph = graph_module.build(config)
         self.prober = Prober(settings_of(config))
-        self._full_plan: list[plan.Query] | None = None
 
     def queries_for(self, services: list[str] | None) -> list[plan.Query]:
         if not services:
-            if self._full_plan is None:
-                self._full_plan = self.graph.layout.build()
-            return self._full_plan
+            return self.graph.layout.build()
         keys: set[tuple[str, str]] = set()
         for name in services:
             keys |= self.graph.service_deps(name).names
