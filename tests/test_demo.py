@@ -1,0 +1,125 @@
+"""``dnsmon demo``: the whole product offline, with a replayed outage, ending by itself.
+
+The story: someone on a fresh machine runs ``dnsmon demo``, opens the status page and
+the metrics while ns1 and ns2 go dark, watches the services fall once the caches run
+out, and sees everything recover. No DNS software is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from dnsmon_cli import COMMAND
+from servers import free_port
+
+DURATION = 24
+GRACE = 15
+SITE = "dc-north"  # from the example probes.yaml the demo ships
+EHR_DOWN = re.compile(r'^dnsmon_service_status\{[^}]*service="ehr"[^}]*status="down"[^}]*\} 1\.0$',
+                      re.MULTILINE)  # fmt: skip
+
+
+@dataclass
+class Seen:
+    """What the status endpoints showed while the demo ran."""
+
+    page: str = ""
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    ehr_down_in_metrics: bool = False
+    metric_names: set[str] = field(default_factory=set)
+
+
+def fetch(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+    except (urllib.error.URLError, OSError):
+        return None  # not listening yet, or already gone
+
+
+def poll(base: str, proc: subprocess.Popen[str], seen: Seen) -> None:
+    """Read /, /api/status and /metrics until the demo ends."""
+    while proc.poll() is None:
+        if SITE not in seen.page:  # before the first round it says it is waiting
+            seen.page = fetch(f"{base}/") or ""
+        status = fetch(f"{base}/api/status")
+        if status:
+            seen.reports.append(json.loads(status))
+        metrics = fetch(f"{base}/metrics")
+        if metrics:
+            seen.ehr_down_in_metrics |= bool(EHR_DOWN.search(metrics))
+            seen.metric_names |= set(re.findall(r"^(dnsmon_\w+)", metrics, re.MULTILINE))
+        time.sleep(0.25)
+
+
+def service(report: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in report["services"] if s["name"] == name)
+
+
+def test_demo_replays_an_outage_and_ends_by_itself():
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [*COMMAND, "demo", "--duration", str(DURATION), "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = Seen()
+    try:
+        started = time.monotonic()
+        poll(base, proc, seen)
+        stdout, stderr = proc.communicate(timeout=DURATION + GRACE)
+        elapsed = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert proc.returncode == 0, stderr
+    assert elapsed < DURATION + GRACE
+    narration = " ".join(stdout.split())  # rich wraps long lines at 80 columns
+
+    assert "<html" in seen.page.lower() and SITE in seen.page
+    assert seen.reports, f"/api/status never answered; output:\n{stdout}{stderr}"
+    assert all(r["site"] == SITE for r in seen.reports)
+    assert service(seen.reports[0], "ehr")["status"] == "up"
+
+    # ns1 down: degraded. ns1 and ns2 dark: the caches hide it for a while (a runway; with
+    # 2 s rounds and an 8 s TTL a round may or may not catch it), then ehr falls.
+    ehr = [service(r, "ehr") for r in seen.reports]
+    states = [s["status"] for s in ehr]
+    assert "degraded" in states and "down" in states, states
+    first_down = states.index("down")
+    assert all(s["runway_seconds"] is None for s in ehr if s["status"] == "up")
+    assert seen.ehr_down_in_metrics
+    assert {
+        "dnsmon_service_status",
+        "dnsmon_probe_success",
+        "dnsmon_zone_serial",
+    } <= seen.metric_names
+    # …and after the rollback it comes back.
+    assert any(state != "down" for state in states[first_down:]), states
+
+    for step in (
+        "ns1 is taken down",
+        "ns2 fails as well",
+        "Caches have expired",
+        "rolled back",
+        "demo finished",
+    ):
+        assert step in narration, f"{step!r} not narrated:\n{stdout}"
+    assert (
+        narration.index("ns1 is taken down")
+        < narration.index("rolled back")
+        < narration.index("demo finished")
+    )
+    assert "degraded:" in narration and "down:" in narration
+    assert "Traceback" not in stderr
