@@ -35,6 +35,10 @@ from monitor.scheduler import Scheduler
 from monitor.web import Server as HttpServer
 
 ROUND_INTERVAL = 2.0
+EXPIRED = (
+    "Caches have expired: names fail, services go down, and the backups that share "
+    "their DNS go down with them."
+)
 MIN_DURATION = 20.0
 
 
@@ -91,8 +95,6 @@ class Demo:
             Step(dark, "ns2 fails as well: no authoritative server answers. The resolvers "
                        f"still answer from cache, for at most {self.ttl}s.",
                  lambda: ns2.fail("timeout")),
-            Step(expired, "Caches have expired: names fail, services go down, and the backups "
-                       "that share their DNS go down with them.", lambda: None),
             Step(recovered, "The upgrade is rolled back: ns1 and ns2 answer again.",
                  self.recover),
         ]  # fmt: skip
@@ -141,7 +143,7 @@ class Demo:
     def _replay(self, scheduler: Scheduler) -> None:
         started = time.monotonic()
         pending = self.steps()
-        seen, last_line = None, ""
+        seen, last_line, told_down = None, "", False
         while (elapsed := time.monotonic() - started) < self.duration:
             while pending and elapsed >= pending[0].at:
                 step = pending.pop(0)
@@ -150,7 +152,11 @@ class Demo:
             latest = scheduler.latest()
             if latest is not None and latest.finished_at != seen:
                 seen = latest.finished_at
-                last_line = self._narrate(latest.outcome.report, elapsed, last_line)
+                report = latest.outcome.report
+                if report["status"] == "down" and not told_down:
+                    told_down = True
+                    self.console.print(Text(f"[{elapsed:5.1f}s] {EXPIRED}", style="bold cyan"))
+                last_line = self._narrate(report, elapsed, last_line)
             time.sleep(0.2)
         self.console.print(
             Text("demo finished: everything recovered and the servers are stopped.", style="bold")

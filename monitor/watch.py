@@ -53,9 +53,10 @@ def view(state: WatchState, now: float) -> Group:
     if report is None:
         return Group(Text("dnsmon watch: first round running…"))
     age = now - state.received
-    head = Text(f"dnsmon watch  {report['site']}  ")
+    head = Text(f"{report['site']}  ")
     head.append(report["status"].upper(), style=STYLES[report["status"]])
-    head.append(f"  last round {report['started_at']} ({age:.0f}s ago), round {state.rounds}")
+    clock = report["started_at"][11:19]  # HH:MM:SS of the ISO time, to fit 80 columns
+    head.append(f"  round {state.rounds} at {clock} UTC ({age:.0f}s ago)")
     return Group(head, _services(report, age), _servers(report), _changes(state))
 
 

@@ -155,7 +155,8 @@ class Handler(BaseHTTPRequestHandler):
     def _page(self) -> None:
         latest = self.server.scheduler.latest()
         report = latest.outcome.report if latest else None
-        self._send(200, status_page(report).encode(), "text/html; charset=utf-8")
+        site = self.server.scheduler.monitor.config.site
+        self._send(200, status_page(report, site).encode(), "text/html; charset=utf-8")
 
     def _send(self, code: int, body: bytes, content_type: str, encoding: str = "") -> None:
         self.send_response(code)
@@ -169,7 +170,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-def status_page(report: dict[str, Any] | None) -> str:
+def status_page(report: dict[str, Any] | None, site: str) -> str:
     """A plain, self-contained page of services and their states; loads nothing else."""
     if report is None:
         rows = "<p>Waiting for the first probe round…</p>"
@@ -183,7 +184,8 @@ def status_page(report: dict[str, Any] | None) -> str:
             )
             + "</table>"
         )
-    title = f"dnsmon {html.escape(report['site'])}: {report['status']}" if report else "dnsmon"
+    status = f": {report['status']}" if report else ""
+    title = f"dnsmon {html.escape(site)}{status}"
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<meta http-equiv='refresh' content='10'><title>{title}</title>"
