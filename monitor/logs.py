@@ -33,7 +33,7 @@ class JsonFormatter(logging.Formatter):
 
 def _logfmt_value(value: object) -> str:
     text = str(value)
-    if text == "" or any(c in text for c in ' "=\n'):
+    if text == "" or any(c in text for c in ' "=\n\t\\'):
         # Quoted like go-logfmt: escapes and control characters only, UTF-8 as it is.
         return json.dumps(text, ensure_ascii=False)
     return text

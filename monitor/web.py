@@ -86,6 +86,7 @@ class Server(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: Server
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds an idle keep-alive connection may hold a handler thread
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         LOGGER.debug("http " + format % args)
@@ -102,6 +103,9 @@ class Handler(BaseHTTPRequestHandler):
             "/": self._page,
         }
         routes.get(path, lambda: self._send(404, b"not found\n", "text/plain"))()
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.do_GET()
 
     def do_POST(self) -> None:  # noqa: N802
         if not self._authorized():

@@ -1,0 +1,308 @@
+"""Run ``dnsmon serve`` as a user would, and talk HTTP to it.
+
+    with Exporter(config, tmp_path) as exporter:      # started; ready after a round
+        exporter.get("/-/healthy").status              # 200
+        exporter.metrics()["dnsmon_server_up", {"server": "ns1", "role": "authoritative"}]
+        exporter.wait_for_metric("dnsmon_service_status", 1.0, service="ehr", status="up")
+
+The process is started and stopped by PID, its stdout and stderr go to a log file, and
+"ready" means /-/ready answered 200, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypeVar
+
+from dnsmon_cli import COMMAND
+from prometheus_client.parser import text_string_to_metric_families
+from servers import free_port
+
+START_DEADLINE = 20.0
+CHANGE_DEADLINE = 15.0  # rounds every second: anything that changes shows well within this
+POLL = 0.05
+T = TypeVar("T")
+
+
+def wait_until(
+    check: Callable[[], T | None],
+    what: str,
+    deadline: float = 15.0,
+    describe: Callable[[], str] = lambda: "",
+) -> T:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after the deadline."""
+    end = time.monotonic() + deadline
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"not within {deadline:.0f}s: {what}\n{describe()}")
+        time.sleep(POLL)
+
+
+def free_port6() -> int:
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+        sock.bind(("::1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+@dataclass
+class Samples:
+    """Every sample of one scrape, and the family names in exposition order."""
+
+    values: dict[tuple[str, frozenset[tuple[str, str]]], float]
+    families: list[str]
+
+    def value(self, metric: str, /, **labels: str) -> float | None:
+        """The value of ``metric{labels}`` (exactly these labels), None if absent."""
+        return self.values.get((metric, frozenset(labels.items())))
+
+    def labelsets(self, name: str) -> list[dict[str, str]]:
+        """The label sets of every sample called ``name``."""
+        return [dict(labels) for (sample, labels) in self.values if sample == name]
+
+    @property
+    def names(self) -> set[str]:
+        return {sample for sample, _ in self.values}
+
+
+def parse_exposition(text: str) -> Samples:
+    """Parse with prometheus-client's own parser; raises on anything malformed."""
+    samples = Samples({}, [])
+    for family in text_string_to_metric_families(text):
+        samples.families.append(family.name)
+        for sample in family.samples:
+            samples.values[sample.name, frozenset(sample.labels.items())] = sample.value
+    return samples
+
+
+class Exporter:
+    """``dnsmon --config CONFIG serve`` in a child process on a free loopback port."""
+
+    def __init__(
+        self,
+        config: Path,
+        workdir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        web_config: Path | None = None,
+        log_format: str = "logfmt",
+        log_level: str = "info",
+        tls: ssl.SSLContext | None = None,
+        auth: str | None = None,
+    ) -> None:
+        self.config = config
+        self.host = host
+        self.port = port or (free_port6() if ":" in host else free_port())
+        self.web_config = web_config
+        self.log_format, self.log_level = log_format, log_level
+        self.tls = tls
+        self.auth = auth  # the value of an Authorization header sent with every request
+        self.log_path = workdir / f"dnsmon-serve-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def listen(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.pid
+
+    def command(self) -> list[str]:
+        args = [
+            *COMMAND,
+            "--config",
+            str(self.config),
+            "serve",
+            "--listen",
+            self.listen,
+            "--log-format",
+            self.log_format,
+            "--log-level",
+            self.log_level,
+        ]
+        if self.web_config is not None:
+            args += ["--web-config-file", str(self.web_config)]
+        return args
+
+    def start(self, wait: bool = True) -> Self:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if wait:
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def describe(self) -> str:
+        code = self.proc.poll() if self.proc else None
+        state = "running" if code is None else f"exited with {code}"
+        return f"dnsmon serve on {self.listen} {state}; log:\n{self.log()[-6000:]}"
+
+    def _assert_running(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            raise AssertionError(self.describe())
+
+    def connection(self, timeout: float = 5.0) -> http.client.HTTPConnection:
+        if self.tls is not None:
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=timeout, context=self.tls
+            )
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        timeout: float = 5.0,
+    ) -> Response:
+        sent = dict(headers or {})
+        if self.auth is not None:
+            sent.setdefault("Authorization", self.auth)
+        connection = self.connection(timeout)
+        try:
+            connection.request(method, path, body=body, headers=sent)
+            answer = connection.getresponse()
+            return Response(answer.status, answer.headers, answer.read())
+        finally:
+            connection.close()
+
+    def get(self, path: str, **kwargs: object) -> Response:
+        return self.request("GET", path, **kwargs)  # type: ignore[arg-type]
+
+    def post(self, path: str, **kwargs: object) -> Response:
+        return self.request("POST", path, **kwargs)  # type: ignore[arg-type]
+
+    def ready(self) -> bool:
+        self._assert_running()
+        try:
+            return self.get("/-/ready", timeout=2.0).status == 200
+        except (OSError, http.client.HTTPException):
+            return False  # not listening yet
+
+    def wait_ready(self, deadline: float = START_DEADLINE) -> None:
+        wait_until(self.ready, "dnsmon serve ready (/-/ready 200)", deadline, self.describe)
+
+    def metrics(self, accept_gzip: bool = False) -> Samples:
+        headers = {"Accept-Encoding": "gzip"} if accept_gzip else {}
+        response = self.get("/metrics", headers=headers)
+        assert response.status == 200, (response.status, response.body[:500])
+        body = response.body
+        if response.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        return parse_exposition(body.decode())
+
+    def wait_for_metric(self, metric: str, value: float, /, **labels: str) -> Samples:
+        """Scrape until ``metric{labels}`` has ``value`` (within CHANGE_DEADLINE); that scrape."""
+        seen: list[float | None] = []
+
+        def check() -> Samples | None:
+            self._assert_running()
+            samples = self.metrics()
+            seen.append(samples.value(metric, **labels))
+            return samples if seen[-1] == value else None
+
+        shown = f"{metric}{labels} == {value}"
+        return wait_until(
+            check,
+            shown,
+            CHANGE_DEADLINE,
+            lambda: f"{shown}: last seen {seen[-1] if seen else None}\n{self.describe()}",
+        )
+
+    def wait_for_log(self, text: str, deadline: float = 15.0) -> list[str]:
+        """Wait until a complete log line contains ``text``; every complete line so far."""
+
+        def check() -> list[str] | None:
+            lines = self.log_lines()
+            return lines if any(text in line for line in lines) else None
+
+        return wait_until(check, f"log line with {text!r}", deadline, self.describe)
+
+    def log_lines(self) -> list[str]:
+        """The log's complete lines (a line being written has no newline yet)."""
+        text = self.log()
+        return text[: text.rfind("\n") + 1].splitlines()
+
+    def wait_for_fresh_round(self, deadline: float = 15.0) -> Samples:
+        """A scrape of a round that started after this call (the one running may not have)."""
+        start = self.metrics().value("dnsmon_rounds_total") or 0.0
+
+        def check() -> Samples | None:
+            self._assert_running()
+            samples = self.metrics()
+            return samples if (samples.value("dnsmon_rounds_total") or 0.0) >= start + 2 else None
+
+        return wait_until(check, "two more rounds", deadline, self.describe)
+
+    def send(self, signum: signal.Signals) -> None:
+        os.kill(self.pid, signum)
+
+    def stop(self, signum: signal.Signals = signal.SIGTERM, grace: float = 5.0) -> int | None:
+        """Signal by PID, SIGKILL after ``grace``; the exit code (None if killed)."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        if proc.poll() is not None:
+            return proc.returncode
+        os.kill(proc.pid, signum)
+        try:
+            return proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
