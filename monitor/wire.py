@@ -39,13 +39,12 @@ RCODE_RESULTS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Template:
     """A query ready to send: its wire without an ID, and its question section bytes."""
 
     wire: bytes
     question: bytes
-    message: dns.message.QueryMessage
 
     def with_id(self, query_id: int) -> bytes:
         return query_id.to_bytes(2, "big") + self.wire[2:]
@@ -61,7 +60,7 @@ def template(name: str, rdtype: str, recursion: bool) -> Template:
     parser = dns.wire.Parser(wire, 12)
     parser.get_name()
     parser.get_struct("!HH")
-    return Template(wire, wire[12 : parser.current].lower(), message)
+    return Template(wire, wire[12 : parser.current].lower())
 
 
 @dataclass(frozen=True)
