@@ -53,8 +53,6 @@ def overall_status(graph: Graph, health: Health) -> ServiceState:
     needed = {k for s in health.services for k in graph.service_deps(s).names}
     needed |= {k for s in graph.services.values() for b in s.backups
                for k in graph.deps_of(b.depends_on).names}  # fmt: skip
-    if not graph.services:
-        needed = set()
     states += [NAME_TO_SERVICE[n.state] for k, n in health.names.items() if k not in needed]
     return worst_service(states)
 
