@@ -115,7 +115,14 @@ def judge(graph: Graph, results: Results, services: list[str] | None = None) -> 
 
 
 def _needed_by(graph: Graph, name: str, wanted: set[str]) -> bool:
-    return any(name in graph.service_deps(w).all_services for w in wanted)
+    """Whether a wanted service, or one of its backups, needs service ``name``."""
+    for w in wanted:
+        needs = set(graph.service_deps(w).all_services)
+        for backup in graph.services[w].backups:
+            needs |= graph.deps_of(backup.depends_on).all_services
+        if name in needs:
+            return True
+    return False
 
 
 def name_health(key: NameKey, results: list[ProbeResult]) -> NameHealth:
@@ -129,7 +136,8 @@ def name_health(key: NameKey, results: list[ProbeResult]) -> NameHealth:
         state = NameState.DEGRADED
     else:
         state = NameState.FAILING
-    consistent = len({r.answers for r in ok}) <= 1
+    # An authoritative answer that stops at an out-of-zone CNAME has no set to compare.
+    consistent = len({r.answers for r in ok if r.answers}) <= 1
     return NameHealth(key, state, tuple(results), len(ok), consistent)
 
 

@@ -10,6 +10,7 @@ servers are dead.
 
 from __future__ import annotations
 
+import math
 import random
 import selectors
 import socket
@@ -29,8 +30,11 @@ from monitor.results import ProbeResult
 from monitor.states import Result, Transport
 from monitor.wire import Malformed, ReplyParser, Template, judge, template
 
-MAX_IN_FLIGHT_PER_SERVER = 64
+MIN_IN_FLIGHT_PER_SERVER = 64
 TCP_WORKERS = 16
+# A server that has answered nothing in this round after this many queries timed out
+# is not asked the rest: a dead server must not stretch the round by names × timeout.
+GIVE_UP_AFTER_TIMEOUTS = 16
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class _Pending:
     template: Template
     qtype: int
     attempt: int = 0
-    query_id: int = 0
+    query_id: int | None = None  # kept across attempts, so a late first reply still counts
     sent_at: float = 0.0
     deadline: float = 0.0
 
@@ -80,23 +84,35 @@ class Prober:
 class _Channel:
     """One server: its socket, its queue, its pace and what is in flight."""
 
-    def __init__(self, address: str, port: int, gap: float) -> None:
+    def __init__(self, address: str, port: int, gap: float, max_in_flight: int) -> None:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
         self.sock.connect((address, port))  # the kernel drops datagrams from anyone else
         self.address, self.port = address, port
         self.gap = gap
+        self.max_in_flight = max_in_flight
         self.next_send = 0.0
         self.queue: deque[_Pending] = deque()
         self.in_flight: dict[int, _Pending] = {}
+        self.retrying: dict[int, _Pending] = {}  # timed out once, queued to be asked again
         self.problem = ""  # the last malformed or unreachable report, for timed-out queries
+        self.datagrams = 0  # anything received this round
+        self.timeouts = 0  # queries that failed every attempt
 
     def new_id(self) -> int:
         while True:
             query_id = random.getrandbits(16)
-            if query_id not in self.in_flight:
+            if query_id not in self.in_flight and query_id not in self.retrying:
                 return query_id
+
+    @property
+    def can_send(self) -> bool:
+        return bool(self.queue) and len(self.in_flight) < self.max_in_flight
+
+    @property
+    def given_up(self) -> bool:
+        return self.datagrams == 0 and self.timeouts >= GIVE_UP_AFTER_TIMEOUTS
 
 
 class _Round:
@@ -119,11 +135,16 @@ class _Round:
             key = (q.server.address, q.server.port)
             counts[key] = counts.get(key, 0) + 1
         min_gap = 1.0 / self.settings.max_qps_per_server
+        # Enough in flight that pacing, not waiting for timeouts, sets a dead server's pace.
+        bound = max(
+            MIN_IN_FLIGHT_PER_SERVER,
+            math.ceil(self.settings.max_qps_per_server * self.settings.timeout),
+        )
         for q in queries:
             key = (q.server.address, q.server.port)
             if key not in self.channels:
                 gap = max(min_gap, spread / counts[key] if spread else 0.0)
-                self.channels[key] = _Channel(q.server.address, q.server.port, gap)
+                self.channels[key] = _Channel(q.server.address, q.server.port, gap, bound)
                 self.selector.register(self.channels[key].sock, selectors.EVENT_READ, key)
             self.channels[key].queue.append(self.prober.pending(q))
 
@@ -152,18 +173,18 @@ class _Round:
 
     def _send_due(self, channel: _Channel, now: float) -> float:
         """Send what the pace and the in-flight bound allow; return the next wake time."""
-        while channel.queue and len(channel.in_flight) < MAX_IN_FLIGHT_PER_SERVER:
-            if channel.next_send > now:
-                break
+        while channel.can_send and channel.next_send <= now:
             self._send(channel, channel.queue.popleft(), now)
-            channel.next_send = max(channel.next_send + channel.gap, now - channel.gap)
+            channel.next_send = max(channel.next_send, now) + channel.gap  # never a burst
         wake = min((p.deadline for p in channel.in_flight.values()), default=now + 0.25)
-        if channel.queue and len(channel.in_flight) < MAX_IN_FLIGHT_PER_SERVER:
+        if channel.can_send:
             wake = min(wake, channel.next_send)
         return wake
 
     def _send(self, channel: _Channel, pending: _Pending, now: float) -> None:
-        pending.query_id = channel.new_id()
+        if pending.query_id is None:
+            pending.query_id = channel.new_id()
+        channel.retrying.pop(pending.query_id, None)
         pending.attempt += 1
         pending.sent_at = now
         pending.deadline = now + self.settings.timeout
@@ -190,16 +211,20 @@ class _Round:
             self._handle(channel, wire, self.clock())
 
     def _handle(self, channel: _Channel, wire: bytes, now: float) -> None:
+        channel.datagrams += 1
         try:
             query_id, flags, _ = self.prober.parser.header(wire)
         except Malformed as exc:
             channel.problem = str(exc)
             return
-        pending = channel.in_flight.get(query_id)
+        pending = channel.in_flight.pop(query_id, None)
+        if pending is None and query_id in channel.retrying:
+            pending = channel.retrying.pop(query_id)  # a late reply to an earlier attempt
+            channel.queue.remove(pending)
         if pending is None:
             self._unsolicited(channel, wire)
             return
-        del channel.in_flight[query_id]
+        channel.problem = ""  # a well-matched reply: earlier strays were not about this
         self._finish_reply(channel, pending, wire, flags, now)
 
     def _finish_reply(
@@ -241,14 +266,27 @@ class _Round:
                 continue
             del channel.in_flight[query_id]
             if pending.attempt < self.settings.attempts:
+                channel.retrying[query_id] = pending
                 channel.queue.appendleft(pending)
             elif channel.problem and "unreachable" not in channel.problem:
                 self._done(pending, Result.ERROR, detail=channel.problem)
             else:
+                channel.timeouts += 1
                 detail = f"no answer after {pending.attempt} attempts"
                 if channel.problem:
                     detail += f" ({channel.problem})"
                 self._done(pending, Result.TIMEOUT, detail=detail)
+        if channel.given_up and channel.queue:
+            self._give_up(channel)
+
+    def _give_up(self, channel: _Channel) -> None:
+        """Finish what is queued for a server that answered nothing this round."""
+        detail = f"not asked: the server answered none of {channel.timeouts} queries this round"
+        while channel.queue:
+            pending = channel.queue.popleft()
+            if pending.query_id is not None:
+                channel.retrying.pop(pending.query_id, None)
+            self._done(pending, Result.TIMEOUT, detail=detail)
 
     def _done(
         self, pending: _Pending, result: Result, rtt: float | None = None, detail: str = ""

@@ -75,6 +75,16 @@ class Reply:
     ttl: int | None
     serial: int | None = None
     soa_expire: int | None = None
+    cname_outside: dns.name.Name | None = None  # a CNAME target the reply does not answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    owner: dns.name.Name
+    rtype: int
+    ttl: int
+    text: str
+    rdata: Any
 
 
 class Malformed(Exception):
@@ -109,45 +119,61 @@ class ReplyParser:
         if qdcount != 1:
             raise Malformed(f"reply has {qdcount} questions, expected 1")
         parser = dns.wire.Parser(wire, 12)
-        parser.get_name(decompress=True)
+        qname = parser.get_name(decompress=True)
         parser.get_struct("!HH")
         question = wire[12 : parser.current].lower()
-        answers, ttl, soa = self._answers(wire, parser, ancount, qtype)
+        answers, ttl, soa, dangling = self._answers(wire, parser, ancount, qname, qtype)
         _skip_records(parser, nscount + arcount)
         if parser.remaining():
             raise Malformed(f"malformed reply: {parser.remaining()} bytes of trailing junk")
         serial, expire = (soa.serial, soa.expire) if soa is not None else (None, None)
         rcode = dns.rcode.from_flags(flags, 0)
-        return Reply(query_id, flags, rcode, question, answers, ttl, serial, expire)
+        return Reply(query_id, flags, rcode, question, answers, ttl, serial, expire, dangling)
 
     def _answers(
-        self, wire: bytes, parser: dns.wire.Parser, count: int, qtype: int
-    ) -> tuple[tuple[str, ...], int | None, Any]:
-        """Answer texts of the asked type (following CNAME chains) and the chain's TTL."""
-        texts: list[str] = []
-        ttl: int | None = None
-        soa = None
-        for _ in range(count):
-            parser.get_name(decompress=True)
-            rtype, rclass, rttl, rdlen = parser.get_struct(_RR.format)
-            ttl = rttl if ttl is None else min(ttl, rttl)
-            if rtype != qtype:
-                _skip(parser, rdlen)
-                continue
-            text, rdata = self._rdata(wire, parser, rtype, rclass, rdlen)
-            texts.append(text)
-            if rtype == dns.rdatatype.SOA:
-                soa = rdata
-        return tuple(sorted(set(texts))), ttl, soa
+        self, wire: bytes, parser: dns.wire.Parser, count: int, qname: dns.name.Name, qtype: int
+    ) -> tuple[tuple[str, ...], int | None, Any, dns.name.Name | None]:
+        """Answers to the question, following its CNAME chain from the asked name only.
+
+        Returns the answer texts, the chain's smallest TTL, an SOA rdata when asked for
+        one, and the target of a CNAME the reply leaves unanswered (else None).
+        """
+        records = [self._record(wire, parser, qtype) for _ in range(count)]
+        current, ttls, seen = qname, [], set()
+        while True:
+            here = [r for r in records if r.owner == current]
+            found = [r for r in here if r.rtype == qtype]
+            if found:
+                ttls += [r.ttl for r in found]
+                soa = next((r.rdata for r in found if r.rtype == dns.rdatatype.SOA), None)
+                texts = tuple(sorted({r.text for r in found}))
+                return texts, min(ttls), soa, None
+            cname = next((r for r in here if r.rtype == dns.rdatatype.CNAME), None)
+            if cname is None or current in seen:
+                dangling = current if current != qname else None
+                return (), min(ttls, default=None), None, dangling
+            seen.add(current)
+            ttls.append(cname.ttl)
+            current = cname.rdata.target
+
+    def _record(self, wire: bytes, parser: dns.wire.Parser, qtype: int) -> _Record:
+        owner = parser.get_name(decompress=True)
+        rtype, rclass, ttl, rdlen = parser.get_struct(_RR.format)
+        if rtype not in (qtype, dns.rdatatype.CNAME):
+            _skip(parser, rdlen)
+            return _Record(owner, rtype, ttl, "", None)
+        text, rdata = self._rdata(wire, parser, rtype, rclass, rdlen)
+        return _Record(owner, rtype, ttl, text, rdata)
 
     def _rdata(
         self, wire: bytes, parser: dns.wire.Parser, rtype: int, rclass: int, rdlen: int
     ) -> tuple[str, dns.rdata.Rdata | None]:
         start = parser.current
         key = (rtype, wire[start : start + rdlen])
-        if rtype in _MEMO_TYPES and key in self._memo:
+        known = self._memo.get(key) if rtype in _MEMO_TYPES else None
+        if known is not None:  # .get: TCP threads share this memo with the UDP loop
             parser.seek(start + rdlen)
-            return self._memo[key], None
+            return known, None
         with parser.restrict_to(rdlen):
             rdata = dns.rdata.from_wire_parser(
                 dns.rdataclass.RdataClass(rclass), dns.rdatatype.RdataType(rtype), parser, None
@@ -185,6 +211,10 @@ def judge(reply: Reply, recursion: bool, expect: frozenset[str] | None) -> tuple
         return Result.ERROR, f"unexpected rcode {dns.rcode.to_text(reply.rcode)}"
     if not recursion and not reply.flags & dns.flags.AA:
         return Result.ERROR, "answer without the AA flag: server is not authoritative for it"
+    if not reply.answers and reply.cname_outside is not None:
+        if not recursion:  # an authoritative server answers for its own zones only
+            return Result.OK, f"CNAME to {reply.cname_outside}, outside this server's zones"
+        return Result.NODATA, f"CNAME chain ends at {reply.cname_outside} without an answer"
     if not reply.answers:
         return Result.NODATA, "no record of this type"
     if expect is not None and set(reply.answers) != expect:

@@ -251,3 +251,64 @@ def _maybe_truncate(query: dns.message.Message, reply: dns.message.Message) -> b
         short.flags |= dns.flags.TC | dns.flags.AA
         return short.to_wire()
     return wire
+
+
+def test_late_reply_to_the_first_attempt_still_counts():
+    def slow_first(query, seen=[]):  # noqa: B006  (counts attempts across calls)
+        seen.append(query.id)
+        if len(seen) == 1:
+            time.sleep(0.45)  # answer after the 0.3 s timeout, while the retry is pending
+        return a_record(query)
+
+    with TestNameserver(slow_first) as ns:
+        result = ask(ns.port)
+    assert result.result is Result.OK, result.detail
+
+
+def test_a_dead_server_with_many_names_does_not_stretch_the_round():
+    server = Server("dead", "127.0.0.1", _closed_port())
+    queries = [Query(f"n{i}.region.internal", "A", server, True) for i in range(640)]
+    settings = ProbeSettings(timeout=0.2, attempts=2, max_qps_per_server=100_000)
+    started = time.monotonic()
+    results = Prober(settings).run(queries)
+    elapsed = time.monotonic() - started
+    assert len(results) == 640
+    assert {r.result for r in results} == {Result.TIMEOUT}
+    assert elapsed < 0.2 * 2 + 0.6
+
+
+def test_pace_never_bursts_above_the_limit():
+    sent = []
+
+    def record(query):
+        sent.append(time.monotonic())
+        return a_record(query)
+
+    with TestNameserver(record) as ns:
+        server = Server("test", "127.0.0.1", ns.port)
+        queries = [Query(f"n{i}.region.internal", "A", server, True) for i in range(4)]
+        Prober(ProbeSettings(1.0, 1, Transport.UDP, 10)).run(queries)
+    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+    assert min(gaps) > 0.08  # 10 queries a second: about 0.1 s apart, from the first one
+
+
+def test_answer_for_another_name_is_not_ok():
+    def unrelated(query):
+        return answer(query, "evil.region.internal. 300 IN A 127.66.6.6")
+
+    with TestNameserver(unrelated) as ns:
+        result = ask(ns.port)
+    assert result.result is Result.NODATA
+    assert result.answers == ()
+
+
+def test_authoritative_cname_out_of_zone_is_ok():
+    def out_of_zone(query):
+        return answer(query, "www.region.internal. 300 IN CNAME portal.vendor.internal.")
+
+    with TestNameserver(out_of_zone) as ns:
+        authoritative = ask(ns.port, name="www.region.internal", recursion=False)
+        recursive = ask(ns.port, name="www.region.internal", recursion=True)
+    assert authoritative.result is Result.OK
+    assert "portal.vendor.internal" in authoritative.detail
+    assert recursive.result is Result.NODATA  # a resolver must follow the chain to the end
