@@ -22,7 +22,10 @@ from monitor.config import Server
 from monitor.plan import Query
 from monitor.states import Role
 
-SOA = "@ 300 IN SOA ns1 hostmaster 2026112601 3600 600 86400 60\n@ 300 IN NS ns1\nns1 300 IN A 127.0.0.1\n"
+SOA = (
+    "@ 300 IN SOA ns1 hostmaster 2026112601 3600 600 86400 60\n"
+    "@ 300 IN NS ns1\nns1 300 IN A 127.0.0.1\n"
+)
 
 
 def big_zone(names: list[str]) -> str:
@@ -53,6 +56,10 @@ def plain_dnspython_loop(queries: list[Query]) -> int:
     return ok
 
 
+def _address(i: int) -> str:
+    return f"127.31.{i // 250 % 250}.{i % 250 + 1}"
+
+
 def big_config(services: int, names: int, servers: int) -> str:
     """A valid probes.yaml with the given counts, half resolvers, half authoritatives."""
     zones = [f"zone{z}.internal" for z in range(4)]
@@ -66,9 +73,8 @@ def big_config(services: int, names: int, servers: int) -> str:
         for i in range(servers - half)
     ]  # fmt: skip
     name_list = [
-        {"name": f"h{i}.{zones[i % 4]}", "type": "A", "expect": [f"127.31.{i // 250 % 250}.{i % 250 + 1}"]}
-        for i in range(names)
-    ]  # fmt: skip
+        {"name": f"h{i}.{zones[i % 4]}", "type": "A", "expect": [_address(i)]} for i in range(names)
+    ]
     service_list = []
     for s in range(services):
         deps = [name_list[(s * 3 + k) % names]["name"] for k in range(3)]
@@ -119,7 +125,8 @@ def _scrape_config(labels: list[str], resolvers: dict, auths: dict) -> dict[str,
 
 def _serve_and_scrape(config: Path, port: int, seconds: float) -> None:
     command = [sys.executable, "-c", "from monitor.cli import main; main()", "--config",
-               str(config), "serve", "--listen", f"127.0.0.1:{port}", "--log-level", "warning"]  # fmt: skip
+               str(config), "serve", "--listen", f"127.0.0.1:{port}",
+               "--log-level", "warning"]  # fmt: skip
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -166,17 +173,22 @@ def _print_scrape(
 ) -> None:
     quantiles = statistics.quantiles(latencies, n=20)
     rss, peak = _rss_mib(pid, "VmRSS:"), _rss_mib(pid, "VmHWM:")
-    render_cpu = next((float(line.split()[-1]) for line in body.splitlines()
-                       if line.startswith(b"dnsmon_metrics_render_cpu_seconds ")), float("nan"))  # fmt: skip
+    prefix = b"dnsmon_metrics_render_cpu_seconds "
+    render_cpu = next(
+        (float(line.split()[-1]) for line in body.splitlines() if line.startswith(prefix)),
+        float("nan"),
+    )
     print(
-        f"metrics: {samples:,} samples, {sizes[-1] / 1e6:.1f} MB per scrape, {len(latencies)} scrapes"
+        f"metrics: {samples:,} samples, {sizes[-1] / 1e6:.1f} MB per scrape,"
+        f" {len(latencies)} scrapes"
     )
     print(
         f"  /metrics latency p50 {statistics.median(latencies) * 1000:.1f} ms,"
         f" p95 {quantiles[18] * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
     )
     print(
-        f"  rendering CPU per round: {render_cpu:.3f} s; round wall {status['duration_seconds']:.2f} s"
+        f"  rendering CPU per round: {render_cpu:.3f} s;"
+        f" round wall {status['duration_seconds']:.2f} s"
     )
     print(f"  resident memory of dnsmon serve: {rss:.0f} MiB now, {peak:.0f} MiB peak")
 

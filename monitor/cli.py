@@ -156,7 +156,7 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str) -> int:
         parsed = [impact_module.parse_failure(f, obj.config, monitor.graph) for f in failures]
     except impact_module.UnknownTarget as exc:
         raise click.BadParameter(str(exc), param_hint="--fail") from exc
-    outcome = monitor.judge(impact_module.imagine(obj.config, monitor.graph, parsed))
+    outcome = monitor.judge(impact_module.imagine(monitor.graph, parsed))
     outcome.report["assumed_failures"] = [str(f) for f in parsed]
     if fmt == "text":
         click.echo(f"If {', '.join(map(str, parsed))} fail (after caches expire):")
@@ -202,11 +202,14 @@ def serve(
     """
     from monitor import logs, server
 
-    logs.setup(log_format, log_level)
+    from monitor.web import parse_listen
+
     try:
-        return server.run(obj.config_path, listen, web_config_file)
+        parse_listen(listen)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from exc
+    logs.setup(log_format, log_level)
+    return server.run(obj.config_path, listen, web_config_file)
 
 
 @cli.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,6 @@ from monitor.states import RECORD_TYPES, Criticality, Role, Transport
 from monitor.suggest import did_you_mean
 from monitor.yamlsource import Path as KeyPath
 from monitor.yamlsource import YamlSyntaxError, load_with_lines, path_text
-
-SERVICE_PREFIX = "service:"
 
 
 class ConfigError(Exception):
@@ -120,24 +118,11 @@ def parse(text: str, source: str = "probes.yaml") -> Config:
     config = checker.config(data)
     fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
     if config is not None and not checker.dropped:
-        config = _with_fingerprint(config, fingerprint)
+        config = replace(config, fingerprint=fingerprint)
         checker.errors.extend(checker.located(rules.check(config)))
     if checker.errors or config is None:
         raise ConfigError(_by_line(checker.errors))
     return config
-
-
-def _with_fingerprint(config: Config, fingerprint: str) -> Config:
-    return Config(
-        site=config.site,
-        defaults=config.defaults,
-        servers=config.servers,
-        names=config.names,
-        services=config.services,
-        source=config.source,
-        fingerprint=fingerprint,
-        version=config.version,
-    )
 
 
 def _by_line(errors: list[str]) -> list[str]:

@@ -12,8 +12,6 @@ from monitor.config import Backup
 from monitor.graph import Deps, Fate, Graph, NameKey
 from monitor.results import ProbeResult
 from monitor.states import (
-    BACKUP_SEVERITY,
-    NAME_SEVERITY,
     SERVICE_SEVERITY,
     BackupState,
     NameState,
@@ -236,11 +234,3 @@ def _worse(a: ServiceState, b: ServiceState) -> ServiceState:
 
 def worst_service(states: list[ServiceState]) -> ServiceState:
     return max(states, key=SERVICE_SEVERITY.__getitem__, default=ServiceState.UP)
-
-
-def worst_name(states: list[NameState]) -> NameState:
-    return max(states, key=NAME_SEVERITY.__getitem__, default=NameState.HEALTHY)
-
-
-def worst_backup(states: list[BackupState]) -> BackupState:
-    return max(states, key=BACKUP_SEVERITY.__getitem__, default=BackupState.USABLE)

@@ -52,19 +52,19 @@ def parse_failure(text: str, config: Config, graph: Graph) -> Failure:
     return Failure(kind, wanted)
 
 
-def imagine(config: Config, graph: Graph, failures: list[Failure]) -> Round:
+def imagine(graph: Graph, failures: list[Failure]) -> Round:
     """A round in which every listed failure holds and everything else answers as expected."""
     servers = {f.name for f in failures if f.kind == "server"}
     zones = {f.name for f in failures if f.kind == "zone"}
     names = {f.name for f in failures if f.kind == "name"}
-    zones |= _zones_left_without_servers(config, graph, servers)
+    zones |= _zones_left_without_servers(graph, servers)
     imagined = Round(time.time())
     for query in graph.layout.build():
         imagined.add(_imagined_result(query, graph, servers, zones, names))
     return imagined
 
 
-def _zones_left_without_servers(config: Config, graph: Graph, failed: set[str]) -> set[str]:
+def _zones_left_without_servers(graph: Graph, failed: set[str]) -> set[str]:
     """Zones all of whose authoritative servers fail: resolvers fail once caches expire."""
     return {zone for zone in graph.zones if all(s.name in failed for s in graph.zone_servers(zone))}
 

@@ -24,6 +24,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from monitor.config import Config
 from monitor.graph import Graph
 from monitor.health import Health
 from monitor.results import ProbeResult
@@ -65,6 +66,15 @@ class Totals:
     overruns: int = 0
     render_cpu_seconds: float = 0.0  # of the previous round's exposition
 
+    def forget_except(self, config: Config) -> None:
+        """After a reload, drop counts of names and servers the config no longer has."""
+        names = {(n.name, n.type) for n in config.names}
+        names |= {(z, "SOA") for s in config.servers for z in s.zones}
+        servers = {s.name for s in config.servers}
+        self.results = {k: v for k, v in self.results.items()
+                        if (k[0], k[1]) in names and k[2] in servers}  # fmt: skip
+        self.servers = {k: v for k, v in self.servers.items() if k in servers}
+
     def add(self, results: list[ProbeResult]) -> None:
         self.rounds += 1
         for r in results:
@@ -92,10 +102,10 @@ class ReloadState:
 
 
 class RoundCollector(Collector):
-    """Builds every dnsmon_* family from the latest round."""
+    """Builds every dnsmon_* family of the latest round; rendered once a round."""
 
-    def __init__(self, view: RoundView, totals: Totals, reload: ReloadState) -> None:
-        self.view, self.totals, self.reload = view, totals, reload
+    def __init__(self, view: RoundView, totals: Totals) -> None:
+        self.view, self.totals = view, totals
 
     def collect(self) -> Iterator[Metric]:
         for family in (_probes, _servers, _names, _services, _zones, _round):
@@ -239,16 +249,25 @@ def _round(self: RoundCollector) -> Iterator[Metric]:
         "CPU seconds spent rendering the previous round's metrics.",
         value=self.totals.render_cpu_seconds,
     )
-    yield GaugeMetricFamily(
-        "dnsmon_config_last_reload_successful",
-        "1 if the last config load succeeded.",
-        value=1.0 if self.reload.successful else 0.0,
-    )
-    yield GaugeMetricFamily(
-        "dnsmon_config_last_reload_success_timestamp_seconds",
-        "Unix time of the last successful config load.",
-        value=self.reload.success_timestamp,
-    )
+
+
+class ReloadCollector(Collector):
+    """The config reload gauges, collected per scrape: a reload must show at once."""
+
+    def __init__(self, state: ReloadState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "dnsmon_config_last_reload_successful",
+            "1 if the last config load succeeded.",
+            value=1.0 if self.state.successful else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "dnsmon_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful config load.",
+            value=self.state.success_timestamp,
+        )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 from monitor.plan import Query
@@ -45,19 +44,3 @@ class Round:
 
     def get(self, name: str, rdtype: str, server: str) -> ProbeResult | None:
         return self.results.get((name, rdtype, server))
-
-
-class Store:
-    """The latest round, shared between the scheduler thread and readers (web, metrics)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._latest: object | None = None
-
-    def publish(self, value: object) -> None:
-        with self._lock:
-            self._latest = value
-
-    def latest(self) -> object | None:
-        with self._lock:
-            return self._latest

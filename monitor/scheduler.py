@@ -67,9 +67,12 @@ class Scheduler:
                 "config reload failed; keeping the running config", extra={"error": str(exc)}
             )
             return str(exc)
-        self.monitor = Monitor(config)
         self.reload_state.successful = True
         self.reload_state.success_timestamp = time.time()
+        if config.fingerprint == self.monitor.config.fingerprint:
+            return None  # unchanged: keep the running monitor and its schedule
+        self.monitor = Monitor(config)
+        self.totals.forget_except(config)
         LOGGER.info("config reloaded", extra={"fingerprint": config.fingerprint})
         self._wake.set()  # probe the new config now rather than after a whole interval
         return None
@@ -105,7 +108,7 @@ class Scheduler:
         view = metrics.RoundView(
             monitor.graph, outcome.health, results, finished, outcome.round.duration_seconds
         )
-        exposition = metrics.render(metrics.RoundCollector(view, self.totals, self.reload_state))
+        exposition = metrics.render(metrics.RoundCollector(view, self.totals))
         published = Published(outcome, exposition, finished)
         previous = self.latest()
         with self._lock:

@@ -22,7 +22,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from monitor import __version__
+from monitor import __version__, metrics
 from monitor.logs import LOGGER
 from monitor.scheduler import Scheduler
 from monitor.webconfig import WebConfig
@@ -31,9 +31,10 @@ DEFAULT_LISTEN = "127.0.0.1:9953"
 TLS_HANDSHAKE_SECONDS = 10.0
 
 
-def _process_registry() -> CollectorRegistry:
-    """Process, platform and build info: small, so rendered per scrape."""
+def _process_registry(reload_state: metrics.ReloadState) -> CollectorRegistry:
+    """Process, platform, build info and reload state: small, so rendered per scrape."""
     registry = CollectorRegistry(auto_describe=True)
+    registry.register(metrics.ReloadCollector(reload_state))
     registry.register(PROCESS_COLLECTOR)
     registry.register(PLATFORM_COLLECTOR)
     Info("dnsmon_build", "dnsmon version.", registry=registry).info({"version": __version__})
@@ -62,7 +63,7 @@ class Server(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.scheduler = scheduler
         self.web = web
-        self.process_registry = _process_registry()
+        self.process_registry = _process_registry(scheduler.reload_state)
         super().__init__((host, port), Handler)
         if web.tls is not None:
             self.socket = web.tls.wrap_socket(
@@ -110,6 +111,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         if not self._authorized():
             return
+        self.rfile.read(int(self.headers.get("Content-Length") or 0) or 0)  # keep-alive in step
         if self.path.split("?", 1)[0] != "/-/reload":
             self._send(404, b"not found\n", "text/plain")
             return

@@ -31,6 +31,7 @@ _CLIENT_AUTH = {
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
+_DUMMY_HASH = bcrypt.hashpw(b"never a password", bcrypt.gensalt(rounds=10))
 _VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
 
 
@@ -51,14 +52,13 @@ class WebConfig:
             user, _, password = base64.b64decode(header[6:]).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             return False
-        hashed = self.users.get(user)
-        if hashed is None:
-            return False
+        # Unknown users cost a bcrypt check too, so timing does not reveal who exists.
+        hashed = self.users.get(user, _DUMMY_HASH)
         token = hashlib.sha256(f"{user}:{password}".encode()).hexdigest()
         with self._lock:
             if token in self._verified:
                 return True
-        if bcrypt.checkpw(password.encode(), hashed):
+        if bcrypt.checkpw(password.encode(), hashed) and user in self.users:
             with self._lock:
                 self._verified.add(token)
             return True
@@ -76,7 +76,12 @@ def load(path: str | None) -> WebConfig:
     unknown = set(raw) - {"tls_server_config", "basic_auth_users", "http_server_config"}
     if unknown:
         raise ConfigError([f"{path}: unknown key {sorted(unknown)[0]!r}"])
-    users = {u: str(h).encode() for u, h in (raw.get("basic_auth_users") or {}).items()}
+    users = {str(u): str(h).encode() for u, h in (raw.get("basic_auth_users") or {}).items()}
+    for user, hashed in users.items():
+        try:
+            bcrypt.checkpw(b"", hashed)
+        except ValueError as exc:
+            raise ConfigError([f"{path}: basic_auth_users.{user}: not a bcrypt hash"]) from exc
     tls = raw.get("tls_server_config")
     return WebConfig(_tls_context(path, tls) if tls else None, users)
 
@@ -88,10 +93,17 @@ def _tls_context(path: str, tls: dict) -> ssl.SSLContext:
         raise ConfigError([f"{path}: tls_server_config: {why}"])
     base = Path(path).parent
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = _VERSIONS.get(tls.get("min_version", "TLS12"), ssl.TLSVersion.TLSv1_2)
+    version = tls.get("min_version", "TLS12")
+    if version not in _VERSIONS:
+        raise ConfigError(
+            [f"{path}: tls_server_config.min_version: {version!r} is not TLS12 or TLS13"]
+        )
+    context.minimum_version = _VERSIONS[version]
     try:
         context.load_cert_chain(base / tls["cert_file"], base / tls["key_file"])
         mode = tls.get("client_auth_type", "NoClientCert")
+        if mode == "RequireAndVerifyClientCert" and not tls.get("client_ca_file"):
+            raise KeyError(f"{mode} needs client_ca_file")
         context.verify_mode = _CLIENT_AUTH[mode]
         if tls.get("client_ca_file"):
             context.load_verify_locations(base / tls["client_ca_file"])

@@ -68,15 +68,15 @@ def exported() -> set[str]:
     """Every sample name the exporter can serve, from its own collectors."""
     config = config_module.parse(TINY_CONFIG)
     graph = graph_module.build(config)
-    imagined = impact.imagine(config, graph, [])
+    imagined = impact.imagine(graph, [])
     judged = health.judge(graph, imagined.results)
     view = metrics.RoundView(
         graph, judged, list(imagined.results.values()), finished_at=time.time(), duration=0.1
     )
-    collector = metrics.RoundCollector(view, metrics.Totals(), metrics.ReloadState())
+    collector = metrics.RoundCollector(view, metrics.Totals())
     names = {name for family in collector.collect() for name in _names_of(family)}
     # Process metrics and dnsmon_build_info come from the web server's own registry.
-    for family in web._process_registry().collect():
+    for family in web._process_registry(metrics.ReloadState()).collect():
         names.update(sample.name for sample in family.samples)
     return names
 
