@@ -201,7 +201,6 @@ def serve(
         dnsmon --config /etc/dnsmon/probes.yaml serve --listen 127.0.0.1:9953
     """
     from monitor import logs, server
-
     from monitor.web import parse_listen
 
     try:
