@@ -111,14 +111,19 @@ def render_diff(diff: dict[str, Any], console: Console) -> None:
         console.print(Text("note: the snapshots come from different configs", style="yellow"))
     if not diff["changed"]:
         console.print(Text("no changes", style="green"))
-    broke = [c for c in diff["results"] + diff["states"] if c["worse"]]
+    # Services first, then backups and names, then single answers: the verdict leads.
+    changes = sorted(diff["states"], key=lambda c: _KIND_ORDER[c["kind"]]) + diff["results"]
+    broke = [c for c in changes if c["worse"]]
     _section(console, "BROKE", broke, "bold red", _change_line)
-    better = [c for c in diff["results"] + diff["states"] if not c["worse"]]
+    better = [c for c in changes if not c["worse"]]
     _section(console, "CHANGED STATE", better, "green", _change_line)
     _section(console, "ANSWERS CHANGED", diff["answers"], "yellow", _answer_line)
     _section(console, "SERIALS CHANGED", diff["serials"], "yellow", _serial_line)
     _section(console, "TTLS CHANGED", diff["ttls"], "yellow", _ttl_line)
     _section(console, "NOT COMPARABLE", diff["not_comparable"], "yellow", str)
+
+
+_KIND_ORDER = {"service": 0, "backup": 1, "name": 2}
 
 
 def _section(console: Console, title: str, items: list[Any], style: str, line: Any) -> None:

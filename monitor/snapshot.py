@@ -1,13 +1,15 @@
 """Snapshots: one round saved as JSON, and the differences between two of them.
 
-A snapshot is the JSON report plus a header; the report already holds every answer,
-TTL, serial and state, so a snapshot taken before a planned change and one (or a live
-round) after it can be compared answer by answer.
+A snapshot is the JSON report itself (``check --format json``) with three fields added;
+the report already holds every answer, TTL, serial, state and the config fingerprint, so
+a snapshot taken before a planned change and one (or a live round) after it can be
+compared answer by answer, and ``jq .services`` works on both alike.
 
 Format (version 1)::
 
     {"format": "dnsmon-snapshot", "version": 1, "taken_at": "...Z",
-     "config_fingerprint": "…", "report": {…the JSON report…}}
+     "site": …, "status": …, "services": […], "names": […], "zones": […],
+     "config_fingerprint": "…", …the rest of the JSON report}
 """
 
 from __future__ import annotations
@@ -34,13 +36,7 @@ class SnapshotError(ValueError):
 
 
 def make(report: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "taken_at": report["started_at"],
-        "config_fingerprint": report.get("config_fingerprint", ""),
-        "report": report,
-    }
+    return {"format": FORMAT, "version": VERSION, "taken_at": report["started_at"], **report}
 
 
 def save(report: dict[str, Any], path: str | Path) -> None:
@@ -57,10 +53,7 @@ def load(path: str | Path) -> dict[str, Any]:
         raise SnapshotError(f"{path}: not a dnsmon snapshot")
     if data.get("version") != VERSION:
         raise SnapshotError(f"{path}: snapshot version {data.get('version')} is not {VERSION}")
-    report = data.get("report")
-    if not isinstance(report, dict) or not all(
-        isinstance(report.get(key), list) for key in ("services", "names", "zones")
-    ):
+    if not all(isinstance(data.get(key), list) for key in ("services", "names", "zones")):
         raise SnapshotError(f"{path}: snapshot has no report (services, names and zones)")
     if not isinstance(data.get("config_fingerprint"), str):
         raise SnapshotError(f"{path}: snapshot has no config_fingerprint")
@@ -107,10 +100,9 @@ class Diff:
 def compare(before: dict[str, Any], after: dict[str, Any]) -> Diff:
     """Compare two snapshots (``make`` output)."""
     diff = Diff(same_config=before["config_fingerprint"] == after["config_fingerprint"])
-    old, new = before["report"], after["report"]
-    _compare_results(_results(old), _results(new), diff)
-    _compare_states(old, new, diff)
-    _compare_serials(old, new, diff)
+    _compare_results(_results(before), _results(after), diff)
+    _compare_states(before, after, diff)
+    _compare_serials(before, after, diff)
     return diff
 
 
@@ -156,7 +148,8 @@ def _compare_serials(old: dict[str, Any], new: dict[str, Any], diff: Diff) -> No
     a = {(z["name"], s): v for z in old["zones"] for s, v in z["serials"].items()}
     b = {(z["name"], s): v for z in new["zones"] for s, v in z["serials"].items()}
     for key in sorted(a.keys() & b.keys()):
-        if a[key] != b[key]:
+        # A server that did not answer has no serial: that shows as a result change.
+        if a[key] != b[key] and None not in (a[key], b[key]):
             diff.serials.append(
                 {"zone": key[0], "server": key[1], "before": a[key], "after": b[key]}
             )

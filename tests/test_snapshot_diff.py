@@ -73,10 +73,11 @@ def test_snapshot_saves_the_report_with_a_header(shared, tmp_path: Path):
     assert saved["version"] == 1
     assert saved["config_fingerprint"] == report["config_fingerprint"]
     assert saved["config_fingerprint"]
-    assert saved["taken_at"] == saved["report"]["started_at"]
-    assert saved["report"]["status"] == "up"
-    assert {n["name"] for n in saved["report"]["names"]} == {n["name"] for n in report["names"]}
-    serials = saved["report"]["zones"][0]["serials"]
+    assert saved["taken_at"] == saved["started_at"]
+    assert saved["status"] == "up"  # the JSON report itself, readable like check's
+    assert {n["name"] for n in saved["names"]} == {n["name"] for n in report["names"]}
+    assert {s["name"] for s in saved["services"]} == {s["name"] for s in report["services"]}
+    serials = saved["zones"][0]["serials"]
     assert serials == {"ns1": DEFAULT_SERIAL, "ns2": DEFAULT_SERIAL}
 
 
@@ -235,7 +236,7 @@ GOOD_HEADER = {"format": "dnsmon-snapshot", "version": 1, "config_fingerprint": 
         (json.dumps([1, 2, 3]), "not a dnsmon snapshot"),
         (json.dumps({**GOOD_HEADER, "version": 2}), "snapshot version 2 is not 1"),
         (json.dumps(GOOD_HEADER), "snapshot has no report"),
-        (json.dumps({**GOOD_HEADER, "report": {"names": []}}), "snapshot has no report"),
+        (json.dumps({**GOOD_HEADER, "names": []}), "snapshot has no report"),
     ],
     ids=[
         "not-json",
@@ -252,7 +253,7 @@ def test_bad_snapshot_exits_3_with_a_clear_message(tmp_path: Path, content: str,
     # Both positions, and the live form: nothing is probed when a file is bad.
     good = tmp_path / "good.json"
     good.write_text(
-        json.dumps({**GOOD_HEADER, "report": {"services": [], "names": [], "zones": []}})
+        json.dumps({**GOOD_HEADER, "services": [], "names": [], "zones": []})
     )
     config = Path(__file__).resolve().parent.parent / "probes.yaml"
     for args in ([bad], [bad, good], [good, bad]):
