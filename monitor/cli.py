@@ -159,7 +159,9 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str) -> int:
     outcome = monitor.judge(impact_module.imagine(monitor.graph, parsed))
     outcome.report["assumed_failures"] = [str(f) for f in parsed]
     if fmt == "text":
-        click.echo(f"If {', '.join(map(str, parsed))} fail (after caches expire):")
+        targets = " and ".join(map(str, parsed))
+        verb = "fails" if len(parsed) == 1 else "fail"
+        click.echo(f"If {targets} {verb}, once resolver caches expire:")
     emit(outcome.report, fmt, render)
     return exit_code(outcome.report)
 

@@ -102,7 +102,8 @@ def load(path: str | Path) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+        hint = " (give the file with --config FILE or $DNSMON_CONFIG)"
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}{hint}"]) from exc
     return parse(text, str(path))
 
 

@@ -213,4 +213,4 @@ def _with_ttl(zones: list[dns.zone.Zone], ttl: int) -> list[dns.zone.Zone]:
 
 def run(listen: str, duration: float, console: Console | None = None) -> int:
     """Run the demo; returns the exit code."""
-    return Demo(listen, duration, console or Console(highlight=False)).run()
+    return Demo(listen, duration, console or Console(highlight=False, soft_wrap=True)).run()

@@ -78,8 +78,8 @@ def _imagined_result(
             query, Result.TIMEOUT, detail=f"assumed failed: server:{query.server.name}"
         )
     if zone in zones:
-        why = "zone" if query.server.role is Role.AUTHORITATIVE else "zone, caches expired"
-        return ProbeResult(query, Result.TIMEOUT, detail=f"assumed failed: {why} {zone}")
+        why = "" if query.server.role is Role.AUTHORITATIVE else " (once caches expire)"
+        return ProbeResult(query, Result.TIMEOUT, detail=f"assumed failed: zone {zone}{why}")
     if query.name in names:
         return ProbeResult(query, Result.NXDOMAIN, detail=f"assumed failed: name:{query.name}")
     answers = tuple(sorted(query.expect)) if query.expect else ()

@@ -14,7 +14,7 @@ from rich.text import Text
 from monitor import graph as graph_module
 from monitor.config import Config
 from monitor.graph import Graph
-from monitor.states import CRITICALITY_RANK, Criticality
+from monitor.states import CRITICALITY_RANK, Role
 
 Finding = dict[str, Any]
 
@@ -72,12 +72,20 @@ def _criticality_inversions(graph: Graph) -> Iterator[Finding]:
 def _single_server_names(graph: Graph) -> Iterator[Finding]:
     for key in graph.names:
         servers = graph.servers_of(key)
+        resolvers = [s for s in servers if s.role is Role.RECURSIVE]
         if len(servers) == 1:
             yield _finding(
                 "single_server_name",
                 f"{key[0]} {key[1]}",
                 f"{key[0]} {key[1]} is asked of {servers[0].name} only: "
                 f"nothing shows whether another server could answer it",
+            )
+        elif len(resolvers) == 1 and len(graph.layout.recursive) > 1:
+            yield _finding(
+                "single_resolver_name",
+                f"{key[0]} {key[1]}",
+                f"{key[0]} {key[1]} is asked of one resolver only ({resolvers[0].name}): "
+                f"clients using another resolver are not covered",
             )
 
 
@@ -95,7 +103,7 @@ def _single_server_zones(graph: Graph) -> Iterator[Finding]:
 
 def _services_without_backup(graph: Graph) -> Iterator[Finding]:
     for service in graph.services.values():
-        if not service.backups and service.criticality is not Criticality.NORMAL:
+        if not service.backups:
             yield _finding(
                 "no_backup",
                 service.name,

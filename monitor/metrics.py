@@ -224,8 +224,7 @@ def _zones(self: RoundCollector) -> Iterator[Metric]:
         for server, value in zone.serials.items():
             if value is not None:
                 serial.add_metric([zone.name, server], float(value))
-        if any(v is not None for v in zone.serials.values()):
-            consistent.add_metric([zone.name], 1.0 if zone.consistent else 0.0)
+        consistent.add_metric([zone.name], 1.0 if zone.consistent else 0.0)
     yield from (serial, consistent)
 
 

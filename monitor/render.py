@@ -22,10 +22,8 @@ ORDER = ("down", "degraded", "up")
 
 def render(report: dict[str, Any], console: Console) -> None:
     """Print a report (from ``report.build``) to a rich console."""
-    head = Text(f"dnsmon {report['site']}  ")
-    head.append(report["status"].upper(), style=STYLES[report["status"]])
-    head.append(f"  round at {report['started_at']}, {report['duration_seconds']:.2f}s")
-    console.print(head)
+    console.print(headline(report))
+    _silent_servers(report, console)
     for state in ORDER:
         services = [s for s in report["services"] if s["status"] == state]
         if services:
@@ -36,6 +34,34 @@ def render(report: dict[str, Any], console: Console) -> None:
     _names(report, console)
     _zones(report, console)
     _warnings(report, console)
+
+
+def headline(report: dict[str, Any]) -> Text:
+    """The first line, which is all a Nagios or Icinga overview shows: say who is down."""
+    head = Text(f"dnsmon {report['site']} ")
+    head.append(report["status"].upper(), style=STYLES[report["status"]])
+    for state in ("down", "degraded"):
+        names = [s["name"] for s in report["services"] if s["status"] == state]
+        if names:
+            head.append(f" - {state}: {', '.join(names)}")
+    if "assumed_failures" in report:
+        head.append(f" (what-if: {', '.join(report['assumed_failures'])} failed; nothing probed)")
+    else:
+        head.append(f" (round at {report['started_at']}, {report['duration_seconds']:.2f}s)")
+    return head
+
+
+def _silent_servers(report: dict[str, Any], console: Console) -> None:
+    """Servers that answered nothing at all: often the whole story, so told first."""
+    silent = [s for s in report.get("servers", []) if not s["answered"]]
+    if silent and "assumed_failures" not in report:
+        where = ", ".join(f"{s['name']} ({_endpoint(s)})" for s in silent)
+        console.print(Text(f"no answer at all from: {where}", style="bold red"))
+
+
+def _endpoint(server: dict[str, Any]) -> str:
+    address = f"[{server['address']}]" if ":" in server["address"] else server["address"]
+    return f"{address}:{server['port']}"
 
 
 def _service(service: dict[str, Any], console: Console, detailed: bool) -> None:

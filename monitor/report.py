@@ -39,8 +39,23 @@ def build(
         "names": [name_entry(n) for n in health.names.values()],
         "zones": [zone_entry(z) for z in health.zones.values() if _zone_asked(z)],
         "warnings": warnings(graph, health),
+        "servers": server_entries(graph, health),
         "config_fingerprint": config.fingerprint,
     }
+
+
+def server_entries(graph: Graph, health: Health) -> list[dict[str, Any]]:
+    """Each server asked this round, where it is, and whether it answered at all."""
+    answered: dict[str, bool] = {}
+    for name in health.names.values():
+        for r in name.results:
+            answered[r.query.server.name] = answered.get(r.query.server.name, False) or r.answered
+    return [
+        {"name": s.name, "address": s.address, "port": s.port, "role": s.role.value,
+         "answered": answered[s.name]}
+        for s in graph.config.servers
+        if s.name in answered
+    ]  # fmt: skip
 
 
 def iso_time(timestamp: float) -> str:
@@ -178,8 +193,11 @@ def _zone_clock_warning(zone: ZoneHealth, health: Health) -> list[str]:
     failing = ", ".join(zone.failing_servers)
     if zone.dark:
         runways = [s.runway_seconds for s in health.services.values() if s.runway_seconds]
-        first = f"the first cached answer expires in {min(runways)}s" if runways else "caches"
-        return [f"zone {zone.name}: every authoritative server fails ({failing}); {first}"]
+        if runways:
+            left = f"the first needed cached answer expires in {min(runways)}s"
+        else:
+            left = "resolver caches no longer hide it"
+        return [f"zone {zone.name}: every authoritative server fails ({failing}); {left}"]
     expire = f"{zone.expire_seconds}s" if zone.expire_seconds else "the SOA expire time"
     return [
         f"zone {zone.name}: {failing} not answering; if that is the primary, the other "

@@ -6,6 +6,8 @@ import signal
 import threading
 from types import FrameType
 
+import click
+
 from monitor import webconfig
 from monitor.logs import LOGGER
 from monitor.scheduler import Scheduler
@@ -15,7 +17,10 @@ from monitor.web import Server
 def run(config_path: str, listen: str, web_config_path: str | None) -> int:
     """Serve until SIGTERM or SIGINT; SIGHUP reloads. Returns the exit code."""
     scheduler = Scheduler(config_path)
-    http = Server(listen, scheduler, webconfig.load(web_config_path))
+    try:
+        http = Server(listen, scheduler, webconfig.load(web_config_path))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
     stopping = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:

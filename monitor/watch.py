@@ -131,9 +131,9 @@ def _plain(monitor: Monitor, console: Console, state: WatchState, interval: floa
         report = monitor.run_round().report
         changes = state.update(report, time.time())
         down = [s["name"] for s in report["services"] if s["status"] != "up"]
-        console.print(f"{report['started_at']} {report['site']} {report['status']}"
-                      f" not up: {', '.join(down) or '-'}")  # fmt: skip
+        line = f"{report['started_at']} {report['site']} {report['status']}"
+        console.print(f"{line} not up: {', '.join(down) or '-'}", soft_wrap=True)
         for change in changes:
-            console.print(f"  {change}")
+            console.print(f"  {change}", soft_wrap=True)  # log lines are not wrapped
         if rounds is None or state.rounds < rounds:
             time.sleep(interval)

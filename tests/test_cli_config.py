@@ -152,10 +152,11 @@ def test_lint_of_a_config_without_findings_exits_0(tmp_path: Path) -> None:
         "names:\n"
         "  - {name: ehr-db.region.internal}\n"
         "services:\n"
-        "  - {name: ehr, depends_on: [ehr-db.region.internal]}\n"
+        "  - {name: ehr, depends_on: [ehr-db.region.internal],\n"
+        "     backups: [{name: paper, description: Paper forms, depends_on: []}]}\n"
     )
     run = dnsmon("lint", "--format", "json", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 0, run.stdout
     assert json.loads(run.stdout)["findings"] == []
 
 

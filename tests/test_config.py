@@ -174,7 +174,10 @@ def test_every_invalid_config_file_has_a_case() -> None:
 
 @pytest.mark.usefixtures("in_configs")
 def test_missing_file_is_reported_by_name() -> None:
-    assert errors_of("nosuch.yaml") == ["nosuch.yaml: cannot read: No such file or directory"]
+    assert errors_of("nosuch.yaml") == [
+        "nosuch.yaml: cannot read: No such file or directory"
+        " (give the file with --config FILE or $DNSMON_CONFIG)"
+    ]
 
 
 @pytest.mark.usefixtures("in_configs")
