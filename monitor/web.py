@@ -6,7 +6,6 @@ config lists, so it can never be used as an open DNS proxy.
 
 from __future__ import annotations
 
-import html
 import json
 import socket
 import ssl
@@ -25,6 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from monitor import __version__, metrics
 from monitor.logs import LOGGER
 from monitor.scheduler import Scheduler
+from monitor.statuspage import status_page
 from monitor.webconfig import WebConfig
 
 DEFAULT_LISTEN = "127.0.0.1:9953"
@@ -174,29 +174,3 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-
-
-def status_page(report: dict[str, Any] | None, site: str) -> str:
-    """A plain, self-contained page of services and their states; loads nothing else."""
-    if report is None:
-        rows = "<p>Waiting for the first probe round…</p>"
-    else:
-        rows = (
-            "<table><tr><th>service</th><th>status</th><th>why</th></tr>"
-            + "".join(
-                f"<tr class='{s['status']}'><td>{html.escape(s['name'])}</td>"
-                f"<td>{s['status']}</td><td>{html.escape('; '.join(s['reasons']))}</td></tr>"
-                for s in report["services"]
-            )
-            + "</table>"
-        )
-    status = f": {report['status']}" if report else ""
-    title = f"dnsmon {html.escape(site)}{status}"
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<meta http-equiv='refresh' content='10'><title>{title}</title>"
-        "<style>body{font-family:sans-serif}.down{background:#fcc}.degraded{background:#ffd}"
-        ".up{background:#dfd}td,th{padding:4px 8px;text-align:left}</style></head>"
-        f"<body><h1>{title}</h1>{rows}"
-        "<p><a href='/metrics'>metrics</a> · <a href='/api/status'>JSON</a></p></body></html>"
-    )
