@@ -49,6 +49,7 @@ class Server:
     port: int = 53
     role: Role = Role.RECURSIVE
     zones: tuple[str, ...] = ()
+    index: int = field(default=-1, compare=False, repr=False)  # in the file's list
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Name:
     type: str
     expect: frozenset[str] | None = None
     servers: tuple[str, ...] | None = None
+    index: int = field(default=-1, compare=False, repr=False)  # in the file's list
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Backup:
     name: str
     description: str = ""
     depends_on: tuple[str, ...] = ()
+    index: int = field(default=-1, compare=False, repr=False)  # in the file's list
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class Service:
     criticality: Criticality = Criticality.NORMAL
     depends_on: tuple[str, ...] = ()
     backups: tuple[Backup, ...] = ()
+    index: int = field(default=-1, compare=False, repr=False)  # in the file's list
 
 
 @dataclass(frozen=True)
@@ -118,9 +122,9 @@ def parse(text: str, source: str = "probes.yaml") -> Config:
     checker = _Checker(source, lines)
     config = checker.config(data)
     fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
-    if config is not None and not checker.dropped:
+    if config is not None:
         config = replace(config, fingerprint=fingerprint)
-        checker.errors.extend(checker.located(rules.check(config)))
+        checker.errors.extend(checker.located(rules.check(config, checker.dropped)))
     if checker.errors or config is None:
         raise ConfigError(_by_line(checker.errors))
     return config
@@ -164,8 +168,9 @@ class _Checker:
         self.source = source
         self.lines = lines
         self.errors: list[str] = []
-        # Cross-reference rules address items by index; they run only if none was dropped.
-        self.dropped = False
+        # Names of entries too broken to build, by section: references to them are not
+        # reported again as unknown, so all errors show at once without false ones.
+        self.dropped: dict[str, set[str]] = {"servers": set(), "names": set(), "services": set()}
 
     def error(self, path: KeyPath, message: str) -> None:
         line = self._line(path)
@@ -241,8 +246,11 @@ class _Checker:
             self.error(path, f"expected a list, got {_kind(value)}")
             return ()
         built = [build(item, (*path, i)) for i, item in enumerate(value)]
-        self.dropped = self.dropped or None in built
-        return tuple(b for b in built if b is not None)
+        for item, made in zip(value, built, strict=True):
+            if made is None and isinstance(item, dict) and isinstance(item.get("name"), str):
+                name = item["name"].lower().rstrip(".")
+                self.dropped.setdefault(str(path[-1]), set()).add(name)
+        return tuple(replace(b, index=i) for i, b in enumerate(built) if b is not None)
 
     def defaults(self, value: Any) -> Defaults:
         fields = {"interval", "timeout", "attempts", "transport", "max_qps_per_server"}

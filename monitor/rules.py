@@ -6,7 +6,7 @@ Each problem is a key path and a message; config.py adds the file and line.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from monitor.suggest import did_you_mean
 from monitor.yamlsource import Path
@@ -18,25 +18,32 @@ Problem = tuple[Path, str]
 SERVICE_PREFIX = "service:"
 
 
-def check(config: Config) -> list[Problem]:
-    """Every cross-reference problem in a structurally valid config."""
+def check(config: Config, dropped: dict[str, set[str]] | None = None) -> list[Problem]:
+    """Every cross-reference problem; ``dropped`` names entries that were too broken to
+    build, so references to them are not reported as unknown as well."""
+    dropped = dropped or {}
     return [
-        *_duplicates(((s.name for s in config.servers)), "servers", "server"),
+        *_duplicates(config.servers, "servers", "server"),
         *_duplicate_names(config),
-        *_duplicates((s.name for s in config.services), "services", "service"),
+        *_duplicates(config.services, "services", "service"),
         *_backup_duplicates(config),
-        *_name_servers(config),
-        *_dependencies(config),
+        *_name_servers(config, dropped.get("servers", set())),
+        *_dependencies(config, dropped.get("names", set()), dropped.get("services", set())),
         *_cycles(config),
     ]
 
 
-def _duplicates(names: Iterable[str], section: str, what: str) -> Iterator[Problem]:
+def _at(item: Any, position: int) -> int:
+    """The entry's index in the file's list (configs built in code have none)."""
+    return int(item.index) if item.index >= 0 else position
+
+
+def _duplicates(items: Iterable[Any], section: str, what: str) -> Iterator[Problem]:
     seen: set[str] = set()
-    for i, name in enumerate(names):
-        if name in seen:
-            yield (section, i, "name"), f"duplicate {what} name {name!r}"
-        seen.add(name)
+    for i, item in enumerate(items):
+        if item.name in seen:
+            yield (section, _at(item, i), "name"), f"duplicate {what} name {item.name!r}"
+        seen.add(item.name)
 
 
 def _duplicate_names(config: Config) -> Iterator[Problem]:
@@ -44,19 +51,21 @@ def _duplicate_names(config: Config) -> Iterator[Problem]:
     for i, name in enumerate(config.names):
         key = (name.name, name.type)
         if key in seen:
-            yield ("names", i, "name"), f"duplicate name {name.name!r} with type {name.type}"
+            message = f"duplicate name {name.name!r} with type {name.type}"
+            yield ("names", _at(name, i), "name"), message
         seen.add(key)
 
 
 def _backup_duplicates(config: Config) -> Iterator[Problem]:
     for i, service in enumerate(config.services):
-        for path, message in _duplicates((b.name for b in service.backups), "backups", "backup"):
-            yield ("services", i, *path), message
+        for path, message in _duplicates(service.backups, "backups", "backup"):
+            yield ("services", _at(service, i), *path), message
 
 
-def _name_servers(config: Config) -> Iterator[Problem]:
-    servers = {s.name for s in config.servers}
-    for i, name in enumerate(config.names):
+def _name_servers(config: Config, dropped: set[str]) -> Iterator[Problem]:
+    servers = {s.name for s in config.servers} | dropped
+    for position, name in enumerate(config.names):
+        i = _at(name, position)
         for j, server in enumerate(name.servers or ()):
             if server not in servers:
                 hint = did_you_mean(server, servers)
@@ -65,13 +74,17 @@ def _name_servers(config: Config) -> Iterator[Problem]:
             yield ("names", i, "servers"), "must list at least one server when given"
 
 
-def _dependencies(config: Config) -> Iterator[Problem]:
-    names = {n.name for n in config.names}
-    services = {s.name for s in config.services}
-    for i, service in enumerate(config.services):
+def _dependencies(
+    config: Config, dropped_names: set[str], dropped_services: set[str]
+) -> Iterator[Problem]:
+    names = {n.name for n in config.names} | dropped_names
+    services = {s.name for s in config.services} | dropped_services
+    for position, service in enumerate(config.services):
+        i = _at(service, position)
         owners: list[tuple[Path, tuple[str, ...]]] = [(("services", i), service.depends_on)]
         owners += [
-            (("services", i, "backups", j), b.depends_on) for j, b in enumerate(service.backups)
+            (("services", i, "backups", _at(b, j)), b.depends_on)
+            for j, b in enumerate(service.backups)
         ]
         for path, deps in owners:
             for k, dep in enumerate(deps):
@@ -102,7 +115,7 @@ def _known(dep: str, names: set[str], services: set[str]) -> bool:
 def _cycles(config: Config) -> Iterator[Problem]:
     """Report each service that sits on a dependency cycle, with the cycle spelled out."""
     edges = {s.name: _service_deps(s) for s in config.services}
-    index = {s.name: i for i, s in enumerate(config.services)}
+    index = {s.name: _at(s, i) for i, s in enumerate(config.services)}
     reported: set[frozenset[str]] = set()
     for start in edges:
         cycle = _find_cycle(start, edges)

@@ -371,3 +371,29 @@ def test_the_example_probes_yaml_loads_cleanly() -> None:
 def test_same_text_gives_same_fingerprint_and_a_change_another() -> None:
     assert parse(MINIMAL).fingerprint == parse(MINIMAL).fingerprint
     assert parse(MINIMAL).fingerprint != parse(MINIMAL + "    type: AAAA\n").fingerprint
+
+
+def test_broken_entries_do_not_hide_cross_reference_errors() -> None:
+    text = (
+        "servers:\n"
+        "  - {name: r1, address: 127.0.0.1}\n"
+        "  - {name: r1, address: 127.0.0.2}\n"
+        "  - {name: r2, address: not-an-ip}\n"
+        "names:\n"
+        "  - {name: a.region.internal, servers: [r9]}\n"
+        "  - {name: b.region.internal, type: BOGUS}\n"
+        "  - {name: c.region.internal, servers: [r2]}\n"
+        "services:\n"
+        "  - {name: s1, depends_on: ['service:s2', b.region.internal]}\n"
+        "  - {name: s2, depends_on: ['service:s1']}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse(text, "multi.yaml")
+    assert caught.value.errors == [
+        "multi.yaml:3: servers[1].name: duplicate server name 'r1'",
+        "multi.yaml:4: servers[2].address: 'not-an-ip' is not an IP literal; "
+        "dnsmon never resolves the servers it watches",
+        "multi.yaml:6: names[0].servers[0]: 'r9' is not a listed server",
+        "multi.yaml:7: names[1].type: 'BOGUS' is not one of: A AAAA CNAME MX NS PTR SOA SRV TXT",
+        "multi.yaml:10: services[0].depends_on: dependency cycle: s1 → s2 → s1",
+    ]
