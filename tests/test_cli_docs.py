@@ -161,7 +161,7 @@ def test_every_readme_command_parses(in_upgrade_dir: Path):
 def test_readme_impact_example_runs_against_the_example_config():
     run = dnsmon(EXAMPLE_PROBES, "impact", "--fail", "server:ns1", "--fail", "server:ns2")
     assert run.code in (0, 1, 2), run.stderr
-    assert run.stdout.startswith("If server:ns1, server:ns2 fail"), run.stdout
+    assert run.stdout.startswith("If server:ns1 and server:ns2 fail"), run.stdout
     as_json = dnsmon(
         EXAMPLE_PROBES, "impact", "--fail", "server:ns1", "--fail", "server:ns2", "--format", "json"
     )
