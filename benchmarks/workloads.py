@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import signal
 import statistics
@@ -133,13 +134,16 @@ def _serve_and_scrape(config: Path, port: int, seconds: float) -> None:
         _wait_ready(base, process)
         latencies, sizes = [], []
         deadline = time.monotonic() + seconds
+        # Scraped as Prometheus does: Accept-Encoding gzip.
+        request = urllib.request.Request(base + "/metrics", headers={"Accept-Encoding": "gzip"})
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
-                body = response.read()
+            with urllib.request.urlopen(request, timeout=10) as response:
+                compressed = response.read()
             latencies.append(time.perf_counter() - started)
-            sizes.append(len(body))
+            sizes.append(len(compressed))
             time.sleep(0.05)
+        body = gzip.decompress(compressed)
         samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
         status = json.loads(urllib.request.urlopen(base + "/api/status", timeout=10).read())
         _print_scrape(latencies, sizes, samples, body, process.pid, status)
@@ -179,7 +183,8 @@ def _print_scrape(
         float("nan"),
     )
     print(
-        f"metrics: {samples:,} samples, {sizes[-1] / 1e6:.1f} MB per scrape,"
+        f"metrics: {samples:,} samples, {len(body) / 1e6:.1f} MB"
+        f" ({sizes[-1] / 1e6:.1f} MB gzipped) per scrape,"
         f" {len(latencies)} scrapes"
     )
     print(

@@ -271,9 +271,12 @@ class ReloadCollector(Collector):
 
 @dataclass(frozen=True)
 class Exposition:
-    """One round's rendered metrics, plain and gzip-compressed once, and what that cost."""
+    """One round's rendered metrics, kept gzip-compressed only, and what rendering cost.
 
-    text: bytes
+    Prometheus always asks for gzip; keeping only the compressed form saves the memory of
+    a plain copy (megabytes at scale), and the rare plain scrape decompresses it.
+    """
+
     gzip_head: bytes
     compressor: Any  # zlib's compress object, paused after the round's part
     cpu_seconds: float
@@ -282,6 +285,11 @@ class Exposition:
         """One gzip stream of the round's part plus ``tail``, compressing only ``tail`` now."""
         compressor = self.compressor.copy()
         return self.gzip_head + compressor.compress(tail) + compressor.flush()
+
+    def text_with(self, tail: bytes) -> bytes:
+        """The plain exposition of the round's part plus ``tail``."""
+        # The head is an unfinished stream (sync-flushed), so a streaming decompressor reads it.
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(self.gzip_head) + tail
 
 
 def render(collector: RoundCollector) -> Exposition:
@@ -294,4 +302,4 @@ def render(collector: RoundCollector) -> Exposition:
     head = compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH)
     cpu = time.process_time() - started
     collector.totals.render_cpu_seconds = cpu
-    return Exposition(text, head, compressor, cpu)
+    return Exposition(head, compressor, cpu)

@@ -92,7 +92,7 @@ class _Channel:
         self.address, self.port = address, port
         self.gap = gap
         self.max_in_flight = max_in_flight
-        self.next_send = 0.0
+        self.next_send = 0.0  # set to the round's start, so the first two are a gap apart
         self.queue: deque[_Pending] = deque()
         self.in_flight: dict[int, _Pending] = {}
         self.retrying: dict[int, _Pending] = {}  # timed out once, queued to be asked again
@@ -145,6 +145,7 @@ class _Round:
             if key not in self.channels:
                 gap = max(min_gap, spread / counts[key] if spread else 0.0)
                 self.channels[key] = _Channel(q.server.address, q.server.port, gap, bound)
+                self.channels[key].next_send = self.clock()
                 self.selector.register(self.channels[key].sock, selectors.EVENT_READ, key)
             self.channels[key].queue.append(self.prober.pending(q))
 
@@ -175,7 +176,8 @@ class _Round:
         """Send what the pace and the in-flight bound allow; return the next wake time."""
         while channel.can_send and channel.next_send <= now:
             self._send(channel, channel.queue.popleft(), now)
-            channel.next_send = max(channel.next_send, now) + channel.gap  # never a burst
+            # A late loop may catch up by one query, never more: no bursts, no lost rate.
+            channel.next_send = max(channel.next_send + channel.gap, now)
         wake = min((p.deadline for p in channel.in_flight.values()), default=now + 0.25)
         if channel.can_send:
             wake = min(wake, channel.next_send)

@@ -142,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, body, CONTENT_TYPE_LATEST, encoding="gzip")
             return
         else:
-            body = latest.exposition.text + process
+            body = latest.exposition.text_with(process)
         self._send(200, body, CONTENT_TYPE_LATEST)
 
     def _status(self) -> None:
