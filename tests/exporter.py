@@ -27,7 +27,7 @@ from typing import Self, TypeVar
 
 from dnsmon_cli import COMMAND
 from prometheus_client.parser import text_string_to_metric_families
-from servers import free_port
+from servers import free_port, stop_process
 
 START_DEADLINE = 20.0
 CHANGE_DEADLINE = 15.0  # rounds every second: anything that changes shows well within this
@@ -284,17 +284,7 @@ class Exporter:
     def stop(self, signum: signal.Signals = signal.SIGTERM, grace: float = 5.0) -> int | None:
         """Signal by PID, SIGKILL after ``grace``; the exit code (None if killed)."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return None
-        if proc.poll() is not None:
-            return proc.returncode
-        os.kill(proc.pid, signum)
-        try:
-            return proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return None
+        return stop_process(proc, signum, grace)
 
     def __enter__(self) -> Self:
         return self.start()

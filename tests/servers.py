@@ -92,6 +92,23 @@ def missing_binaries(names: Iterable[str] = PACKAGES) -> list[str]:
     return missing
 
 
+def stop_process(
+    proc: subprocess.Popen[Any] | None, signum: int = signal.SIGTERM, grace: float = STOP_GRACE
+) -> int | None:
+    """Signal a child by PID, SIGKILL it after ``grace``; its exit code (None if killed)."""
+    if proc is None:
+        return None
+    if proc.poll() is not None:
+        return proc.returncode
+    os.kill(proc.pid, signum)
+    try:
+        return proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return None
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that is free for both UDP and TCP right now."""
     while True:
@@ -267,15 +284,7 @@ class Server:
     def stop(self) -> None:
         """SIGTERM by PID, SIGKILL after a grace period; the port is free on return."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process(proc, signal.SIGTERM, STOP_GRACE)
 
     def restart(self) -> Self:
         """Stop and start again on the same port, with the current configuration."""

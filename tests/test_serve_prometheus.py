@@ -7,7 +7,6 @@ Prometheus scrapes every second; the test asks its HTTP API, polling to a deadli
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -22,7 +21,7 @@ from typing import Any, Self
 import pytest
 import yaml
 from exporter import Exporter, wait_until
-from servers import TestRegion, free_port
+from servers import TestRegion, free_port, stop_process
 
 SITE = "test-site"
 DEADLINE = 30.0
@@ -145,14 +144,7 @@ class Prometheus:
     def stop(self) -> None:
         """SIGTERM by PID, SIGKILL if it lingers."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process(proc, signal.SIGTERM, 10)
 
     def __enter__(self) -> Self:
         return self.start()
