@@ -28,7 +28,7 @@ import dns.rdatatype
 from monitor.plan import Query
 from monitor.results import ProbeResult
 from monitor.states import Result, Transport
-from monitor.wire import Malformed, ReplyParser, Template, judge, template
+from monitor.wire import Malformed, ReplyParser, Template, classify_reply, template
 
 MIN_IN_FLIGHT_PER_SERVER = 64
 TCP_WORKERS = 16
@@ -247,7 +247,7 @@ class _Round:
             return _result(pending.query, Result.ERROR, rtt, detail=str(exc))
         if reply.question != pending.template.question:
             return _result(pending.query, Result.ERROR, rtt, detail="reply to another question")
-        result, detail = judge(reply, pending.query.recursion, pending.query.expect)
+        result, detail = classify_reply(reply, pending.query.recursion, pending.query.expect)
         return ProbeResult(
             pending.query, result, rtt, reply.ttl, reply.answers, detail,
             reply.serial, reply.soa_expire,

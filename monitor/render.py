@@ -7,17 +7,12 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-STYLES = {
-    "up": "green",
-    "usable": "green",
-    "healthy": "green",
-    "degraded": "yellow",
-    "at_risk": "yellow",
-    "down": "bold red",
-    "unusable": "bold red",
-    "failing": "bold red",
-}
-ORDER = ("down", "degraded", "up")
+from monitor.states import TROUBLE, ServiceState
+
+_COLOURS = {"good": "green", "warning": "yellow", "bad": "bold red"}
+# Keyed by the state enums, which are strings, so report values index it directly.
+STYLES: dict[str, str] = {state: _COLOURS[level] for state, level in TROUBLE.items()}
+ORDER = (ServiceState.DOWN, ServiceState.DEGRADED, ServiceState.UP)
 
 
 def render(report: dict[str, Any], console: Console) -> None:

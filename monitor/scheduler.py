@@ -19,6 +19,7 @@ from monitor.config import ConfigError
 from monitor.logs import LOGGER
 from monitor.report import state_index
 from monitor.rounds import Monitor, Outcome
+from monitor.states import GOOD_STATES
 
 SPREAD_FRACTION = 0.5  # of the interval left after the worst-case timeouts
 
@@ -155,11 +156,11 @@ def log_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> None:
     old = state_index(before) if before else {}
     for key, (state, why) in state_index(after).items():
         was = old.get(key, (None, ""))[0]
-        if was is None and before is None and state in ("up", "usable", "healthy"):
+        if was is None and before is None and state in GOOD_STATES:
             continue  # the first round: only what is wrong is news
         if was != state:
             kind, name = key
-            log = LOGGER.info if state in ("up", "usable", "healthy") else LOGGER.warning
+            log = LOGGER.info if state in GOOD_STATES else LOGGER.warning
             log(f"{kind} {name} {was or 'unknown'} → {state}",
                 extra={"kind": kind, "subject": name, "from": was or "unknown", "to": state,
                        "reason": why})  # fmt: skip

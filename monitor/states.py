@@ -70,6 +70,16 @@ class Transport(Vocabulary):
     TCP = "tcp"
 
 
+# The states that need no one's attention; everything else is news.
+GOOD_STATES = frozenset({ServiceState.UP, BackupState.USABLE, NameState.HEALTHY})
+# Levels of trouble for display: every state of every kind, by how bad it is.
+TROUBLE = {
+    **{s: "good" for s in GOOD_STATES},
+    ServiceState.DEGRADED: "warning", BackupState.AT_RISK: "warning",
+    NameState.DEGRADED: "warning",
+    ServiceState.DOWN: "bad", BackupState.UNUSABLE: "bad", NameState.FAILING: "bad",
+}  # fmt: skip
+
 # Worst-first orderings, used to rank and to pick the overall status.
 SERVICE_SEVERITY = {ServiceState.UP: 0, ServiceState.DEGRADED: 1, ServiceState.DOWN: 2}
 NAME_SEVERITY = {NameState.HEALTHY: 0, NameState.DEGRADED: 1, NameState.FAILING: 2}

@@ -200,7 +200,9 @@ def _skip_records(parser: dns.wire.Parser, count: int) -> None:
         _skip(parser, rdlen)
 
 
-def judge(reply: Reply, recursion: bool, expect: frozenset[str] | None) -> tuple[Result, str]:
+def classify_reply(
+    reply: Reply, recursion: bool, expect: frozenset[str] | None
+) -> tuple[Result, str]:
     """Classify a well-formed, matching reply into SPEC.md's vocabulary, with a reason."""
     if reply.rcode in RCODE_RESULTS:
         result = RCODE_RESULTS[reply.rcode]
