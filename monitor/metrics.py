@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from monitor.config import Config
 from monitor.graph import Graph
 from monitor.health import Health
-from monitor.results import ProbeResult
+from monitor.results import ProbeResult, servers_answered
 from monitor.states import BackupState, ServiceState
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -151,9 +151,7 @@ def _servers(self: RoundCollector) -> Iterator[Metric]:
     up = _gauge(
         "dnsmon_server_up", "1 if the server answered anything this round.", ["server", "role"]
     )
-    answered: dict[str, bool] = {}
-    for r in self.view.results:
-        answered[r.query.server.name] = answered.get(r.query.server.name, False) or r.answered
+    answered = servers_answered(self.view.results)
     for spec in self.view.graph.config.servers:
         if spec.name in answered:
             up.add_metric([spec.name, spec.role.value], 1.0 if answered[spec.name] else 0.0)

@@ -18,7 +18,7 @@ from monitor.health import (
     ZoneHealth,
     worst_service,
 )
-from monitor.results import ProbeResult
+from monitor.results import ProbeResult, servers_answered
 from monitor.states import CRITICALITY_RANK, SERVICE_SEVERITY, BackupState, ServiceState
 
 EXIT_CODES = {ServiceState.UP: 0, ServiceState.DEGRADED: 1, ServiceState.DOWN: 2}
@@ -46,10 +46,7 @@ def build(
 
 def server_entries(graph: Graph, health: Health) -> list[dict[str, Any]]:
     """Each server asked this round, where it is, and whether it answered at all."""
-    answered: dict[str, bool] = {}
-    for name in health.names.values():
-        for r in name.results:
-            answered[r.query.server.name] = answered.get(r.query.server.name, False) or r.answered
+    answered = servers_answered(r for name in health.names.values() for r in name.results)
     return [
         {"name": s.name, "address": s.address, "port": s.port, "role": s.role.value,
          "answered": answered[s.name]}

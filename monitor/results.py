@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitor.plan import Query
@@ -29,6 +30,14 @@ class ProbeResult:
     def answered(self) -> bool:
         """The server said something well-formed (anything but timeout or error)."""
         return self.result not in (Result.TIMEOUT, Result.ERROR)
+
+
+def servers_answered(results: Iterable[ProbeResult]) -> dict[str, bool]:
+    """Each server asked, and whether it said anything well-formed at all."""
+    answered: dict[str, bool] = {}
+    for r in results:
+        answered[r.query.server.name] = answered.get(r.query.server.name, False) or r.answered
+    return answered
 
 
 @dataclass

@@ -78,14 +78,10 @@ def _services(report: dict[str, Any], age: float) -> Table:
 
 
 def _servers(report: dict[str, Any]) -> Text:
-    answered: dict[str, bool] = {}
-    for name in report["names"]:
-        for r in name["results"]:
-            ok = r["result"] not in ("timeout", "error")
-            answered[r["server"]] = answered.get(r["server"], False) or ok
     line = Text("servers: ")
-    for server, ok in answered.items():
-        line.append(f"{server} ", style="green" if ok else "bold red")
+    for server in report["servers"]:  # the report says which servers answered at all
+        ok = server["answered"]
+        line.append(f"{server['name']} ", style="green" if ok else "bold red")
         line.append("up  " if ok else "DOWN  ")
     return line
 
