@@ -121,6 +121,13 @@ class Graph:
                 own.update(self.keys_by_name.get(dep.lower().rstrip("."), []))
         return Deps(frozenset(names | own), frozenset(own), tuple(direct), frozenset(closure))
 
+    def needs(self, service: str) -> tuple[frozenset[NameKey], frozenset[str]]:
+        """Every name and service that ``service`` or one of its backups needs."""
+        deps = [self.service_deps(service)]
+        deps += [self.deps_of(b.depends_on) for b in self.services[service].backups]
+        names = frozenset(k for d in deps for k in d.names)
+        return names, frozenset(s for d in deps for s in d.all_services)
+
     def recursive_servers(self, keys: frozenset[NameKey]) -> set[str]:
         return {s.name for k in keys for s in self.servers_of(k) if s.role is Role.RECURSIVE}
 

@@ -114,13 +114,7 @@ def judge(graph: Graph, results: Results, services: list[str] | None = None) -> 
 
 def _needed_by(graph: Graph, name: str, wanted: set[str]) -> bool:
     """Whether a wanted service, or one of its backups, needs service ``name``."""
-    for w in wanted:
-        needs = set(graph.service_deps(w).all_services)
-        for backup in graph.services[w].backups:
-            needs |= graph.deps_of(backup.depends_on).all_services
-        if name in needs:
-            return True
-    return False
+    return any(name in graph.needs(w)[1] for w in wanted)
 
 
 def name_health(key: NameKey, results: list[ProbeResult]) -> NameHealth:

@@ -62,9 +62,7 @@ def iso_time(timestamp: float) -> str:
 def overall_status(graph: Graph, health: Health) -> ServiceState:
     """The worst service; names no service needs count too, so nothing probed is ignored."""
     states = [s.state for s in health.services.values()]
-    needed = {k for s in health.services for k in graph.service_deps(s).names}
-    needed |= {k for s in graph.services.values() for b in s.backups
-               for k in graph.deps_of(b.depends_on).names}  # fmt: skip
+    needed = {k for s in health.services for k in graph.needs(s)[0]}
     states += [NAME_TO_SERVICE[n.state] for k, n in health.names.items() if k not in needed]
     return worst_service(states)
 

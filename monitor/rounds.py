@@ -41,11 +41,7 @@ class Monitor:
     def queries_for(self, services: list[str] | None) -> list[plan.Query]:
         if not services:
             return self.graph.layout.build()
-        keys: set[tuple[str, str]] = set()
-        for name in services:
-            keys |= self.graph.service_deps(name).names
-            for backup in self.graph.services[name].backups:
-                keys |= self.graph.deps_of(backup.depends_on).names
+        keys = {k for name in services for k in self.graph.needs(name)[0]}
         return self.graph.layout.build([n for k, n in self.graph.names.items() if k in keys])
 
     def run_round(self, services: list[str] | None = None, spread: float = 0.0) -> Outcome:
