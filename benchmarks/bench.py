@@ -37,7 +37,7 @@ def measure(fn: Callable[[], object]) -> tuple[float, float, object]:
 def probe() -> None:
     """One round of 2,000 names × 3 servers against Knot and two Unbound resolvers."""
     from benchmarks.workloads import big_zone, plain_dnspython_loop, probe_queries
-    from monitor.probe import Prober, ProbeSettings
+    from monitor.probing.probe import Prober, ProbeSettings
     from tests.servers import Knot, Unbound
 
     names = [f"host{i:04d}.bench.internal" for i in range(2000)]
@@ -67,7 +67,8 @@ def _row(label: str, n: int, wall: float, cpu: float) -> None:
 def static() -> None:
     """lint and impact on 10,000 services, 30,000 names and 8 servers."""
     from benchmarks.workloads import big_config
-    from monitor import config, graph, health, impact, lint
+    from monitor import config
+    from monitor.judging import graph, health, impact, lint
 
     text = big_config(services=10_000, names=30_000, servers=8)
     wall, cpu, cfg = measure(lambda: config.parse(text, "big.yaml"))

@@ -20,7 +20,7 @@ import dns.rcode
 import yaml
 
 from monitor.config import Server
-from monitor.plan import Query
+from monitor.probing.plan import Query
 from monitor.states import Role
 
 SOA = (

@@ -16,8 +16,8 @@ from rich.console import Console
 
 from monitor import config as config_module
 from monitor.config import Config, ConfigError
-from monitor.report import EXIT_UNKNOWN, exit_code
-from monitor.suggest import did_you_mean
+from monitor.config.suggest import did_you_mean
+from monitor.outputs.report import EXIT_UNKNOWN, exit_code
 
 FORMAT = click.Choice(["text", "json"])
 
@@ -92,8 +92,8 @@ def check(obj: Context, fmt: str, services: tuple[str, ...]) -> int:
     Example, before a planned upgrade:
         dnsmon --config probes.yaml check --service ehr
     """
-    from monitor.render import render
-    from monitor.rounds import Monitor
+    from monitor.outputs.render import render
+    from monitor.serving.rounds import Monitor
 
     monitor = Monitor(obj.config)
     for name in services:
@@ -115,14 +115,15 @@ def lint(obj: Context, fmt: str) -> int:
     Example:
         dnsmon --config probes.yaml lint
     """
-    from monitor.lint import findings, render
+    from monitor.judging.lint import findings
+    from monitor.outputs.render import render_lint
 
     config = obj.config
     found = findings(config)
     if fmt == "json":
         click.echo(json.dumps({"valid": True, "findings": found}, indent=2))
     else:
-        render(config, found, Console(highlight=False, soft_wrap=True))
+        render_lint(config, found, Console(highlight=False, soft_wrap=True))
     return 1 if found else 0
 
 
@@ -147,9 +148,9 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str) -> int:
     Example, before upgrading both authoritative servers:
         dnsmon impact --fail server:ns1 --fail server:ns2
     """
-    from monitor import impact as impact_module
-    from monitor.render import render
-    from monitor.rounds import Monitor
+    from monitor.judging import impact as impact_module
+    from monitor.outputs.render import render
+    from monitor.serving.rounds import Monitor
 
     monitor = Monitor(obj.config)
     try:
@@ -202,8 +203,9 @@ def serve(
     Example:
         dnsmon --config /etc/dnsmon/probes.yaml serve --listen 127.0.0.1:9953
     """
-    from monitor import logs, server
-    from monitor.web import parse_listen
+    from monitor.outputs import logs
+    from monitor.serving import server
+    from monitor.serving.web import parse_listen
 
     try:
         parse_listen(listen)
@@ -230,8 +232,8 @@ def snapshot(obj: Context, output: str) -> int:
     Example, before a planned upgrade:
         dnsmon snapshot -o before.json
     """
-    from monitor import snapshot as snapshot_module
-    from monitor.rounds import Monitor
+    from monitor.outputs import snapshot as snapshot_module
+    from monitor.serving.rounds import Monitor
 
     outcome = Monitor(obj.config).run_round()
     snapshot_module.save(outcome.report, output)
@@ -255,9 +257,9 @@ def diff(obj: Context, before: str, after: str | None, fmt: str) -> int:
     Example, after a planned upgrade:
         dnsmon diff before.json
     """
-    from monitor import snapshot as snapshot_module
-    from monitor.render import render_diff
-    from monitor.rounds import Monitor
+    from monitor.outputs import snapshot as snapshot_module
+    from monitor.outputs.render import render_diff
+    from monitor.serving.rounds import Monitor
 
     try:
         old = snapshot_module.load(before)
@@ -290,8 +292,8 @@ def watch(obj: Context, rounds: int | None) -> int:
     Example, while upgrading ns1:
         dnsmon watch
     """
-    from monitor import watch as watch_module
-    from monitor.rounds import Monitor
+    from monitor.serving import watch as watch_module
+    from monitor.serving.rounds import Monitor
 
     return watch_module.run(Monitor(obj.config), Console(highlight=False), rounds)
 
@@ -314,8 +316,8 @@ def demo(listen: str, duration: float) -> int:
     Example:
         dnsmon demo            # then open http://127.0.0.1:9953/
     """
-    from monitor import demo as demo_module
-    from monitor.web import parse_listen
+    from monitor.demo import replay as demo_module
+    from monitor.serving.web import parse_listen
 
     try:
         parse_listen(listen)

@@ -31,7 +31,8 @@ _SERVER_FIXTURES = {"region", "make_region", "start_server"}
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "integration: runs real DNS servers (Knot, BIND, Unbound) on loopback")
+        "markers", "integration: runs real DNS servers (Knot, BIND, Unbound) on loopback"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -46,8 +47,11 @@ def require_servers() -> None:
     missing = missing_binaries()
     if missing:
         packages = sorted({PACKAGES[name] for name in missing})
-        pytest.fail(f"DNS server programs missing: {', '.join(missing)}; install the Debian "
-                    f"packages {' '.join(packages)} (scripts/test does)", pytrace=False)
+        pytest.fail(
+            f"DNS server programs missing: {', '.join(missing)}; install the Debian "
+            f"packages {' '.join(packages)} (scripts/test does)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="module")

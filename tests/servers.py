@@ -77,8 +77,9 @@ def find_binary(name: str) -> str:
     found = shutil.which(name, path=path)
     if found is None:
         package = PACKAGES.get(name, name)
-        raise MissingBinary(f"{name} is not installed (Debian package {package}); "
-                            "scripts/test installs it")
+        raise MissingBinary(
+            f"{name} is not installed (Debian package {package}); scripts/test installs it"
+        )
     return found
 
 
@@ -232,8 +233,12 @@ class Server:
             log.write(f"--- {' '.join(command)}\n".encode())
             log.flush()
             self._proc = subprocess.Popen(
-                command, cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                command,
+                cwd=self.dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         try:
             self._wait_ready()
@@ -248,13 +253,15 @@ class Server:
         while True:
             code = self._proc.poll()
             if code is not None:
-                raise ServerError(f"{self!r} exited with {code} before answering; "
-                                  f"log:\n{self.log()}")
+                raise ServerError(
+                    f"{self!r} exited with {code} before answering; log:\n{self.log()}"
+                )
             if self._is_ready():
                 return
             if time.monotonic() > deadline:
-                raise ServerError(f"{self!r} did not answer within {START_DEADLINE:.0f}s; "
-                                  f"log:\n{self.log()}")
+                raise ServerError(
+                    f"{self!r} did not answer within {START_DEADLINE:.0f}s; log:\n{self.log()}"
+                )
             time.sleep(0.02)
 
     def _soa_rcode(self, qname: str) -> int | None:
@@ -276,8 +283,8 @@ class Server:
             return None
         rcode = response.rcode()
         if rcode == dns.rcode.NOERROR and not response.get_rrset(
-                response.answer, query.question[0].name, dns.rdataclass.IN,
-                dns.rdatatype.SOA):
+            response.answer, query.question[0].name, dns.rdataclass.IN, dns.rdatatype.SOA
+        ):
             return None
         return int(rcode)
 
@@ -300,8 +307,12 @@ class Server:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
@@ -362,8 +373,9 @@ class Authoritative(Server):
             except (dns.exception.DNSException, OSError, ServerError):
                 pass
             if time.monotonic() > deadline:
-                raise ServerError(f"{self!r} still not serving serial {serial} of {origin}; "
-                                  f"log:\n{self.log()}")
+                raise ServerError(
+                    f"{self!r} still not serving serial {serial} of {origin}; log:\n{self.log()}"
+                )
             time.sleep(0.05)
 
 
@@ -412,7 +424,9 @@ zone:
         """Run knotc against this instance; its output."""
         result = subprocess.run(
             [find_binary("knotc"), "-c", str(self.config_path), *args],
-            capture_output=True, text=True, timeout=START_DEADLINE,
+            capture_output=True,
+            text=True,
+            timeout=START_DEADLINE,
         )
         if result.returncode != 0:
             raise ServerError(f"knotc {' '.join(args)} failed: {result.stdout}{result.stderr}")
@@ -432,8 +446,9 @@ class Bind(Authoritative):
     Zones in `refuse_zones` are loaded but answer every query REFUSED.
     """
 
-    def __init__(self, zones: Mapping[str, str], port: int | None = None,
-                 refuse_zones: Sequence[str] = ()) -> None:
+    def __init__(
+        self, zones: Mapping[str, str], port: int | None = None, refuse_zones: Sequence[str] = ()
+    ) -> None:
         super().__init__(zones, port)
         self.refuse_zones = [z.rstrip(".") for z in refuse_zones]
 
@@ -446,8 +461,9 @@ class Bind(Authoritative):
         zones = ""
         for origin in self.zones:
             refuse = " allow-query { none; };" if origin in self.refuse_zones else ""
-            zones += (f'zone "{origin}" {{ type primary; '
-                      f'file "{self._zone_file(origin)}";{refuse} }};\n')
+            zones += (
+                f'zone "{origin}" {{ type primary; file "{self._zone_file(origin)}";{refuse} }};\n'
+            )
         self.config_path.write_text(f"""\
 options {{
     directory "{self.dir}";
@@ -508,23 +524,34 @@ class Unbound(Server):
 
     def _server_lines(self) -> list[str]:
         lines = [
-            'username: ""', 'chroot: ""', 'pidfile: ""', 'logfile: ""', "use-syslog: no",
-            f'directory: "{self.dir}"', "verbosity: 1",
-            f"interface: {self.address}@{self.port}", f"outgoing-interface: {self.address}",
-            "do-ip6: no", "access-control: 127.0.0.0/8 allow",
+            'username: ""',
+            'chroot: ""',
+            'pidfile: ""',
+            'logfile: ""',
+            "use-syslog: no",
+            f'directory: "{self.dir}"',
+            "verbosity: 1",
+            f"interface: {self.address}@{self.port}",
+            f"outgoing-interface: {self.address}",
+            "do-ip6: no",
+            "access-control: 127.0.0.0/8 allow",
             # Without this Unbound will not ask servers on 127.0.0.0/8.
             "do-not-query-localhost: no",
             # No trust anchor: no validator.
             'module-config: "iterator"',
             f'root-hints: "{self.dir}/root.hints"',
             # One thread and one socket per port, so a second instance cannot share it.
-            "num-threads: 1", "so-reuseport: no",
+            "num-threads: 1",
+            "so-reuseport: no",
             # Cache behaviour tests can predict: nothing served past its TTL, nothing
             # refreshed early, one upstream query per client question.
-            "serve-expired: no", "prefetch: no", "qname-minimisation: no",
+            "serve-expired: no",
+            "prefetch: no",
+            "qname-minimisation: no",
             # Forget dead upstreams quickly and keep probing them, so a restarted
             # authoritative server is used again within seconds.
-            "infra-host-ttl: 10", "infra-keep-probing: yes",
+            "infra-host-ttl: 10",
+            "infra-keep-probing: yes",
         ]
         if self.cache_min_ttl is not None:
             lines.append(f"cache-min-ttl: {self.cache_min_ttl}")
@@ -541,22 +568,30 @@ class Unbound(Server):
     def _write_config(self) -> None:
         # Root hints nobody answers: nothing outside the stubs is ever resolved.
         (self.dir / "root.hints").write_text(
-            ". 3600000 NS fake-root.\nfake-root. 3600000 A 127.0.0.53\n")
+            ". 3600000 NS fake-root.\nfake-root. 3600000 A 127.0.0.53\n"
+        )
         text = "server:\n" + "".join(f"    {line}\n" for line in self._server_lines())
-        text += ("remote-control:\n    control-enable: yes\n"
-                 f"    control-interface: {self.address}\n"
-                 f"    control-port: {self.control_port}\n    control-use-cert: no\n")
+        text += (
+            "remote-control:\n    control-enable: yes\n"
+            f"    control-interface: {self.address}\n"
+            f"    control-port: {self.control_port}\n    control-use-cert: no\n"
+        )
         for zone, servers in self.stub_zones.items():
             text += f'stub-zone:\n    name: "{zone}"\n'
             for server in servers:
                 address, port = _endpoint(server)
                 text += f"    stub-addr: {address}@{port}\n"
         self.config_path.write_text(text)
-        check = subprocess.run([find_binary("unbound-checkconf"), str(self.config_path)],
-                               capture_output=True, text=True)
+        check = subprocess.run(
+            [find_binary("unbound-checkconf"), str(self.config_path)],
+            capture_output=True,
+            text=True,
+        )
         if check.returncode != 0:
-            raise ServerError(f"unbound-checkconf rejected {self.config_path}:\n"
-                              f"{check.stdout}{check.stderr}\n{text}")
+            raise ServerError(
+                f"unbound-checkconf rejected {self.config_path}:\n"
+                f"{check.stdout}{check.stderr}\n{text}"
+            )
 
     def _command(self) -> list[str]:
         return [find_binary("unbound"), "-d", "-p", "-c", str(self.config_path)]
@@ -569,11 +604,14 @@ class Unbound(Server):
         """Run unbound-control against this instance; its output."""
         result = subprocess.run(
             [find_binary("unbound-control"), "-c", str(self.config_path), *args],
-            capture_output=True, text=True, timeout=START_DEADLINE,
+            capture_output=True,
+            text=True,
+            timeout=START_DEADLINE,
         )
         if result.returncode != 0:
-            raise ServerError(f"unbound-control {' '.join(args)} failed: "
-                              f"{result.stdout}{result.stderr}")
+            raise ServerError(
+                f"unbound-control {' '.join(args)} failed: {result.stdout}{result.stderr}"
+            )
         return result.stdout
 
     def stats(self) -> dict[str, float]:
@@ -592,8 +630,7 @@ class Unbound(Server):
 
 
 HostileMode = Literal["garbage", "wrong_id", "truncated", "silent", "servfail"]
-HOSTILE_MODES: tuple[HostileMode, ...] = ("garbage", "wrong_id", "truncated", "silent",
-                                          "servfail")
+HOSTILE_MODES: tuple[HostileMode, ...] = ("garbage", "wrong_id", "truncated", "silent", "servfail")
 
 
 class HostileResponder:
@@ -606,8 +643,9 @@ class HostileResponder:
     the same way there. `mode` may be changed while running.
     """
 
-    def __init__(self, mode: HostileMode = "garbage", *, tcp: bool = False,
-                 port: int | None = None) -> None:
+    def __init__(
+        self, mode: HostileMode = "garbage", *, tcp: bool = False, port: int | None = None
+    ) -> None:
         if mode not in HOSTILE_MODES:
             raise ValueError(f"unknown mode {mode!r}; one of {HOSTILE_MODES}")
         self.mode: HostileMode = mode
@@ -645,7 +683,8 @@ class HostileResponder:
             question = query.question[0]
             if question.rdtype == dns.rdatatype.A:
                 response.answer.append(
-                    dns.rrset.from_text(question.name, 300, "IN", "A", "127.0.0.99"))
+                    dns.rrset.from_text(question.name, 300, "IN", "A", "127.0.0.99")
+                )
         return response.to_wire()
 
     def start(self) -> Self:
@@ -666,8 +705,9 @@ class HostileResponder:
     def _serve(self, sock: socket.socket, loop: Any) -> None:
         sock.settimeout(0.1)  # so the loop notices stop()
         self._sockets.append(sock)
-        thread = threading.Thread(target=loop, args=(sock,), daemon=True,
-                                  name=f"hostile-{self.mode}-{self.port}")
+        thread = threading.Thread(
+            target=loop, args=(sock,), daemon=True, name=f"hostile-{self.mode}-{self.port}"
+        )
         self._threads.append(thread)
         thread.start()
 
@@ -709,7 +749,7 @@ class HostileResponder:
             buffer += chunk
             while len(buffer) >= 2 and len(buffer) >= 2 + int.from_bytes(buffer[:2], "big"):
                 size = int.from_bytes(buffer[:2], "big")
-                wire, buffer = buffer[2:2 + size], buffer[2 + size:]
+                wire, buffer = buffer[2 : 2 + size], buffer[2 + size :]
                 answer = self.reply(wire)
                 if answer is not None:
                     conn.sendall(len(answer).to_bytes(2, "big") + answer)
@@ -726,8 +766,12 @@ class HostileResponder:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -739,20 +783,38 @@ DEFAULT_NAMES: list[dict[str, Any]] = [
     {"name": "ehr-ro.region.internal", "type": "A"},
 ]
 DEFAULT_SERVICES: list[dict[str, Any]] = [
-    {"name": "sso", "description": "Single sign-on", "criticality": "critical",
-     "depends_on": ["_ldap._tcp.region.internal"]},
-    {"name": "ehr", "description": "Electronic health record", "criticality": "critical",
-     "depends_on": ["ehr-db.region.internal", "service:sso"],
-     "backups": [
-         {"name": "ehr-readonly", "description": "Read-only copy of the record",
-          "depends_on": ["ehr-ro.region.internal"]},
-         {"name": "paper-forms", "description": "Paper forms and the printed ward list",
-          "depends_on": []},
-     ]},
+    {
+        "name": "sso",
+        "description": "Single sign-on",
+        "criticality": "critical",
+        "depends_on": ["_ldap._tcp.region.internal"],
+    },
+    {
+        "name": "ehr",
+        "description": "Electronic health record",
+        "criticality": "critical",
+        "depends_on": ["ehr-db.region.internal", "service:sso"],
+        "backups": [
+            {
+                "name": "ehr-readonly",
+                "description": "Read-only copy of the record",
+                "depends_on": ["ehr-ro.region.internal"],
+            },
+            {
+                "name": "paper-forms",
+                "description": "Paper forms and the printed ward list",
+                "depends_on": [],
+            },
+        ],
+    },
 ]
 # Short timeouts: a dead server costs a test seconds, not minutes.
-TEST_DEFAULTS: dict[str, Any] = {"interval": "5s", "timeout": "1s", "attempts": 2,
-                                 "transport": "udp"}
+TEST_DEFAULTS: dict[str, Any] = {
+    "interval": "5s",
+    "timeout": "1s",
+    "attempts": 2,
+    "transport": "udp",
+}
 
 
 class TestRegion:
@@ -778,13 +840,14 @@ class TestRegion:
         self.ttl = ttl
         serials = serials or {}
         self._initial = {
-            name: region_zones(serials.get(name, serial), ttl, overrides)
-            for name in ("ns1", "ns2")
+            name: region_zones(serials.get(name, serial), ttl, overrides) for name in ("ns1", "ns2")
         }
         self.ns1 = Knot(self._initial["ns1"])
         self.ns2 = Bind(self._initial["ns2"])
-        stubs: dict[str, list[Endpoint]] = {REGION: [self.ns1, self.ns2],
-                                            REVERSE: [self.ns1, self.ns2]}
+        stubs: dict[str, list[Endpoint]] = {
+            REGION: [self.ns1, self.ns2],
+            REVERSE: [self.ns1, self.ns2],
+        }
         options = dict(resolver_options or {})
         self.resolver_a = Unbound(stubs, **options)
         self.resolver_b = Unbound(stubs, **options)
@@ -792,8 +855,12 @@ class TestRegion:
     @property
     def servers(self) -> dict[str, Server]:
         """By the names a probes.yaml gives them, authoritative servers first."""
-        return {"ns1": self.ns1, "ns2": self.ns2,
-                "resolver-a": self.resolver_a, "resolver-b": self.resolver_b}
+        return {
+            "ns1": self.ns1,
+            "ns2": self.ns2,
+            "resolver-a": self.resolver_a,
+            "resolver-b": self.resolver_b,
+        }
 
     @property
     def authoritative(self) -> dict[str, Authoritative]:
@@ -826,12 +893,17 @@ class TestRegion:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
-    def set_zone(self, server: str, serial: int, ttl: int | None = None,
-                 overrides: Records | None = None) -> None:
+    def set_zone(
+        self, server: str, serial: int, ttl: int | None = None, overrides: Records | None = None
+    ) -> None:
         """Rewrite region.internal on one authoritative server and reload it."""
         text = region_zone(serial, self.ttl if ttl is None else ttl, overrides)
         self.authoritative[server].set_zone(REGION, text)
@@ -861,8 +933,7 @@ class TestRegion:
         entries: list[dict[str, Any]] = []
         for name in chosen:
             server = self.servers[name]
-            entry: dict[str, Any] = {"name": name, "address": server.address,
-                                     "port": server.port}
+            entry: dict[str, Any] = {"name": name, "address": server.address, "port": server.port}
             if server.recursive:
                 entry["role"] = "recursive"
             else:
@@ -875,8 +946,7 @@ class TestRegion:
             "defaults": {**TEST_DEFAULTS, **(defaults or {})},
             "servers": entries + [dict(s) for s in extra_servers],
             "names": [dict(n) for n in (DEFAULT_NAMES if names is None else names)],
-            "services": [dict(s) for s in
-                         (DEFAULT_SERVICES if services is None else services)],
+            "services": [dict(s) for s in (DEFAULT_SERVICES if services is None else services)],
         }
         return yaml.safe_dump(document, sort_keys=False)
 

@@ -137,9 +137,9 @@ def test_readme_starts_with_the_two_commands():
 
 
 def test_demo_ships_the_example_probes_yaml_unchanged():
-    shipped = ROOT / "monitor" / "demo_data" / "probes.yaml"
+    shipped = ROOT / "monitor" / "demo" / "data" / "probes.yaml"
     assert shipped.read_bytes() == EXAMPLE_PROBES.read_bytes(), (
-        "monitor/demo_data/probes.yaml differs from probes.yaml; copy it over"
+        "monitor/demo/data/probes.yaml differs from probes.yaml; copy it over"
     )
 
 

@@ -13,8 +13,8 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
-from monitor.answers import answer_text
 from monitor.config import DEFAULTS, ConfigError, Defaults, load, parse, parse_duration
+from monitor.config.answers import answer_text
 from monitor.states import Role, Transport
 
 CONFIGS = Path(__file__).parent / "configs"

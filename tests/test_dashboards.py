@@ -23,8 +23,10 @@ import pytest
 import yaml
 
 from monitor import config as config_module
-from monitor import graph as graph_module
-from monitor import health, impact, metrics, web, webconfig
+from monitor.judging import graph as graph_module
+from monitor.judging import health, impact
+from monitor.outputs import metrics
+from monitor.serving import web, webconfig
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "dashboards" / "grafana-dnsmon.json"

@@ -23,8 +23,8 @@ import dns.zone
 import pytest
 import yaml
 
-from monitor.demo_cache import CachingResolver
-from monitor.demo_dns import AuthoritativeServer, DnsServer, load_demo_zones
+from monitor.demo.authoritative import AuthoritativeServer, DnsServer, load_demo_zones
+from monitor.demo.resolver import CachingResolver
 
 REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"

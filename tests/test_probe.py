@@ -9,8 +9,8 @@ import dns.rcode
 import pytest
 
 from monitor.config import Server
-from monitor.plan import Query
-from monitor.probe import Prober, ProbeSettings
+from monitor.probing.plan import Query
+from monitor.probing.probe import Prober, ProbeSettings
 from monitor.states import Result, Role, Transport
 from tests.nameserver import TestNameserver, answer
 

@@ -14,12 +14,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor import graph as graph_module
-from monitor import plan
 from monitor.config import Config, ConfigError, parse
-from monitor.graph import Graph
-from monitor.health import Health, judge
-from monitor.results import ProbeResult
+from monitor.judging import graph as graph_module
+from monitor.judging.graph import Graph
+from monitor.judging.health import Health, judge
+from monitor.probing import plan
+from monitor.probing.results import ProbeResult
 from monitor.states import (
     BACKUP_SEVERITY,
     NAME_SEVERITY,

@@ -28,6 +28,7 @@ from zones import BIG_TXT_STRINGS, DEFAULT_SERIAL, EHR_DB, REGION, region_zone, 
 
 pytestmark = pytest.mark.integration
 
+
 def answers(response: dns.message.Message) -> list[str]:
     return sorted(rdata.to_text() for rrset in response.answer for rdata in rrset)
 
@@ -79,8 +80,9 @@ def test_big_txt_is_truncated_over_udp_and_complete_over_tcp(region: TestRegion)
 
 
 def test_unbound_refuse_zones(region: TestRegion, start_server: StartServer) -> None:
-    resolver = start_server(Unbound({REGION: [region.ns1, region.ns2]},
-                                    refuse_zones=["lab.region.internal"]))
+    resolver = start_server(
+        Unbound({REGION: [region.ns1, region.ns2]}, refuse_zones=["lab.region.internal"])
+    )
     assert resolver.query("lab.region.internal").rcode() == dns.rcode.REFUSED
     assert answers(resolver.query("ehr-db.region.internal")) == [EHR_DB]
     resolver.flush()
@@ -96,8 +98,10 @@ def test_bind_refuse_zones(start_server: StartServer) -> None:
 def _bindable(port: int) -> bool:
     """Whether a new server could bind this port for UDP and TCP now."""
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, \
-                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+        ):
             udp.bind((LOOPBACK, port))
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             tcp.bind((LOOPBACK, port))
@@ -140,8 +144,7 @@ def test_set_zone_serves_the_new_content(
 ) -> None:
     server = start_server(kind(region_zones()))
     pid = server.pid
-    server.set_zone(REGION, region_zone(DEFAULT_SERIAL + 1,
-                                        overrides={"ehr-db": "A 127.20.1.99"}))
+    server.set_zone(REGION, region_zone(DEFAULT_SERIAL + 1, overrides={"ehr-db": "A 127.20.1.99"}))
     assert server.serial() == DEFAULT_SERIAL + 1
     assert answers(server.query("ehr-db.region.internal")) == ["127.20.1.99"]
     if kind is Knot:

@@ -252,9 +252,7 @@ def test_bad_snapshot_exits_3_with_a_clear_message(tmp_path: Path, content: str,
     bad.write_text(content)
     # Both positions, and the live form: nothing is probed when a file is bad.
     good = tmp_path / "good.json"
-    good.write_text(
-        json.dumps({**GOOD_HEADER, "services": [], "names": [], "zones": []})
-    )
+    good.write_text(json.dumps({**GOOD_HEADER, "services": [], "names": [], "zones": []}))
     config = Path(__file__).resolve().parent.parent / "probes.yaml"
     for args in ([bad], [bad, good], [good, bad]):
         run = dnsmon(config, "diff", *map(str, args))

@@ -11,11 +11,12 @@ from dataclasses import replace
 
 import pytest
 
-from monitor import graph as graph_module
-from monitor import plan, report
 from monitor.config import Config, parse
-from monitor.health import Health, judge
-from monitor.results import ProbeResult
+from monitor.judging import graph as graph_module
+from monitor.judging.health import Health, judge
+from monitor.outputs import report
+from monitor.probing import plan
+from monitor.probing.results import ProbeResult
 from monitor.states import BackupState, NameState, Result, ServiceState, SharedFate
 
 REGION = parse(

@@ -94,8 +94,9 @@ def region_zone(
     None removes the owner (NXDOMAIN) and a new owner adds it. The SOA is not an
     override: it always carries `serial`.
     """
-    return render_zone(REGION, {**_region_records(), **(overrides or {})}, serial, ttl,
-                       negative_ttl)
+    return render_zone(
+        REGION, {**_region_records(), **(overrides or {})}, serial, ttl, negative_ttl
+    )
 
 
 def region_reverse_zone(
@@ -107,8 +108,9 @@ def region_reverse_zone(
     return render_zone(REVERSE, {**_reverse_records(), **(overrides or {})}, serial, ttl)
 
 
-def region_zones(serial: int = DEFAULT_SERIAL, ttl: int = 300,
-                 overrides: Records | None = None) -> dict[str, str]:
+def region_zones(
+    serial: int = DEFAULT_SERIAL, ttl: int = 300, overrides: Records | None = None
+) -> dict[str, str]:
     """Both zones as {origin: text}, ready for an authoritative server."""
     return {
         REGION: region_zone(serial, ttl, overrides),

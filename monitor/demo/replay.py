@@ -26,13 +26,13 @@ import yaml
 from rich.console import Console
 from rich.text import Text
 
-from monitor import webconfig
-from monitor.demo_cache import CachingResolver
-from monitor.demo_dns import AuthoritativeServer, DnsServer, load_demo_zones
-from monitor.logs import LOGGER
-from monitor.render import STYLES, runway_text
-from monitor.scheduler import Scheduler
-from monitor.web import Server as HttpServer
+from monitor.demo.authoritative import AuthoritativeServer, DnsServer, load_demo_zones
+from monitor.demo.resolver import CachingResolver
+from monitor.outputs.logs import LOGGER
+from monitor.outputs.render import STYLES, runway_text
+from monitor.serving import webconfig
+from monitor.serving.scheduler import Scheduler
+from monitor.serving.web import Server as HttpServer
 
 ROUND_INTERVAL = 2.0
 EXPIRED = (
@@ -44,7 +44,7 @@ MIN_DURATION = 20.0
 
 def example_config_text() -> str:
     """The example probes.yaml shipped inside the package."""
-    return resources.files("monitor").joinpath("demo_data/probes.yaml").read_text()
+    return resources.files("monitor.demo").joinpath("data/probes.yaml").read_text()
 
 
 @dataclass

@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from monitor import plan
 from monitor.config import Config
-from monitor.graph import Graph
-from monitor.results import ProbeResult, Round
+from monitor.config.suggest import did_you_mean
+from monitor.judging.graph import Graph
+from monitor.probing import plan
+from monitor.probing.results import ProbeResult, Round
 from monitor.states import Result, Role
-from monitor.suggest import did_you_mean
 
 KINDS = ("server", "zone", "name")
 

@@ -1,6 +1,7 @@
 """What can be known without probing: shared fate, single points of failure, gaps.
 
-Pure over the config's graph; ``dnsmon lint`` prints it and exits 1 when it finds anything.
+Pure over the config's graph; ``dnsmon lint`` prints the findings (``outputs.render``) and
+exits 1 when there are any.
 """
 
 from __future__ import annotations
@@ -8,12 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from rich.console import Console
-from rich.text import Text
-
-from monitor import graph as graph_module
 from monitor.config import Config
-from monitor.graph import Graph
+from monitor.judging import graph as graph_module
+from monitor.judging.graph import Graph
 from monitor.states import CRITICALITY_RANK, Role
 
 Finding = dict[str, Any]
@@ -120,24 +118,3 @@ def _undescribed_backups(graph: Graph) -> Iterator[Finding]:
                     f"{service.name}/{backup.name}",
                     f"backup {backup.name} of {service.name} does not say what people do",
                 )
-
-
-def render(config: Config, found: list[Finding], console: Console) -> None:
-    """Findings for people, grouped by kind."""
-    console.print(
-        Text(
-            f"{config.source}: valid ({len(config.servers)} servers, {len(config.names)} names, "
-            f"{len(config.services)} services)"
-        )
-    )
-    if not found:
-        console.print(Text("no findings", style="green"))
-        return
-    kind = None
-    for finding in found:
-        if finding["kind"] != kind:
-            kind = finding["kind"]
-            count = sum(1 for f in found if f["kind"] == kind)
-            console.print()
-            console.print(Text(f"{kind.replace('_', ' ').upper()} ({count})", style="yellow"))
-        console.print(Text(f"  {finding['message']}"))

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from monitor.config import Backup
-from monitor.graph import Deps, Fate, Graph, NameKey
-from monitor.results import ProbeResult
+from monitor.judging.graph import Deps, Fate, Graph, NameKey
+from monitor.probing.results import ProbeResult
 from monitor.states import (
     SERVICE_SEVERITY,
     BackupState,

@@ -22,7 +22,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.wire
 
-from monitor.answers import answer_text
+from monitor.config.answers import answer_text
 from monitor.states import Result
 
 EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 size: no IP fragmentation on any path

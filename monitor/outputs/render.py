@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from monitor.config import Config
 from monitor.states import TROUBLE, ServiceState
 
 _COLOURS = {"good": "green", "warning": "yellow", "bad": "bold red"}
@@ -173,3 +174,24 @@ def _serial_line(c: dict[str, Any]) -> str:
 def _ttl_line(c: dict[str, Any]) -> str:
     note = "  (lowered: raise it back after the change)" if c["after"] < c["before"] else ""
     return f"{c['name']} {c['type']} on {c['server']}: {c['before']} → {c['after']}{note}"
+
+
+def render_lint(config: Config, found: list[dict[str, Any]], console: Console) -> None:
+    """Findings for people, grouped by kind."""
+    console.print(
+        Text(
+            f"{config.source}: valid ({len(config.servers)} servers, {len(config.names)} names, "
+            f"{len(config.services)} services)"
+        )
+    )
+    if not found:
+        console.print(Text("no findings", style="green"))
+        return
+    kind = None
+    for finding in found:
+        if finding["kind"] != kind:
+            kind = finding["kind"]
+            count = sum(1 for f in found if f["kind"] == kind)
+            console.print()
+            console.print(Text(f"{kind.replace('_', ' ').upper()} ({count})", style="yellow"))
+        console.print(Text(f"  {finding['message']}"))

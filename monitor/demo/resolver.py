@@ -29,7 +29,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.SOA
 import dns.rrset
 
-from monitor.demo_dns import OUR_EDNS_PAYLOAD, DnsServer, accept_query, rrset_with_ttl
+from monitor.demo.authoritative import OUR_EDNS_PAYLOAD, DnsServer, accept_query, rrset_with_ttl
 
 UPSTREAM_TIMEOUT_SECONDS = 0.4
 CACHEABLE_RCODES = (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)

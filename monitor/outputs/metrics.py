@@ -25,9 +25,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from monitor.config import Config
-from monitor.graph import Graph
-from monitor.health import Health
-from monitor.results import ProbeResult, servers_answered
+from monitor.judging.graph import Graph
+from monitor.judging.health import Health
+from monitor.probing.results import ProbeResult, servers_answered
 from monitor.states import BackupState, ServiceState
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

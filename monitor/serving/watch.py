@@ -16,9 +16,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from monitor.render import STYLES, runway_text
-from monitor.report import exit_code, state_index
-from monitor.rounds import Monitor
+from monitor.outputs.render import STYLES, runway_text
+from monitor.outputs.report import exit_code, state_index
+from monitor.serving.rounds import Monitor
 
 MAX_CHANGES = 8
 

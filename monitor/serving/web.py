@@ -21,11 +21,12 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from monitor import __version__, metrics
-from monitor.logs import LOGGER
-from monitor.scheduler import Scheduler
-from monitor.statuspage import status_page
-from monitor.webconfig import WebConfig
+from monitor import __version__
+from monitor.outputs import metrics
+from monitor.outputs.logs import LOGGER
+from monitor.outputs.statuspage import status_page
+from monitor.serving.scheduler import Scheduler
+from monitor.serving.webconfig import WebConfig
 
 DEFAULT_LISTEN = "127.0.0.1:9953"
 TLS_HANDSHAKE_SECONDS = 10.0

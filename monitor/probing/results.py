@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from monitor.plan import Query
+from monitor.probing.plan import Query
 from monitor.states import Result
 
 

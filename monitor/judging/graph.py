@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from monitor import plan
 from monitor.config import Config, Name, Server, Service
-from monitor.rules import SERVICE_PREFIX
+from monitor.config.rules import SERVICE_PREFIX
+from monitor.probing import plan
 from monitor.states import Role, SharedFate
 
 NameKey = tuple[str, str]  # (name, type)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.config import Config
-from monitor.graph import Graph
-from monitor.health import (
+from monitor.judging.graph import Graph
+from monitor.judging.health import (
     NAME_TO_SERVICE,
     Health,
     NameHealth,
@@ -18,7 +18,7 @@ from monitor.health import (
     ZoneHealth,
     worst_service,
 )
-from monitor.results import ProbeResult, servers_answered
+from monitor.probing.results import ProbeResult, servers_answered
 from monitor.states import CRITICALITY_RANK, SERVICE_SEVERITY, BackupState, ServiceState
 
 EXIT_CODES = {ServiceState.UP: 0, ServiceState.DEGRADED: 1, ServiceState.DOWN: 2}

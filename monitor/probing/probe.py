@@ -25,10 +25,10 @@ import dns.flags
 import dns.query
 import dns.rdatatype
 
-from monitor.plan import Query
-from monitor.results import ProbeResult
+from monitor.probing.plan import Query
+from monitor.probing.results import ProbeResult
+from monitor.probing.wire import Malformed, ReplyParser, Template, classify_reply, template
 from monitor.states import Result, Transport
-from monitor.wire import Malformed, ReplyParser, Template, classify_reply, template
 
 MIN_IN_FLIGHT_PER_SERVER = 64
 TCP_WORKERS = 16

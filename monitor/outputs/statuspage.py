@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from monitor.render import runway_text
+from monitor.outputs.render import runway_text
 
 STYLE = (
     "body{font-family:sans-serif;margin:1.5em;max-width:72em}"

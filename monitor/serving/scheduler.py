@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor import config as config_module
-from monitor import metrics
 from monitor.config import ConfigError
-from monitor.logs import LOGGER
-from monitor.report import state_index
-from monitor.rounds import Monitor, Outcome
+from monitor.outputs import metrics
+from monitor.outputs.logs import LOGGER
+from monitor.outputs.report import state_index
+from monitor.serving.rounds import Monitor, Outcome
 from monitor.states import GOOD_STATES
 
 SPREAD_FRACTION = 0.5  # of the interval left after the worst-case timeouts

@@ -8,10 +8,10 @@ from types import FrameType
 
 import click
 
-from monitor import webconfig
-from monitor.logs import LOGGER
-from monitor.scheduler import Scheduler
-from monitor.web import Server
+from monitor.outputs.logs import LOGGER
+from monitor.serving import webconfig
+from monitor.serving.scheduler import Scheduler
+from monitor.serving.web import Server
 
 
 def run(config_path: str, listen: str, web_config_path: str | None) -> int:

@@ -1,6 +1,5 @@
-"""probes.yaml → frozen dataclasses.
+"""probes.yaml → the dataclasses of ``model``.
 
-Defaults live in one place (``DEFAULTS``) and are applied before the user's YAML.
 Every problem is collected with its file, line and key path, and all of them are raised
 together as one ``ConfigError``: nothing is probed from a config that does not load.
 """
@@ -10,16 +9,17 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from monitor import rules
-from monitor.answers import canonical_rdata
+from monitor.config import rules
+from monitor.config.answers import canonical_rdata
+from monitor.config.model import Backup, Config, Defaults, Name, Server, Service
+from monitor.config.suggest import did_you_mean
+from monitor.config.yamlsource import Path as KeyPath
+from monitor.config.yamlsource import YamlSyntaxError, load_with_lines, path_text
 from monitor.states import RECORD_TYPES, Criticality, Role, Transport
-from monitor.suggest import did_you_mean
-from monitor.yamlsource import Path as KeyPath
-from monitor.yamlsource import YamlSyntaxError, load_with_lines, path_text
 
 
 class ConfigError(Exception):
@@ -28,76 +28,6 @@ class ConfigError(Exception):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
-
-
-@dataclass(frozen=True)
-class Defaults:
-    interval: float = 30.0
-    timeout: float = 2.0
-    attempts: int = 2
-    transport: Transport = Transport.UDP
-    max_qps_per_server: float = 200.0
-
-
-DEFAULTS = Defaults()
-
-
-@dataclass(frozen=True)
-class Server:
-    name: str
-    address: str
-    port: int = 53
-    role: Role = Role.RECURSIVE
-    zones: tuple[str, ...] = ()
-    index: int = field(default=-1, compare=False, repr=False)  # in the file's list
-
-
-@dataclass(frozen=True)
-class Name:
-    """One name and type to ask; ``expect`` holds canonical answer texts."""
-
-    name: str
-    type: str
-    expect: frozenset[str] | None = None
-    servers: tuple[str, ...] | None = None
-    index: int = field(default=-1, compare=False, repr=False)  # in the file's list
-
-
-@dataclass(frozen=True)
-class Backup:
-    name: str
-    description: str = ""
-    depends_on: tuple[str, ...] = ()
-    index: int = field(default=-1, compare=False, repr=False)  # in the file's list
-
-
-@dataclass(frozen=True)
-class Service:
-    name: str
-    description: str = ""
-    criticality: Criticality = Criticality.NORMAL
-    depends_on: tuple[str, ...] = ()
-    backups: tuple[Backup, ...] = ()
-    index: int = field(default=-1, compare=False, repr=False)  # in the file's list
-
-
-@dataclass(frozen=True)
-class Config:
-    site: str
-    defaults: Defaults
-    servers: tuple[Server, ...]
-    names: tuple[Name, ...]
-    services: tuple[Service, ...]
-    source: str = "probes.yaml"
-    fingerprint: str = ""
-    version: int = 1
-    _server_index: dict[str, Server] = field(default_factory=dict, compare=False, repr=False)
-
-    def server(self, name: str) -> Server:
-        """The server called ``name``."""
-        if not self._server_index:
-            self._server_index.update((s.name, s) for s in self.servers)
-        return self._server_index[name]
 
 
 def load(path: str | Path) -> Config:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.report import state_index
+from monitor.outputs.report import state_index
 from monitor.states import BACKUP_SEVERITY, NAME_SEVERITY, SERVICE_SEVERITY
 
 FORMAT = "dnsmon-snapshot"

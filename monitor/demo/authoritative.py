@@ -1,7 +1,7 @@
 """Embedded DNS servers for `dnsmon demo`: the product runs offline, no DNS software needed.
 
-`AuthoritativeServer` serves the example region's zones (`monitor/demo_data/*.zone`);
-`CachingResolver` (in `demo_cache`) forwards to it and caches like a real resolver.
+`AuthoritativeServer` serves the example region's zones (`monitor/demo/data/*.zone`);
+`CachingResolver` (in `resolver`) forwards to it and caches like a real resolver.
 Both listen on UDP and TCP on one loopback port, on background threads, and can be told
 to fail (`fail("timeout")`) and `recover()` so the demo can replay a broken upgrade.
 
@@ -47,8 +47,8 @@ ZONE_TRANSFER_TYPES = (dns.rdatatype.AXFR, dns.rdatatype.IXFR)
 
 
 def load_demo_zones() -> list[dns.zone.Zone]:
-    """Load every `monitor/demo_data/*.zone`; a file's name (minus `.zone`) is its origin."""
-    folder = resources.files("monitor").joinpath("demo_data")
+    """Load every `monitor/demo/data/*.zone`; a file's name (minus `.zone`) is its origin."""
+    folder = resources.files("monitor.demo").joinpath("data")
     zones = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".zone"):

@@ -6,14 +6,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from monitor import graph as graph_module
-from monitor import health as health_module
-from monitor import plan, report
 from monitor.config import Config
-from monitor.graph import Graph
-from monitor.health import Health
-from monitor.probe import Prober, ProbeSettings
-from monitor.results import Round
+from monitor.judging import graph as graph_module
+from monitor.judging import health as health_module
+from monitor.judging.graph import Graph
+from monitor.judging.health import Health
+from monitor.outputs import report
+from monitor.probing import plan
+from monitor.probing.probe import Prober, ProbeSettings
+from monitor.probing.results import Round
 
 
 @dataclass

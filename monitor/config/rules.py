@@ -6,13 +6,11 @@ Each problem is a key path and a message; config.py adds the file and line.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from monitor.suggest import did_you_mean
-from monitor.yamlsource import Path
-
-if TYPE_CHECKING:
-    from monitor.config import Config, Service
+from monitor.config.model import Config, Service
+from monitor.config.suggest import did_you_mean
+from monitor.config.yamlsource import Path
 
 Problem = tuple[Path, str]
 SERVICE_PREFIX = "service:"

@@ -1,0 +1,1 @@
+"""Stage 4, outputs: the JSON report, terminal text, metrics, status page, snapshots, logs."""

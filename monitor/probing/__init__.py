@@ -1,0 +1,1 @@
+"""Stage 2, probing: the plan of queries, asking them with dnspython, and the results."""
