@@ -79,7 +79,7 @@ def static() -> None:
     fails = [impact.Failure("server", "ns1"), impact.Failure("server", "ns2")]
 
     def what_if() -> object:
-        return health.judge(g, impact.imagine(g, fails).results)  # type: ignore[arg-type]
+        return health.judge(g, impact.imagine(g, fails))
 
     impact_wall, _, _ = measure(what_if)
     print(f"  impact --fail server:ns1 --fail server:ns2: {impact_wall:.2f} s")

@@ -19,6 +19,7 @@ class Result(Vocabulary):
     """One server's answer to one name and type."""
 
     OK = "ok"
+    STALE = "stale"  # answered from expired cache (EDE 3 or 19): the resolver lost the authority
     WRONG_ANSWER = "wrong_answer"
     NXDOMAIN = "nxdomain"
     NODATA = "nodata"
@@ -51,7 +52,8 @@ class SharedFate(Vocabulary):
 
     NAME = "name"
     ZONE = "zone"
-    SERVERS = "servers"
+    AUTHORITATIVE = "authoritative"  # other zones, the same authoritative servers
+    SERVERS = "servers"  # only the same resolvers
 
 
 class Criticality(Vocabulary):

@@ -106,12 +106,18 @@ def _bind_pair() -> tuple[socket.socket, socket.socket]:
 
 
 def answer(
-    query: dns.message.Message, *rrsets: str, aa: bool = True, rcode: int = 0
+    query: dns.message.Message, *rrsets: str, aa: bool = True, ra: bool = True, rcode: int = 0
 ) -> dns.message.Message:
-    """A reply carrying ``rrsets`` given as zone-file lines (``name ttl IN type data``)."""
+    """A reply carrying ``rrsets`` given as zone-file lines (``name ttl IN type data``).
+
+    By default it says both AA and RA, so it serves as a resolver's and an authoritative
+    server's answer alike.
+    """
     reply = dns.message.make_response(query)
     if aa:
         reply.flags |= dns.flags.AA
+    if ra:
+        reply.flags |= dns.flags.RA
     reply.set_rcode(rcode)
     for text in rrsets:
         name, ttl, rdclass, rdtype, *data = text.split()

@@ -71,7 +71,7 @@ def exported() -> set[str]:
     config = config_module.parse(TINY_CONFIG)
     graph = graph_module.build(config)
     imagined = impact.imagine(graph, [])
-    judged = health.judge(graph, imagined.results)
+    judged = health.judge(graph, imagined)
     view = metrics.RoundView(
         graph, judged, list(imagined.results.values()), finished_at=time.time(), duration=0.1
     )

@@ -19,7 +19,7 @@ from monitor.judging import graph as graph_module
 from monitor.judging.graph import Graph
 from monitor.judging.health import Health, judge
 from monitor.probing import plan
-from monitor.probing.results import ProbeResult
+from monitor.probing.results import ProbeResult, Round
 from monitor.states import (
     BACKUP_SEVERITY,
     NAME_SEVERITY,
@@ -101,7 +101,7 @@ def scenario(data: st.DataObject) -> tuple[Graph, dict, Health]:
     config = parse(data.draw(config_texts(), label="probes.yaml"))
     graph = graph_module.build(config)
     results = results_for(data.draw, config)
-    return graph, results, judge(graph, results)
+    return graph, results, judge(graph, Round(0.0, results=results))
 
 
 @SETTINGS
@@ -147,7 +147,7 @@ def test_more_timeouts_never_make_anything_better(data: st.DataObject) -> None:
     worse = dict(results)
     for key in broken:
         worse[key] = replace(results[key], result=Result.TIMEOUT, ttl=None, answers=())
-    after = judge(graph, worse)
+    after = judge(graph, Round(0.0, results=worse))
     for key, name in before.names.items():
         assert NAME_SEVERITY[after.names[key].state] >= NAME_SEVERITY[name.state], key
     for key, service in before.services.items():

@@ -39,7 +39,7 @@ def test_failed_authoritatives_show_cache_runway_then_down(short_ttl):
     runway = {s["name"]: s["runway_seconds"] for s in first["services"]}
     assert 0 <= runway["ehr"] <= TTL
     zone = next(z for z in first["zones"] if z["name"] == "region.internal")
-    assert zone["authoritative_failing"] is True
+    assert zone["dark"] is True
 
     time.sleep(2)
     _, second = check(config)

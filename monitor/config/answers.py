@@ -13,9 +13,12 @@ from dns.rdtypes.ANY.TXT import TXT
 
 
 def answer_text(rdata: dns.rdata.Rdata) -> str:
-    """One answer as users write it in ``expect``: TXT strings joined, names absolute."""
+    """One answer as users write it in ``expect``: TXT strings joined, names absolute,
+    addresses in Python's one canonical form (so ``::ffff:127.0.0.1`` matches itself)."""
     if isinstance(rdata, TXT):
         return b"".join(rdata.strings).decode("utf-8", errors="replace")
+    if rdata.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+        return str(ipaddress.ip_address(rdata.address))  # type: ignore[attr-defined]
     return rdata.to_text().lower()  # names compare case-insensitively in DNS
 
 
@@ -23,9 +26,13 @@ _ADDRESS_TYPES = {"A": 4, "AAAA": 6}
 
 
 def canonical_rdata(rdtype: str, text: str) -> str:
-    """Normalise one ``expect`` entry; raises ValueError if it does not fit the type."""
+    """Normalise one ``expect`` entry; raises ValueError if it does not fit the type.
+
+    TXT is written either as the joined text (``v=spf1 -all``) or in zone-file form,
+    quoted strings that are joined (``"v=spf1 " "-all"``).
+    """
     if rdtype == "TXT":
-        return text
+        return _txt(text)
     if rdtype in _ADDRESS_TYPES:  # the common case, without the tokenizer's cost
         try:
             address = ipaddress.ip_address(text.strip())
@@ -44,4 +51,14 @@ def canonical_rdata(rdtype: str, text: str) -> str:
         )
     except (dns.exception.DNSException, ValueError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from exc
+    return answer_text(rdata)
+
+
+def _txt(text: str) -> str:
+    if not text.lstrip().startswith('"'):
+        return text
+    try:
+        rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TXT, text)
+    except (dns.exception.DNSException, ValueError) as exc:
+        raise ValueError(f"not TXT in zone-file form: {exc or type(exc).__name__}") from exc
     return answer_text(rdata)

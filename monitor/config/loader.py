@@ -75,7 +75,7 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-def parse_duration(value: object) -> float:
+def parse_duration(value: object, allow_zero: bool = False) -> float:
     """``500ms``, ``2s``, ``1m30s`` or a bare number of seconds → seconds."""
     if isinstance(value, bool):
         raise ValueError("expected a duration like 500ms, 2s or 1m")
@@ -86,7 +86,7 @@ def parse_duration(value: object) -> float:
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
     else:
         raise ValueError(f"{value!r} is not a duration like 500ms, 2s or 1m")
-    if seconds <= 0:
+    if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ValueError("must be greater than zero")
     return seconds
 
@@ -200,9 +200,9 @@ class _Checker:
             )
         return Defaults(**{k: v for k, v in result.items() if v is not None})
 
-    def duration(self, value: Any, path: KeyPath) -> float | None:
+    def duration(self, value: Any, path: KeyPath, allow_zero: bool = False) -> float | None:
         try:
-            return parse_duration(value)
+            return parse_duration(value, allow_zero)
         except ValueError as exc:
             self.error(path, str(exc))
             return None
@@ -217,7 +217,8 @@ class _Checker:
         return kind(number) if number is not None else None
 
     def server(self, value: Any, path: KeyPath) -> Server | None:
-        raw = self.mapping(value, path, {"name", "address", "port", "role", "zones"})
+        allowed = {"name", "address", "port", "role", "zones", "serve_stale"}
+        raw = self.mapping(value, path, allowed)
         if raw is None:
             return None
         name = self.required_string(raw, path, "name")
@@ -234,9 +235,20 @@ class _Checker:
             self.error((*path, "zones"), "an authoritative server must list the zones it serves")
         if role is Role.RECURSIVE and zones:
             self.error((*path, "zones"), "only authoritative servers serve zones")
+        serve_stale = self.serve_stale(raw, path, role)
         if name is None or address is None or role is None:
             return None
-        return Server(name, address, port if isinstance(port, int) else 53, role, zones)
+        port = port if isinstance(port, int) else 53
+        return Server(name, address, port, role, zones, serve_stale)
+
+    def serve_stale(self, raw: dict, path: KeyPath, role: Role | None) -> float | None:
+        if "serve_stale" not in raw:
+            return None
+        if role is Role.AUTHORITATIVE:
+            self.error((*path, "serve_stale"), "only resolvers (role: recursive) serve stale")
+            return None
+        # 0 says "serves nothing stale", which is known; unset means unknown.
+        return self.duration(raw["serve_stale"], (*path, "serve_stale"), allow_zero=True)
 
     def required_string(self, raw: dict, path: KeyPath, key: str) -> str | None:
         if key not in raw:
@@ -299,9 +311,7 @@ class _Checker:
         if raw is None:
             return None
         name = self.required_string(raw, path, "name")
-        description = self.typed(
-            raw.get("description", ""), (*path, "description"), str, "a string"
-        )
+        description = self.text(raw, path, "description")
         criticality = self.choice(
             raw.get("criticality", "normal"), (*path, "criticality"), Criticality
         )
@@ -309,18 +319,23 @@ class _Checker:
         backups = self.items(raw.get("backups", []), (*path, "backups"), self.backup)
         if name is None or criticality is None:
             return None
-        return Service(name, description or "", criticality, depends_on, backups)
+        return Service(name, description, criticality, depends_on, backups)
 
     def backup(self, value: Any, path: KeyPath) -> Backup | None:
-        raw = self.mapping(value, path, {"name", "description", "depends_on"})
+        raw = self.mapping(value, path, {"name", "description", "depends_on", "instructions"})
         if raw is None:
             return None
         name = self.required_string(raw, path, "name")
-        description = self.typed(
-            raw.get("description", ""), (*path, "description"), str, "a string"
-        )
+        description = self.text(raw, path, "description")
+        instructions = self.text(raw, path, "instructions")
         depends_on = self.string_list(raw.get("depends_on", []), (*path, "depends_on"))
-        return Backup(name, description or "", depends_on) if name is not None else None
+        if name is None:
+            return None
+        return Backup(name, description, depends_on, instructions)
+
+    def text(self, raw: dict, path: KeyPath, key: str) -> str:
+        """An optional free-text field, "" when absent or wrong (the error is recorded)."""
+        return self.typed(raw.get(key, ""), (*path, key), str, "a string") or ""
 
 
 def _kind(value: Any) -> str:

@@ -29,6 +29,7 @@ class Server:
     port: int = 53
     role: Role = Role.RECURSIVE
     zones: tuple[str, ...] = ()
+    serve_stale: float | None = None  # seconds it serves expired answers; None: unknown
     index: int = field(default=-1, compare=False, repr=False)  # in the file's list
 
 
@@ -48,6 +49,7 @@ class Backup:
     name: str
     description: str = ""
     depends_on: tuple[str, ...] = ()
+    instructions: str = ""  # what people do to use it, in their words
     index: int = field(default=-1, compare=False, repr=False)  # in the file's list
 
 

@@ -6,15 +6,17 @@ failure (``check``, ``serve``) are judged by the same code over the same edges.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from monitor.config import Config, Name, Server, Service
 from monitor.config.rules import SERVICE_PREFIX
 from monitor.probing import plan
+from monitor.probing.plan import NameKey
 from monitor.states import Role, SharedFate
 
-NameKey = tuple[str, str]  # (name, type)
+Chains = Mapping[NameKey, tuple[str, ...]]  # each name's CNAME targets, in order
 
 
 @dataclass(frozen=True)
@@ -128,29 +130,85 @@ class Graph:
         names = frozenset(k for d in deps for k in d.names)
         return names, frozenset(s for d in deps for s in d.all_services)
 
-    def recursive_servers(self, keys: frozenset[NameKey]) -> set[str]:
+    @cached_property
+    def static_chains(self) -> dict[NameKey, tuple[str, ...]]:
+        """CNAME links the config itself states: a CNAME name with one expected target.
+
+        ``lint`` and ``impact`` probe nothing, so this is all they know of chains; a round
+        adds what the answers show.
+        """
+        links = {
+            n.name: next(iter(n.expect)).rstrip(".")
+            for n in self.config.names
+            if n.type == "CNAME" and n.expect is not None and len(n.expect) == 1
+        }
+        chains: dict[NameKey, tuple[str, ...]] = {}
+        for key in self.names:
+            chain: list[str] = []
+            current = key[0]
+            while key[1] != "CNAME" and current in links and len(chain) < plan.MAX_LINKS:
+                current = links[current]
+                if current in chain or current == key[0]:
+                    break
+                chain.append(current)
+            if chain:
+                chains[key] = tuple(chain)
+        return chains
+
+    def chain_of(self, key: NameKey, chains: Chains | None = None) -> tuple[str, ...]:
+        """The CNAME targets ``key`` follows: as observed, else as the config states."""
+        if chains is not None and key in chains:
+            return chains[key]
+        return self.static_chains.get(key, ())
+
+    def names_along(self, key: NameKey, chains: Chains | None = None) -> tuple[str, ...]:
+        """The name and every CNAME target its answers follow."""
+        return (key[0], *self.chain_of(key, chains))
+
+    def zones_along(self, key: NameKey, chains: Chains | None = None) -> list[str]:
+        """Every listed zone along the name's CNAME chain, in order."""
+        zones = (self.zone_of(n) for n in self.names_along(key, chains))
+        return list(dict.fromkeys(z for z in zones if z is not None))
+
+    def recursive_servers(self, keys: Iterable[NameKey]) -> set[str]:
         return {s.name for k in keys for s in self.servers_of(k) if s.role is Role.RECURSIVE}
 
     def fate_zone(self, name: str) -> str:
         """The zone for shared fate: the listed zone, else the parent domain."""
         return self.zone_of(name) or name.partition(".")[2] or name
 
-    def shared_fate(self, service: str, backup_deps: tuple[str, ...]) -> Fate:
-        """The strongest overlap of a backup's dependencies with its service's."""
+    def shared_fate(
+        self, service: str, backup_deps: tuple[str, ...], chains: Chains | None = None
+    ) -> Fate:
+        """The strongest overlap of a backup's dependencies with its service's.
+
+        Names and zones include everything along CNAME chains; ``authoritative`` is
+        different zones on the same authoritative servers (one upgrade takes both);
+        ``servers`` is only the same resolvers.
+        """
         mine = self.deps_of(backup_deps).names
         theirs = self.service_deps(service).names
         if not mine:
             return Fate(None)
-        names = {k[0] for k in mine} & {k[0] for k in theirs}
-        if names:
-            return Fate(SharedFate.NAME, tuple(sorted(names)))
-        zones = {self.fate_zone(k[0]) for k in mine} & {self.fate_zone(k[0]) for k in theirs}
-        if zones:
-            return Fate(SharedFate.ZONE, tuple(sorted(zones)))
-        servers = self.recursive_servers(mine) & self.recursive_servers(theirs)
-        if servers:
-            return Fate(SharedFate.SERVERS, tuple(sorted(servers)))
+        for level, overlap in self._overlaps(mine, theirs, chains):
+            if overlap:
+                return Fate(level, tuple(sorted(overlap)))
         return Fate(None)
+
+    def _overlaps(
+        self, mine: frozenset[NameKey], theirs: frozenset[NameKey], chains: Chains | None
+    ) -> Iterable[tuple[SharedFate, set[str]]]:
+        """Each level's shared things, strongest first, computed only as far as needed."""
+        names = [self._names(keys, chains) for keys in (mine, theirs)]
+        yield SharedFate.NAME, names[0] & names[1]
+        zones = [{self.fate_zone(n) for n in side} for side in names]
+        yield SharedFate.ZONE, zones[0] & zones[1]
+        servers = [{s.name for z in side for s in self.zone_servers(z)} for side in zones]
+        yield SharedFate.AUTHORITATIVE, servers[0] & servers[1]
+        yield SharedFate.SERVERS, self.recursive_servers(mine) & self.recursive_servers(theirs)
+
+    def _names(self, keys: Iterable[NameKey], chains: Chains | None) -> set[str]:
+        return {n for key in keys for n in self.names_along(key, chains)}
 
 
 def build(config: Config) -> Graph:

@@ -6,21 +6,24 @@ The same functions judge a real round (``check``, ``serve``) and an imagined one
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from monitor.config import Backup
-from monitor.judging.graph import Deps, Fate, Graph, NameKey
-from monitor.probing.results import ProbeResult
+from monitor.judging import runway as runway_module
+from monitor.judging.graph import Chains, Deps, Fate, Graph, NameKey
+from monitor.judging.runway import CachedAnswer, LostAuthority, RunwayClock
+from monitor.probing.plan import Purpose
+from monitor.probing.results import ProbeResult, Round
 from monitor.states import (
     SERVICE_SEVERITY,
     BackupState,
     NameState,
     Result,
-    Role,
     ServiceState,
 )
 
-Results = dict[tuple[str, str, str], ProbeResult]
+Results = Mapping[tuple[str, str, str], ProbeResult]
 
 NAME_TO_SERVICE = {
     NameState.HEALTHY: ServiceState.UP,
@@ -32,15 +35,21 @@ SERVICE_TO_BACKUP = {
     ServiceState.DEGRADED: BackupState.AT_RISK,
     ServiceState.DOWN: BackupState.UNUSABLE,
 }
+# A canary answered by the authority: NXDOMAIN as expected, or anything it holds there.
+REACHED = frozenset({Result.NXDOMAIN, Result.NODATA, Result.OK})
 
 
 @dataclass(frozen=True)
 class NameHealth:
     key: NameKey
     state: NameState
-    results: tuple[ProbeResult, ...]
-    healthy_servers: int
+    results: tuple[ProbeResult, ...]  # its own, then its CNAME targets' in other zones
+    healthy_servers: int  # redundancy: resolvers answering ok (the clients' view)
+    servers: int  # resolvers asked; authoritative servers when no resolver is
     consistent: bool
+    chain: tuple[str, ...] = ()
+    lost: tuple[LostAuthority, ...] = ()
+    cached: tuple[CachedAnswer, ...] = ()
 
     @property
     def reason(self) -> str:
@@ -57,6 +66,8 @@ class ZoneHealth:
     dark: bool  # every authoritative server of the zone failing
     expire_seconds: int | None = None  # SOA expire: how long secondaries serve without a primary
     failing_servers: tuple[str, ...] = ()
+    reach: dict[str, bool] = field(default_factory=dict)  # resolver → its canary reached
+    soa_results: dict[str, ProbeResult] = field(default_factory=dict)  # server → SOA answer
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,7 @@ class BackupHealth:
     state: BackupState
     fate: Fate
     reasons: tuple[str, ...]
+    instructions: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,7 @@ class ServiceHealth:
     reasons: tuple[str, ...]
     runway_seconds: int | None
     backups: tuple[BackupHealth, ...]
+    cached: tuple[CachedAnswer, ...] = ()  # answers that only resolver caches still give
 
 
 @dataclass
@@ -84,18 +97,25 @@ class Health:
     names: dict[NameKey, NameHealth] = field(default_factory=dict)
     zones: dict[str, ZoneHealth] = field(default_factory=dict)
     services: dict[str, ServiceHealth] = field(default_factory=dict)
+    chains: Chains = field(default_factory=dict)
 
 
-def judge(graph: Graph, results: Results, services: list[str] | None = None) -> Health:
-    """Judge a round; ``services`` limits the verdict to those services (and what they need)."""
-    health = Health()
-    for key in graph.names:
-        found = [results[(key[0], key[1], s.name)] for s in graph.servers_of(key)
-                 if (key[0], key[1], s.name) in results]  # fmt: skip
-        if found:
-            health.names[key] = name_health(key, found)
+def judge(
+    graph: Graph,
+    round_: Round,
+    services: list[str] | None = None,
+    clock: RunwayClock | None = None,
+) -> Health:
+    """Judge a round; ``services`` limits the verdict to those services (and what they
+    need); ``clock`` anchors runways across rounds (``serve``, ``watch``)."""
+    results = round_.results
+    health = Health(chains={**graph.static_chains, **round_.chains})
+    canaries = _canaries_by_zone(results)
     for zone in graph.zones:
-        health.zones[zone] = zone_health(graph, zone, results)
+        health.zones[zone] = zone_health(graph, zone, results, canaries.get(zone, []))
+    _judge_names(graph, health, results)
+    if clock is not None:
+        _anchor_runways(health, clock, round_.started_at)
     wanted = set(services) if services is not None else None
     for name in graph.service_order:
         if wanted is None or name in wanted or _needed_by(graph, name, wanted):
@@ -112,42 +132,132 @@ def judge(graph: Graph, results: Results, services: list[str] | None = None) -> 
     return health
 
 
+def _canaries_by_zone(results: Results) -> dict[str, list[ProbeResult]]:
+    by_zone: dict[str, list[ProbeResult]] = {}
+    for r in results.values():
+        if r.query.purpose is Purpose.CANARY and r.query.zone is not None:
+            by_zone.setdefault(r.query.zone, []).append(r)
+    return by_zone
+
+
+def _judge_names(graph: Graph, health: Health, results: Results) -> None:
+    unreached = _unreached(health.zones)
+    dark = {zone: z.dark for zone, z in health.zones.items()}
+    for key in graph.names:
+        own = [results[(key[0], key[1], s.name)] for s in graph.servers_of(key)
+               if (key[0], key[1], s.name) in results]  # fmt: skip
+        if not own:
+            continue
+        chain = graph.chain_of(key, health.chains)
+        along = _chain_results(graph, key, chain, results)
+        lost = runway_module.lost_authority(graph, key, health.chains, results, dark)
+        zones = graph.zones_along(key, health.chains)
+        cut_off = {s: [z for z in zs if z in zones] for s, zs in unreached.items()}
+        cached = runway_module.cached_answers(graph, key, own, lost, cut_off)
+        health.names[key] = name_health(key, own, along, chain, lost, cached)
+
+
+def _unreached(zones: dict[str, ZoneHealth]) -> dict[str, list[str]]:
+    """Resolver → the zones whose canary it could not get answered by the authority."""
+    out: dict[str, list[str]] = {}
+    for zone in zones.values():
+        for server, reached in zone.reach.items():
+            if not reached:
+                out.setdefault(server, []).append(zone.name)
+    return out
+
+
+def _chain_results(
+    graph: Graph, key: NameKey, chain: tuple[str, ...], results: Results
+) -> list[ProbeResult]:
+    """The answers of the authoritative servers of other zones the chain enters."""
+    found = []
+    for target, zone in graph.layout.chain_entries(key[0], chain):
+        for server in graph.zone_servers(zone):
+            result = results.get((target, key[1], server.name))
+            if result is not None:
+                found.append(result)
+    return found
+
+
+def _anchor_runways(health: Health, clock: RunwayClock, now: float) -> None:
+    everything = [c for name in health.names.values() for c in name.cached]
+    anchored = clock.observe(now, everything)
+    by_key: dict[NameKey, list[CachedAnswer]] = {}
+    for answer in anchored:
+        by_key.setdefault(answer.key, []).append(answer)
+    for key, answers in by_key.items():
+        health.names[key] = replace(health.names[key], cached=tuple(answers))
+
+
 def _needed_by(graph: Graph, name: str, wanted: set[str]) -> bool:
     """Whether a wanted service, or one of its backups, needs service ``name``."""
     return any(name in graph.needs(w)[1] for w in wanted)
 
 
-def name_health(key: NameKey, results: list[ProbeResult]) -> NameHealth:
-    """Healthy when every server is ok; degraded when some resolver is; else failing."""
-    ok = [r for r in results if r.ok]
-    recursive = [r for r in results if r.query.server.role is Role.RECURSIVE]
-    judged = recursive or results  # a name asked only of authoritatives is judged by them
-    if len(ok) == len(results):
+def name_health(
+    key: NameKey,
+    own: list[ProbeResult],
+    along: list[ProbeResult] | None = None,
+    chain: tuple[str, ...] = (),
+    lost: list[LostAuthority] | None = None,
+    cached: list[CachedAnswer] | None = None,
+) -> NameHealth:
+    """Healthy when every server is ok; degraded when some resolver is ok or stale; else
+    failing. A name asked only of authoritative servers is judged by them."""
+    everything = own + (along or [])
+    recursive = [r for r in own if r.recursive]
+    judged = recursive or own
+    if all(r.ok for r in everything):
         state = NameState.HEALTHY
-    elif any(r.ok for r in judged):
+    elif any(r.serves_clients for r in judged):
         state = NameState.DEGRADED
     else:
         state = NameState.FAILING
-    # An authoritative answer that stops at an out-of-zone CNAME has no set to compare.
-    consistent = len({r.answers for r in ok if r.answers}) <= 1
-    return NameHealth(key, state, tuple(results), len(ok), consistent)
+    healthy = sum(1 for r in judged if r.ok)
+    return NameHealth(
+        key, state, tuple(everything), healthy, len(judged), consistent(own, along or []),
+        chain, tuple(lost or ()), tuple(cached or ()),
+    )  # fmt: skip
 
 
-def zone_health(graph: Graph, zone: str, results: Results) -> ZoneHealth:
-    """Serials per authoritative server, and whether all of them are failing."""
+def consistent(own: list[ProbeResult], along: list[ProbeResult]) -> bool:
+    """Every server that answers ok gives the same answer set, and follows the same chain.
+
+    An authoritative answer that stops at a CNAME out of its zone must agree with the
+    start of everyone else's chain; a referral has nothing to compare.
+    """
+    views = [(r.chain, r.answers) for r in own if r.ok and r.referral is None]
+    full = {view for view in views if view[1]}
+    partial = {view[0] for view in views if not view[1]}
+    answer_sets = {answers for _, answers in full}
+    answer_sets |= {r.answers for r in along if r.ok and r.answers}
+    if len(answer_sets) > 1 or len({chain for chain, _ in full}) > 1 or len(partial) > 1:
+        return False
+    return all(chain[: len(p)] == p for p in partial for chain, _ in full)
+
+
+def zone_health(
+    graph: Graph, zone: str, results: Results, canaries: list[ProbeResult] | None = None
+) -> ZoneHealth:
+    """Serials per authoritative server, whether all of them fail, and each resolver's reach."""
     serials: dict[str, int | None] = {}
+    soas: dict[str, ProbeResult] = {}
     failing = []
     expire = None
     servers = graph.zone_servers(zone)
     for server in servers:
         soa = results.get((zone, "SOA", server.name))
+        if soa is not None:
+            soas[server.name] = soa
         serials[server.name] = soa.serial if soa is not None and soa.ok else None
         expire = soa.soa_expire if soa is not None and soa.soa_expire else expire
         if _server_failing_zone(graph, zone, server.name, soa, results):
             failing.append(server.name)
     known = {s for s in serials.values() if s is not None}
     dark = bool(servers) and len(failing) == len(servers)
-    return ZoneHealth(zone, serials, len(known) <= 1, dark, expire, tuple(failing))
+    reach = {r.query.server.name: r.result in REACHED for r in canaries or []}
+    return ZoneHealth(zone, serials, len(known) <= 1, dark, expire, tuple(failing), reach, soas)
 
 
 def _server_failing_zone(
@@ -161,16 +271,24 @@ def _server_failing_zone(
 
 
 def service_health(graph: Graph, name: str, health: Health) -> ServiceHealth:
-    """A service is as bad as its worst dependency; a dark zone it needs makes it degraded.
-
-    Its backups are judged afterwards by ``judge``, once every service has a state.
-    """
+    """A service is as bad as its worst dependency, and never up while a name it needs is
+    answered from cache alone. Its backups are judged afterwards by ``judge``."""
     deps = graph.service_deps(name)
+    state, reasons, cached = _needs(deps, health)
+    return ServiceHealth(
+        name, state, tuple(reasons), runway_module.runway(cached), (), tuple(cached)
+    )
+
+
+def _needs(deps: Deps, health: Health) -> tuple[ServiceState, list[str], list[CachedAnswer]]:
+    """The state that ``deps`` allow, why, and the cached answers they rest on."""
     state, reasons = _dependency_state(deps, health)
-    runway = cache_runway(graph, deps, health)
-    if runway is not None and state is ServiceState.UP:
+    cached = [c for key in sorted(deps.names) if key in health.names
+              for c in health.names[key].cached]  # fmt: skip
+    if cached and state is ServiceState.UP:
         state = ServiceState.DEGRADED
-    return ServiceHealth(name, state, tuple(reasons), runway, ())
+    reasons += _cache_reasons([c for c in cached if c.key in deps.direct])
+    return state, reasons, cached
 
 
 def _dependency_state(deps: Deps, health: Health) -> tuple[ServiceState, list[str]]:
@@ -190,20 +308,22 @@ def _dependency_state(deps: Deps, health: Health) -> tuple[ServiceState, list[st
     return state, reasons
 
 
-def cache_runway(graph: Graph, deps: Deps, health: Health) -> int | None:
-    """Seconds until the first needed cached answer expires, while its zone is dark."""
-    ttls: list[int] = []
-    for key in deps.names:
-        zone = graph.zone_of(key[0])
-        found = health.names.get(key)
-        if zone is None or found is None or not health.zones[zone].dark:
-            continue
-        ttls += [r.ttl for r in found.results if r.ttl is not None and _cached_answer(r)]
-    return min(ttls) if ttls else None
-
-
-def _cached_answer(result: ProbeResult) -> bool:
-    return result.ok and result.ttl is not None and result.query.server.role is Role.RECURSIVE
+def _cache_reasons(cached: list[CachedAnswer]) -> list[str]:
+    """One line per name answered from cache alone, and what is not known about it."""
+    reasons = []
+    by_key: dict[NameKey, list[CachedAnswer]] = {}
+    for answer in cached:
+        by_key.setdefault(answer.key, []).append(answer)
+    for key, answers in by_key.items():
+        servers = ", ".join(a.server for a in answers)
+        reasons.append(f"{key[0]} {key[1]}: only cached answers left ({servers}): {answers[0].why}")
+        unknown = [a.server for a in answers if not a.known]
+        if unknown:
+            reasons.append(
+                f"{key[0]} {key[1]}: {', '.join(unknown)} serve{'s' if len(unknown) == 1 else ''} "
+                "expired answers for an unknown time (set serve_stale for the resolver)"
+            )
+    return reasons
 
 
 def backup_health(
@@ -211,15 +331,15 @@ def backup_health(
 ) -> BackupHealth:
     """Usable, at risk (degraded, or sharing fate with a service that is not up), unusable."""
     deps = graph.deps_of(backup.depends_on)
-    dep_state, reasons = _dependency_state(deps, health)
-    if cache_runway(graph, deps, health) is not None and dep_state is ServiceState.UP:
-        dep_state = ServiceState.DEGRADED
+    dep_state, reasons, _ = _needs(deps, health)
     state = SERVICE_TO_BACKUP[dep_state]
-    fate = graph.shared_fate(service, backup.depends_on)
+    fate = graph.shared_fate(service, backup.depends_on, health.chains)
     if state is BackupState.USABLE and fate.level and service_state is not ServiceState.UP:
         state = BackupState.AT_RISK
         reasons.append(f"shares {fate.level} with {service}, which is {service_state}")
-    return BackupHealth(backup.name, backup.description, state, fate, tuple(reasons))
+    return BackupHealth(
+        backup.name, backup.description, state, fate, tuple(reasons), backup.instructions
+    )
 
 
 def _worse(a: ServiceState, b: ServiceState) -> ServiceState:

@@ -15,6 +15,8 @@ from monitor.config import Config
 from monitor.config.suggest import did_you_mean
 from monitor.judging.graph import Graph
 from monitor.probing import plan
+from monitor.probing.ede import Ede
+from monitor.probing.plan import Purpose
 from monitor.probing.results import ProbeResult, Round
 from monitor.states import Result, Role
 
@@ -53,14 +55,19 @@ def parse_failure(text: str, config: Config, graph: Graph) -> Failure:
 
 
 def imagine(graph: Graph, failures: list[Failure]) -> Round:
-    """A round in which every listed failure holds and everything else answers as expected."""
+    """A round in which every listed failure holds and everything else answers as expected.
+
+    Resolvers answer names whose authority is gone as they will once their caches
+    expire: stale where they are known to serve stale (``serve_stale``), else not at all.
+    """
     servers = {f.name for f in failures if f.kind == "server"}
     zones = {f.name for f in failures if f.kind == "zone"}
     names = {f.name for f in failures if f.kind == "name"}
     zones |= _zones_left_without_servers(graph, servers)
     imagined = Round(time.time())
-    for query in graph.layout.build():
-        imagined.add(_imagined_result(query, graph, servers, zones, names))
+    world = _World(graph, servers, zones, names)
+    for query in graph.layout.build() + graph.layout.canaries():
+        imagined.add(world.result(query))
     return imagined
 
 
@@ -69,19 +76,53 @@ def _zones_left_without_servers(graph: Graph, failed: set[str]) -> set[str]:
     return {zone for zone in graph.zones if all(s.name in failed for s in graph.zone_servers(zone))}
 
 
-def _imagined_result(
-    query: plan.Query, graph: Graph, servers: set[str], zones: set[str], names: set[str]
-) -> ProbeResult:
-    zone = graph.zone_of(query.name)
-    if query.server.name in servers:
-        return ProbeResult(
-            query, Result.TIMEOUT, detail=f"assumed failed: server:{query.server.name}"
-        )
-    if zone in zones:
-        why = "" if query.server.role is Role.AUTHORITATIVE else " (once caches expire)"
-        return ProbeResult(query, Result.TIMEOUT, detail=f"assumed failed: zone {zone}{why}")
-    if query.name in names:
-        return ProbeResult(query, Result.NXDOMAIN, detail=f"assumed failed: name:{query.name}")
-    answers = tuple(sorted(query.expect)) if query.expect else ()
-    serial = 1 if query.type == "SOA" else None
-    return ProbeResult(query, Result.OK, answers=answers, serial=serial)
+@dataclass(frozen=True)
+class _World:
+    """What fails in the imagined round."""
+
+    graph: Graph
+    servers: set[str]
+    zones: set[str]
+    names: set[str]
+
+    def result(self, query: plan.Query) -> ProbeResult:
+        if query.server.name in self.servers:
+            return _failed(query, f"assumed failed: server:{query.server.name}")
+        if query.purpose is Purpose.CANARY:
+            return self._canary(query)
+        if query.purpose is Purpose.SOA:
+            return self._answer(query, self.graph.zone_of(query.name) in self.zones, serial=1)
+        if query.server.role is Role.AUTHORITATIVE:
+            lost = self.graph.zone_of(query.name) in self.zones
+            return self._answer(query, lost)
+        return self._from_resolver(query)
+
+    def _canary(self, query: plan.Query) -> ProbeResult:
+        if query.zone in self.zones:
+            return _failed(query, f"assumed failed: zone {query.zone} (no authority to reach)")
+        return ProbeResult(query, Result.NXDOMAIN, detail="assumed: reaches the authority")
+
+    def _answer(self, query: plan.Query, zone_lost: bool, serial: int | None = None) -> ProbeResult:
+        if zone_lost:
+            return _failed(query, f"assumed failed: zone {self.graph.zone_of(query.name)}")
+        if query.name in self.names:
+            return ProbeResult(query, Result.NXDOMAIN, detail=f"assumed failed: name:{query.name}")
+        answers = tuple(sorted(query.expect)) if query.expect else ()
+        return ProbeResult(query, Result.OK, answers=answers, serial=serial)
+
+    def _from_resolver(self, query: plan.Query) -> ProbeResult:
+        key = (query.name, query.type)
+        lost = [z for z in self.graph.zones_along(key) if z in self.zones]
+        if not lost:
+            return self._answer(query, False)
+        if query.server.serve_stale:  # known to go on answering from expired cache
+            answers = tuple(sorted(query.expect)) if query.expect else ("(cached answer)",)
+            return ProbeResult(
+                query, Result.STALE, ttl=30, answers=answers, ede=(Ede(3),),
+                detail=f"assumed: zone {lost[0]} lost; serves expired answers (serve_stale)",
+            )  # fmt: skip
+        return _failed(query, f"assumed failed: zone {lost[0]} (once caches expire)")
+
+
+def _failed(query: plan.Query, detail: str) -> ProbeResult:
+    return ProbeResult(query, Result.TIMEOUT, detail=detail)

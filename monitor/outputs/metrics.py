@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,7 @@ class Totals:
     """What accumulates across rounds (and survives reloads)."""
 
     results: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    ede: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
     servers: dict[str, _Histogram] = field(default_factory=dict)
     rounds: int = 0
     overruns: int = 0
@@ -71,17 +72,38 @@ class Totals:
         names = {(n.name, n.type) for n in config.names}
         names |= {(z, "SOA") for s in config.servers for z in s.zones}
         servers = {s.name for s in config.servers}
-        self.results = {k: v for k, v in self.results.items()
-                        if (k[0], k[1]) in names and k[2] in servers}  # fmt: skip
+        for counts in (self.results, self.ede):
+            kept = {k: v for k, v in counts.items() if (k[0], k[1]) in names and k[2] in servers}
+            counts.clear()
+            counts.update(kept)
         self.servers = {k: v for k, v in self.servers.items() if k in servers}
 
-    def add(self, results: list[ProbeResult]) -> None:
+    def add(self, health: Health, results: Iterable[ProbeResult]) -> None:
+        """Count a round: answers per configured name, and every round trip per server."""
         self.rounds += 1
-        for r in results:
-            key = (r.query.name, r.query.type, r.query.server.name, r.result.value)
+        for labels, r in labelled(health):
+            key = (*labels, r.result.value)
             self.results[key] = self.results.get(key, 0) + 1
+            for ede in r.ede:
+                key = (*labels, str(ede.code))
+                self.ede[key] = self.ede.get(key, 0) + 1
+        for r in results:  # canaries too: they are round trips like any other
             if r.rtt_seconds is not None:
                 self.servers.setdefault(r.query.server.name, _Histogram()).observe(r.rtt_seconds)
+
+
+def labelled(health: Health) -> Iterator[tuple[tuple[str, str, str], ProbeResult]]:
+    """Every answer that metrics show per name, labelled by the configured name it serves.
+
+    A CNAME target's answers count under the name that leads to it, and canaries under
+    no name: label values come from the config, never from answers.
+    """
+    for (name, rdtype), found in health.names.items():
+        for r in found.results:
+            yield (name, rdtype, r.query.server.name), r
+    for zone in health.zones.values():
+        for server, soa in zone.soa_results.items():
+            yield (zone.name, "SOA", server), soa
 
 
 @dataclass
@@ -90,7 +112,7 @@ class RoundView:
 
     graph: Graph
     health: Health
-    results: list[ProbeResult]
+    results: list[ProbeResult]  # every answer of the round, canaries and serials included
     finished_at: float
     duration: float
 
@@ -123,21 +145,27 @@ def _probes(self: RoundCollector) -> Iterator[Metric]:
         "dnsmon_probe_duration_seconds", "Round-trip time of the last answer.", labels
     )
     ttl = _gauge("dnsmon_probe_ttl_seconds", "TTL of the last ok answer.", labels)
-    for r in self.view.results:
+    for values, r in labelled(self.view.health):
         if r.query.zone_soa:
             continue
-        values = [r.query.name, r.query.type, r.query.server.name]
-        success.add_metric(values, 1.0 if r.ok else 0.0)
+        success.add_metric(list(values), 1.0 if r.ok else 0.0)
         if r.rtt_seconds is not None:
-            duration.add_metric(values, r.rtt_seconds)
+            duration.add_metric(list(values), r.rtt_seconds)
         if r.ttl is not None and r.ok:
-            ttl.add_metric(values, float(r.ttl))
+            ttl.add_metric(list(values), float(r.ttl))
     totals = CounterMetricFamily(
         "dnsmon_probe_results", "Answers by result since start.", labels=[*labels, "result"]
     )
     for key, count in self.totals.results.items():
         totals.add_metric(list(key), float(count))
-    yield from (success, duration, ttl, totals)
+    ede = CounterMetricFamily(
+        "dnsmon_probe_ede",
+        "Answers carrying this Extended DNS Error since start.",
+        labels=[*labels, "code"],
+    )
+    for key, count in self.totals.ede.items():
+        ede.add_metric(list(key), float(count))
+    yield from (success, duration, ttl, totals, ede)
 
 
 def _servers(self: RoundCollector) -> Iterator[Metric]:
@@ -218,12 +246,23 @@ def _zones(self: RoundCollector) -> Iterator[Metric]:
         "1 if every authoritative server has one serial.",
         ["zone"],
     )
+    dark = _gauge(
+        "dnsmon_zone_dark", "1 while every authoritative server of the zone fails.", ["zone"]
+    )
+    reach = _gauge(
+        "dnsmon_zone_reach",
+        "1 if the resolver's never-cached canary under the zone reached the authority.",
+        ["zone", "server"],
+    )
     for zone in self.view.health.zones.values():
         for server, value in zone.serials.items():
             if value is not None:
                 serial.add_metric([zone.name, server], float(value))
         consistent.add_metric([zone.name], 1.0 if zone.consistent else 0.0)
-    yield from (serial, consistent)
+        dark.add_metric([zone.name], 1.0 if zone.dark else 0.0)
+        for server, reached in sorted(zone.reach.items()):
+            reach.add_metric([zone.name, server], 1.0 if reached else 0.0)
+    yield from (serial, consistent, dark, reach)
 
 
 def _round(self: RoundCollector) -> Iterator[Metric]:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,8 @@ from monitor.judging.health import (
     ZoneHealth,
     worst_service,
 )
-from monitor.probing.results import ProbeResult, servers_answered
+from monitor.probing.plan import Purpose
+from monitor.probing.results import ProbeResult, server_facts
 from monitor.states import CRITICALITY_RANK, SERVICE_SEVERITY, BackupState, ServiceState
 
 EXIT_CODES = {ServiceState.UP: 0, ServiceState.DEGRADED: 1, ServiceState.DOWN: 2}
@@ -26,9 +28,20 @@ EXIT_UNKNOWN = 3
 
 
 def build(
-    config: Config, graph: Graph, health: Health, started_at: float, duration: float
+    config: Config,
+    graph: Graph,
+    health: Health,
+    started_at: float,
+    duration: float,
+    results: Iterable[ProbeResult] | None = None,
 ) -> dict[str, Any]:
-    """The report as plain JSON-ready data."""
+    """The report as plain JSON-ready data; ``results`` are every answer of the round
+    (canaries and serials included), for the servers' part."""
+    results = (
+        list(results)
+        if results is not None
+        else [r for name in health.names.values() for r in name.results]
+    )
     services = sorted(health.services.values(), key=lambda s: _service_rank(graph, s))
     return {
         "site": config.site,
@@ -39,19 +52,22 @@ def build(
         "names": [name_entry(n) for n in health.names.values()],
         "zones": [zone_entry(z) for z in health.zones.values() if _zone_asked(z)],
         "warnings": warnings(graph, health),
-        "servers": server_entries(graph, health),
+        "notes": notes(graph, health, results),
+        "servers": server_entries(graph, results),
         "config_fingerprint": config.fingerprint,
     }
 
 
-def server_entries(graph: Graph, health: Health) -> list[dict[str, Any]]:
-    """Each server asked this round, where it is, and whether it answered at all."""
-    answered = servers_answered(r for name in health.names.values() for r in name.results)
+def server_entries(graph: Graph, results: Iterable[ProbeResult]) -> list[dict[str, Any]]:
+    """Each server asked this round, where it is, whether it answered at all, and what it
+    showed it supports (EDNS, TCP, recursion; null where this round did not tell)."""
+    facts = server_facts(results)
     return [
         {"name": s.name, "address": s.address, "port": s.port, "role": s.role.value,
-         "answered": answered[s.name]}
+         "answered": facts[s.name].answered, "edns": facts[s.name].edns,
+         "tcp": facts[s.name].tcp, "recursion_available": facts[s.name].recursion_available}
         for s in graph.config.servers
-        if s.name in answered
+        if s.name in facts
     ]  # fmt: skip
 
 
@@ -95,6 +111,7 @@ def service_entry(graph: Graph, service: ServiceHealth) -> dict[str, Any]:
                 "shared_fate": b.fate.level.value if b.fate.level else None,
                 "shared": list(b.fate.shared),
                 "reasons": list(b.reasons),
+                "instructions": b.instructions,
             }
             for b in service.backups
         ],
@@ -108,21 +125,30 @@ def name_entry(name: NameHealth) -> dict[str, Any]:
         "status": name.state.value,
         "consistent": name.consistent,
         "healthy_servers": name.healthy_servers,
-        "servers": len(name.results),
+        "servers": name.servers,
+        "chain": list(name.chain),
         "results": [result_entry(r) for r in name.results],
     }
 
 
 def result_entry(result: ProbeResult) -> dict[str, Any]:
-    return {
+    entry = {
         "server": result.query.server.name,
         "role": result.query.server.role.value,
         "result": result.result.value,
         "rtt_seconds": round(result.rtt_seconds, 6) if result.rtt_seconds is not None else None,
         "ttl": result.ttl,
         "answers": list(result.answers),
+        "ede": [e.as_json() for e in result.ede],
         "detail": result.detail,
     }
+    if result.query.purpose is Purpose.CHAIN:  # asked for a CNAME target in another zone
+        entry["qname"] = result.query.name
+    if result.chain:
+        entry["chain"] = list(result.chain)
+    if result.referral is not None:
+        entry["referral"] = result.referral
+    return entry
 
 
 def zone_entry(zone: ZoneHealth) -> dict[str, Any]:
@@ -130,22 +156,24 @@ def zone_entry(zone: ZoneHealth) -> dict[str, Any]:
         "name": zone.name,
         "serials": zone.serials,
         "consistent": zone.consistent,
-        "authoritative_failing": zone.dark,
+        "dark": zone.dark,
         "failing_servers": list(zone.failing_servers),
+        "reach": zone.reach,
         "expire_seconds": zone.expire_seconds,
     }
 
 
 def _zone_asked(zone: ZoneHealth) -> bool:
-    return any(s is not None for s in zone.serials.values()) or zone.dark
+    return any(s is not None for s in zone.serials.values()) or zone.dark or bool(zone.reach)
 
 
 def warnings(graph: Graph, health: Health) -> list[str]:
-    """What is not a state change but deserves a look: lost redundancy, disagreement."""
+    """What is not a state change but deserves a look: lost redundancy, disagreement,
+    resolvers that cannot reach an authority. Any warning makes ``check`` exit 1."""
     out = []
     for key, name in health.names.items():
-        if name.healthy_servers == 1 and len(name.results) > 1:
-            survivor = next(r.query.server.name for r in name.results if r.ok)
+        if name.healthy_servers == 1 and name.servers > 1:
+            survivor = next(r.query.server.name for r in name.results if r.ok and r.recursive)
             out.append(
                 f"{key[0]} {key[1]}: only {survivor} answers ok; one more fault and it fails"
             )
@@ -153,6 +181,7 @@ def warnings(graph: Graph, health: Health) -> list[str]:
             out.append(f"{key[0]} {key[1]}: servers give different answers")
     for zone in health.zones.values():
         out.extend(_zone_clock_warning(zone, health))
+        out.extend(_reach_warning(zone))
         if not zone.consistent:
             serials = ", ".join(f"{s} {v}" for s, v in zone.serials.items() if v is not None)
             out.append(f"zone {zone.name}: serials differ ({serials})")
@@ -160,6 +189,41 @@ def warnings(graph: Graph, health: Health) -> list[str]:
         for backup in service.backups:
             if service.state is ServiceState.UP and backup.state is not BackupState.USABLE:
                 out.append(f"backup {backup.name} of {service.name} is {backup.state}")
+    return out
+
+
+def _reach_warning(zone: ZoneHealth) -> list[str]:
+    lost = sorted(server for server, reached in zone.reach.items() if not reached)
+    if not lost or zone.dark:  # a dark zone says it already
+        return []
+    who = ", ".join(lost)
+    return [
+        f"zone {zone.name}: {who} cannot reach its authoritative servers (a never-cached "
+        f"name was not answered): names not already in {'their' if len(lost) > 1 else 'its'} "
+        "cache fail now"
+    ]
+
+
+def notes(graph: Graph, health: Health, results: list[ProbeResult]) -> list[str]:
+    """What dnsmon cannot see, and how to let it: not faults, so no effect on exit codes."""
+    out = []
+    for key, name in health.names.items():
+        for target in name.chain:
+            if graph.zone_of(target) is None:
+                out.append(
+                    f"{key[0]} {key[1]}: its CNAME chain goes to {target}, in a zone no listed "
+                    "server serves; dnsmon sees that part only through the resolvers"
+                )
+                break
+    delegated = {r.referral: r.query.server.name for r in results if r.referral}
+    for zone, parent in sorted(delegated.items()):
+        out.append(
+            f"{zone} is delegated by {parent} to servers the config does not list; add them "
+            f"with zones: [{zone}] so dnsmon asks them directly"
+        )
+    for server, facts in sorted(server_facts(results).items()):
+        if facts.edns is False:
+            out.append(f"{server} does not speak EDNS; dnsmon asks it without (as clients must)")
     return out
 
 
@@ -187,7 +251,8 @@ def _zone_clock_warning(zone: ZoneHealth, health: Health) -> list[str]:
         return []
     failing = ", ".join(zone.failing_servers)
     if zone.dark:
-        runways = [s.runway_seconds for s in health.services.values() if s.runway_seconds]
+        runways = [s.runway_seconds for s in health.services.values()
+                   if s.runway_seconds is not None]  # fmt: skip
         if runways:
             left = f"the first needed cached answer expires in {min(runways)}s"
         else:

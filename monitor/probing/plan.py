@@ -1,34 +1,56 @@
 """Config → the list of queries one round asks. Pure.
 
 Each name is asked of every recursive server (or its own ``servers:`` list) and, with
-recursion off, of every authoritative server listed for its zone, so a failing
-authoritative server is seen while resolver caches still hide it. Each zone's SOA is asked
-of each of its authoritative servers.
+recursion off, of every authoritative server of the longest listed zone that contains
+it, so a failing authoritative server is seen while resolver caches still hide it. Each
+zone's SOA is asked of each of its authoritative servers. Each round also asks every
+resolver a never-cached canary label under each zone (does it still reach the
+authority?), and, where a name's answers follow a CNAME into another listed zone, that
+zone's authoritative servers for the target.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from monitor.config import Config, Name, Server
-from monitor.states import Role
+from monitor.states import Role, Vocabulary
+
+NameKey = tuple[str, str]  # (name, type)
+CANARY_PREFIX = "dnsmon-"
+MAX_LINKS = 16  # CNAME links followed from one name; resolvers stop well before this
+
+
+class Purpose(Vocabulary):
+    """Why a query is asked; only ``name`` and ``chain`` answers judge a name."""
+
+    NAME = "name"  # a configured name, of a resolver or its zone's authoritative server
+    SOA = "soa"  # a zone's serial, of each of its authoritative servers
+    CANARY = "canary"  # a random label: does the resolver still reach the authority?
+    CHAIN = "chain"  # a CNAME target, of the authoritative servers of its zone
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One question to one server; ``zone_soa`` marks the serial checks."""
+    """One question to one server."""
 
     name: str
     type: str
     server: Server
     recursion: bool
     expect: frozenset[str] | None = None
-    zone_soa: bool = False
+    purpose: Purpose = Purpose.NAME
+    zone: str | None = None  # the listed zone it is asked under (authoritative, canary)
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.name, self.type, self.server.name)
+
+    @property
+    def zone_soa(self) -> bool:
+        return self.purpose is Purpose.SOA
 
 
 def zone_of(name: str, zones: Iterable[str]) -> str | None:
@@ -81,16 +103,70 @@ class Layout:
     def _build(self, names: Iterable[Name] | None) -> list[Query]:
         wanted = list(self.config.names if names is None else names)
         queries = [
-            Query(name.name, name.type, server, server.role is Role.RECURSIVE, name.expect)
-            for name in wanted
-            for server in self.servers_for(name)
+            self._query(name, server) for name in wanted for server in self.servers_for(name)
         ]
         asked = {q.key for q in queries if q.type == "SOA"}
-        zones = self.zones if names is None else {self.zone_of(n.name) for n in wanted}
-        for zone in self.zones:
-            for server in self.zone_servers[zone] if zone in zones else ():
+        for zone in self.zones_of(wanted) if names is not None else self.zones:
+            for server in self.zone_servers[zone]:
                 if (zone, "SOA", server.name) not in asked:  # a listed SOA name asks it already
-                    queries.append(Query(zone, "SOA", server, False, zone_soa=True))
+                    queries.append(Query(zone, "SOA", server, False, None, Purpose.SOA, zone))
+        return queries
+
+    def _query(self, name: Name, server: Server) -> Query:
+        recursive = server.role is Role.RECURSIVE
+        zone = None if recursive else self.zone_of(name.name)
+        return Query(name.name, name.type, server, recursive, name.expect, Purpose.NAME, zone)
+
+    def zones_of(self, names: Iterable[Name]) -> list[str]:
+        """The listed zones these names live in, in the config's order."""
+        wanted = {self.zone_of(n.name) for n in names}
+        return [z for z in self.zones if z in wanted]
+
+    def canaries(self, zones: Iterable[str] | None = None) -> list[Query]:
+        """One never-cached label per zone, asked of every resolver: fresh each round."""
+        queries = []
+        for zone in self.zones if zones is None else zones:
+            label = f"{CANARY_PREFIX}{secrets.token_hex(6)}.{zone}"
+            queries += [
+                Query(label, "A", server, True, None, Purpose.CANARY, zone)
+                for server in self.recursive
+            ]
+        return queries
+
+    def chain_entries(self, name: str, chain: Iterable[str]) -> list[tuple[str, str]]:
+        """(target, zone) where a CNAME chain from ``name`` enters another listed zone.
+
+        Each zone's authoritative servers answer the chain from there on within the zone,
+        so one question per zone entered is enough.
+        """
+        entries, current = [], self.zone_of(name)
+        for target in chain:
+            zone = self.zone_of(target)
+            if zone is not None and zone != current:
+                entries.append((target, zone))
+            current = zone
+        return entries
+
+    def chain_queries(
+        self, chains: Mapping[NameKey, tuple[str, ...]], asked: set[tuple[str, str, str]]
+    ) -> list[Query]:
+        """The authoritative questions for CNAME targets in other listed zones, and those
+        zones' serials, that ``asked`` does not hold yet (it is updated)."""
+        queries = []
+        names = {(n.name, n.type): n for n in self.config.names}
+        for key, chain in chains.items():
+            expect = names[key].expect if key in names else None
+            for target, zone in self.chain_entries(key[0], chain):
+                for server in self.zone_servers[zone]:
+                    queries += [
+                        q
+                        for q in (
+                            Query(target, key[1], server, False, expect, Purpose.CHAIN, zone),
+                            Query(zone, "SOA", server, False, None, Purpose.SOA, zone),
+                        )
+                        if q.key not in asked
+                    ]
+                    asked.update(q.key for q in queries)
         return queries
 
 

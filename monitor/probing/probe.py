@@ -25,9 +25,17 @@ import dns.flags
 import dns.query
 import dns.rdatatype
 
-from monitor.probing.plan import Query
+from monitor.probing.plan import Purpose, Query
 from monitor.probing.results import ProbeResult
-from monitor.probing.wire import Malformed, ReplyParser, Template, classify_reply, template
+from monitor.probing.wire import (
+    EDNS_REJECTED,
+    Malformed,
+    Reply,
+    ReplyParser,
+    Template,
+    classify_reply,
+    template,
+)
 from monitor.states import Result, Transport
 
 MIN_IN_FLIGHT_PER_SERVER = 64
@@ -35,6 +43,9 @@ TCP_WORKERS = 16
 # A server that has answered nothing in this round after this many queries timed out
 # is not asked the rest: a dead server must not stretch the round by names × timeout.
 GIVE_UP_AFTER_TIMEOUTS = 16
+# A server that refused EDNS is asked without it; after this long, EDNS is tried again
+# (RFC 6891 section 7: an upgraded server should not stay on the old path for ever).
+EDNS_RETRY_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -67,18 +78,33 @@ class Prober:
         self.settings = settings
         self.clock = clock
         self.parser = ReplyParser()
-        self._templates: dict[tuple[str, str, bool], Template] = {}
+        self._templates: dict[tuple[str, str, bool, bool], Template] = {}
+        self.no_edns: dict[tuple[str, int], float] = {}  # server → when it refused EDNS
 
     def run(self, queries: list[Query], spread_seconds: float = 0.0) -> list[ProbeResult]:
         """Ask every query once (with retries); ``spread_seconds`` paces them out evenly."""
         round_ = _Round(self, queries, spread_seconds)
         return round_.run()
 
-    def pending(self, query: Query) -> _Pending:
-        key = (query.name, query.type, query.recursion)
+    def pending(self, query: Query, edns: bool = True) -> _Pending:
+        return _Pending(query, self.template(query, edns), dns.rdatatype.from_text(query.type))
+
+    def template(self, query: Query, edns: bool = True) -> Template:
+        """The query's wire; canaries are fresh names each round, so they are not kept."""
+        if query.purpose is Purpose.CANARY:
+            return template(query.name, query.type, query.recursion, edns)
+        key = (query.name, query.type, query.recursion, edns)
         if key not in self._templates:
-            self._templates[key] = template(query.name, query.type, query.recursion)
-        return _Pending(query, self._templates[key], dns.rdatatype.from_text(query.type))
+            self._templates[key] = template(query.name, query.type, query.recursion, edns)
+        return self._templates[key]
+
+    def speaks_edns(self, address: str, port: int) -> bool:
+        """False while the server is known to refuse EDNS (retried after an hour)."""
+        refused = self.no_edns.get((address, port))
+        return refused is None or self.clock() - refused > EDNS_RETRY_SECONDS
+
+    def refuses_edns(self, address: str, port: int) -> None:
+        self.no_edns[(address, port)] = self.clock()
 
 
 class _Channel:
@@ -97,6 +123,7 @@ class _Channel:
         self.in_flight: dict[int, _Pending] = {}
         self.retrying: dict[int, _Pending] = {}  # timed out once, queued to be asked again
         self.problem = ""  # the last malformed or unreachable report, for timed-out queries
+        self.edns = True  # False once the server answered EDNS with FORMERR, NOTIMP or BADVERS
         self.datagrams = 0  # anything received this round
         self.timeouts = 0  # queries that failed every attempt
 
@@ -146,8 +173,9 @@ class _Round:
                 gap = max(min_gap, spread / counts[key] if spread else 0.0)
                 self.channels[key] = _Channel(q.server.address, q.server.port, gap, bound)
                 self.channels[key].next_send = self.clock()
+                self.channels[key].edns = self.prober.speaks_edns(*key)
                 self.selector.register(self.channels[key].sock, selectors.EVENT_READ, key)
-            self.channels[key].queue.append(self.prober.pending(q))
+            self.channels[key].queue.append(self.prober.pending(q, self.channels[key].edns))
 
     def run(self) -> list[ProbeResult]:
         try:
@@ -187,6 +215,8 @@ class _Round:
         if pending.query_id is None:
             pending.query_id = channel.new_id()
         channel.retrying.pop(pending.query_id, None)
+        if pending.template.edns and not channel.edns:
+            pending.template = self.prober.template(pending.query, edns=False)
         pending.attempt += 1
         pending.sent_at = now
         pending.deadline = now + self.settings.timeout
@@ -235,22 +265,46 @@ class _Round:
         rtt = now - pending.sent_at
         if not flags & dns.flags.QR:
             self._done(pending, Result.ERROR, rtt, detail="reply without the QR flag")
-        elif flags & dns.flags.TC:
+            return
+        if flags & dns.flags.TC:
             self._retry_tcp(channel, pending)
+            return
+        reply = self._read(pending, wire, rtt)
+        if isinstance(reply, ProbeResult):
+            self.results.append(reply)
+        elif pending.template.edns and reply.rcode in EDNS_REJECTED:
+            self._without_edns(channel, pending)
         else:
-            self.results.append(self._classify(pending, wire, rtt))
+            self.results.append(self._judge(pending, reply, rtt))
 
-    def _classify(self, pending: _Pending, wire: bytes, rtt: float) -> ProbeResult:
+    def _without_edns(self, channel: _Channel, pending: _Pending) -> None:
+        """The server does not speak EDNS (RFC 6891 section 7): ask again without it."""
+        channel.edns = False
+        self.prober.refuses_edns(channel.address, channel.port)
+        pending.attempt -= 1  # the refusal is an answer, not a lost attempt
+        channel.retrying[pending.query_id or 0] = pending
+        channel.queue.appendleft(pending)
+
+    def _read(self, pending: _Pending, wire: bytes, rtt: float) -> Reply | ProbeResult:
+        """The parsed reply, or the error result when it is not a reply to this question."""
         try:
             reply = self.prober.parser.parse(wire, pending.qtype)
         except Malformed as exc:
             return _result(pending.query, Result.ERROR, rtt, detail=str(exc))
         if reply.question != pending.template.question:
             return _result(pending.query, Result.ERROR, rtt, detail="reply to another question")
-        result, detail = classify_reply(reply, pending.query.recursion, pending.query.expect)
+        return reply
+
+    def _judge(
+        self, pending: _Pending, reply: Reply, rtt: float, over_tcp: bool = False
+    ) -> ProbeResult:
+        query = pending.query
+        result, detail = classify_reply(reply, query.recursion, query.expect)
+        edns = reply.edns if pending.template.edns else False
+        referral = reply.referral if result is Result.OK else None
         return ProbeResult(
-            pending.query, result, rtt, reply.ttl, reply.answers, detail,
-            reply.serial, reply.soa_expire,
+            query, result, rtt, reply.ttl, reply.answers, detail, reply.serial,
+            reply.soa_expire, reply.ede, reply.chain, referral, reply.flags, edns, over_tcp,
         )  # fmt: skip
 
     def _unsolicited(self, channel: _Channel, wire: bytes) -> None:
@@ -319,7 +373,9 @@ class _Round:
         """Ask over TCP with the configured attempts; runs on the pool."""
         query, server = pending.query, pending.query.server
         detail = ""
-        for attempt in range(1, self.settings.attempts + 1):
+        attempt = 0
+        while attempt < self.settings.attempts:
+            attempt += 1
             pending.attempt = attempt
             started = self.clock()
             try:
@@ -330,9 +386,19 @@ class _Round:
             except OSError as exc:
                 why = "truncated over UDP and " if after_truncation else ""
                 reason = f"{why}TCP failed: {exc.strerror or exc}"
-                return _result(query, Result.ERROR, self.clock() - started, detail=reason)
-            return self._classify(pending, wire, self.clock() - started)
-        return _result(query, Result.TIMEOUT, detail=detail)
+                return _result(query, Result.ERROR, self.clock() - started, reason, over_tcp=True)
+            rtt = self.clock() - started
+            reply = self._read(pending, wire, rtt)
+            if isinstance(reply, ProbeResult):
+                reply.over_tcp = True
+                return reply
+            if pending.template.edns and reply.rcode in EDNS_REJECTED:
+                self.prober.refuses_edns(server.address, server.port)
+                pending.template = self.prober.template(query, edns=False)
+                attempt -= 1
+                continue
+            return self._judge(pending, reply, rtt, over_tcp=True)
+        return _result(query, Result.TIMEOUT, detail=detail, over_tcp=True)
 
     def _close(self) -> None:
         for channel in self.channels.values():
@@ -373,6 +439,6 @@ def _read_exact(sock: socket.socket, size: int) -> bytes:
 
 
 def _result(
-    query: Query, result: Result, rtt: float | None = None, detail: str = ""
+    query: Query, result: Result, rtt: float | None = None, detail: str = "", over_tcp: bool = False
 ) -> ProbeResult:
-    return ProbeResult(query, result, rtt, detail=detail)
+    return ProbeResult(query, result, rtt, detail=detail, over_tcp=over_tcp)

@@ -23,6 +23,9 @@ import dns.rdatatype
 import dns.wire
 
 from monitor.config.answers import answer_text
+from monitor.probing import ede
+from monitor.probing.ede import Ede
+from monitor.probing.plan import MAX_LINKS
 from monitor.states import Result
 
 EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 size: no IP fragmentation on any path
@@ -31,6 +34,8 @@ _RR = struct.Struct("!HHIH")
 # Rdata of these types holds no names, so no compression pointers: safe to memoise by bytes.
 _MEMO_TYPES = {dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT}
 _MEMO_LIMIT = 200_000
+# Answers to an EDNS query that mean "this server does not speak EDNS": ask again without.
+EDNS_REJECTED = frozenset({dns.rcode.FORMERR, dns.rcode.NOTIMP, dns.rcode.BADVERS})
 
 RCODE_RESULTS = {
     dns.rcode.NXDOMAIN: Result.NXDOMAIN,
@@ -45,14 +50,19 @@ class Template:
 
     wire: bytes
     question: bytes
+    edns: bool = True
 
     def with_id(self, query_id: int) -> bytes:
         return query_id.to_bytes(2, "big") + self.wire[2:]
 
 
-def template(name: str, rdtype: str, recursion: bool) -> Template:
-    """Build the query once; EDNS0 with a 1232-byte buffer, RD only for resolvers."""
-    message = dns.message.make_query(name, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
+def template(name: str, rdtype: str, recursion: bool, edns: bool = True) -> Template:
+    """Build the query once: EDNS0 with a 1232-byte buffer (unless a server cannot take
+    EDNS), RD only for resolvers."""
+    if edns:
+        message = dns.message.make_query(name, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
+    else:
+        message = dns.message.make_query(name, rdtype, use_edns=False)
     if not recursion:
         message.flags &= ~dns.flags.RD
     message.id = 0
@@ -60,7 +70,7 @@ def template(name: str, rdtype: str, recursion: bool) -> Template:
     parser = dns.wire.Parser(wire, 12)
     parser.get_name()
     parser.get_struct("!HH")
-    return Template(wire, wire[12 : parser.current].lower())
+    return Template(wire, wire[12 : parser.current].lower(), edns)
 
 
 @dataclass(frozen=True)
@@ -69,13 +79,26 @@ class Reply:
 
     query_id: int
     flags: int
-    rcode: dns.rcode.Rcode
+    rcode: dns.rcode.Rcode  # with the extended bits of the OPT record
     question: bytes
     answers: tuple[str, ...]
     ttl: int | None
     serial: int | None = None
     soa_expire: int | None = None
-    cname_outside: dns.name.Name | None = None  # a CNAME target the reply does not answer
+    chain: tuple[str, ...] = ()  # CNAME targets followed from the asked name, in order
+    cname_outside: str | None = None  # a CNAME target the reply does not answer
+    referral: str | None = None  # the zone a referral delegates to
+    ede: tuple[Ede, ...] = ()
+    edns: bool = False  # the reply carried an OPT record
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    texts: tuple[str, ...]
+    ttl: int | None
+    chain: tuple[str, ...]
+    dangling: str | None
+    soa: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,24 +145,26 @@ class ReplyParser:
         qname = parser.get_name(decompress=True)
         parser.get_struct("!HH")
         question = wire[12 : parser.current].lower()
-        answers, ttl, soa, dangling = self._answers(wire, parser, ancount, qname, qtype)
-        _skip_records(parser, nscount + arcount)
+        answer = self._answers(wire, parser, ancount, qname, qtype)
+        referral = _authority(parser, nscount)
+        opt = _additional(parser, arcount)
         if parser.remaining():
             raise Malformed(f"malformed reply: {parser.remaining()} bytes of trailing junk")
-        serial, expire = (soa.serial, soa.expire) if soa is not None else (None, None)
-        rcode = dns.rcode.from_flags(flags, 0)
-        return Reply(query_id, flags, rcode, question, answers, ttl, serial, expire, dangling)
+        soa = answer.soa
+        rcode = dns.rcode.Rcode.make((opt.extended_rcode << 4) | (flags & 0xF))
+        return Reply(
+            query_id, flags, rcode, question, answer.texts, answer.ttl,
+            soa.serial if soa is not None else None, soa.expire if soa is not None else None,
+            answer.chain, answer.dangling, referral, opt.ede, opt.present,
+        )  # fmt: skip
 
     def _answers(
         self, wire: bytes, parser: dns.wire.Parser, count: int, qname: dns.name.Name, qtype: int
-    ) -> tuple[tuple[str, ...], int | None, Any, dns.name.Name | None]:
-        """Answers to the question, following its CNAME chain from the asked name only.
-
-        Returns the answer texts, the chain's smallest TTL, an SOA rdata when asked for
-        one, and the target of a CNAME the reply leaves unanswered (else None).
-        """
+    ) -> _Answer:
+        """Answers to the question, following its CNAME chain from the asked name only."""
         records = [self._record(wire, parser, qtype) for _ in range(count)]
-        current, ttls, seen = qname, [], set()
+        current, ttls, seen = qname, [], {qname}
+        chain: list[str] = []
         while True:
             here = [r for r in records if r.owner == current]
             found = [r for r in here if r.rtype == qtype]
@@ -147,14 +172,15 @@ class ReplyParser:
                 ttls += [r.ttl for r in found]
                 soa = next((r.rdata for r in found if r.rtype == dns.rdatatype.SOA), None)
                 texts = tuple(sorted({r.text for r in found}))
-                return texts, min(ttls), soa, None
+                return _Answer(texts, min(ttls), tuple(chain), None, soa)
             cname = next((r for r in here if r.rtype == dns.rdatatype.CNAME), None)
-            if cname is None or current in seen:
-                dangling = current if current != qname else None
-                return (), min(ttls, default=None), None, dangling
-            seen.add(current)
+            if cname is None or len(chain) >= MAX_LINKS or cname.rdata.target in seen:
+                dangling = chain[-1] if chain else None
+                return _Answer((), min(ttls, default=None), tuple(chain), dangling, None)
             ttls.append(cname.ttl)
             current = cname.rdata.target
+            seen.add(current)
+            chain.append(_text(current))
 
     def _record(self, wire: bytes, parser: dns.wire.Parser, qtype: int) -> _Record:
         owner = parser.get_name(decompress=True)
@@ -192,12 +218,63 @@ def _skip(parser: dns.wire.Parser, size: int) -> None:
     parser.seek(parser.current + size)
 
 
-def _skip_records(parser: dns.wire.Parser, count: int) -> None:
-    """Walk authority and additional records so a cut-short reply is caught."""
+def _authority(parser: dns.wire.Parser, count: int) -> str | None:
+    """The zone a referral delegates to: NS records in the authority section, no SOA."""
+    delegated, soa = None, False
+    for _ in range(count):
+        owner = parser.get_name(decompress=True)
+        rtype, _, _, rdlen = parser.get_struct(_RR.format)
+        _skip(parser, rdlen)
+        soa = soa or rtype == dns.rdatatype.SOA
+        if rtype == dns.rdatatype.NS:
+            delegated = _text(owner)
+    return None if soa else delegated
+
+
+@dataclass(frozen=True, slots=True)
+class _Opt:
+    present: bool = False
+    extended_rcode: int = 0
+    ede: tuple[Ede, ...] = ()
+
+
+def _additional(parser: dns.wire.Parser, count: int) -> _Opt:
+    """The OPT record, if any: the upper bits of the rcode and the Extended DNS Errors."""
+    opt = _Opt()
     for _ in range(count):
         parser.get_name(decompress=True)
-        rdlen = parser.get_struct(_RR.format)[3]
-        _skip(parser, rdlen)
+        rtype, _, ttl, rdlen = parser.get_struct(_RR.format)
+        if rtype != dns.rdatatype.OPT:
+            _skip(parser, rdlen)
+            continue
+        if rdlen > parser.remaining():
+            raise Malformed("malformed reply: OPT record runs past the end")
+        options = parser.get_bytes(rdlen)
+        opt = _Opt(True, ttl >> 24, tuple(_edes(options)))
+    return opt
+
+
+def _edes(options: bytes) -> list[Ede]:
+    found, offset = [], 0
+    while offset + 4 <= len(options):
+        code, size = struct.unpack_from("!HH", options, offset)
+        data = options[offset + 4 : offset + 4 + size]
+        if len(data) < size:
+            raise Malformed("malformed reply: EDNS option runs past the end")
+        if code == ede.OPTION_CODE:
+            try:
+                found.append(ede.from_option(data))
+            except ValueError as exc:
+                raise Malformed(f"malformed reply: {exc}") from exc
+        offset += 4 + size
+    if offset != len(options):
+        raise Malformed("malformed reply: EDNS options cut short")
+    return found
+
+
+def _text(name: dns.name.Name) -> str:
+    """A name as the config writes it: lower case, no final dot."""
+    return name.to_text(omit_final_dot=True).lower()
 
 
 def classify_reply(
@@ -205,14 +282,12 @@ def classify_reply(
 ) -> tuple[Result, str]:
     """Classify a well-formed, matching reply into SPEC.md's vocabulary, with a reason."""
     if reply.rcode in RCODE_RESULTS:
-        result = RCODE_RESULTS[reply.rcode]
-        if result is Result.NXDOMAIN and not recursion and not reply.flags & dns.flags.AA:
-            return Result.ERROR, "NXDOMAIN without the AA flag: server is not authoritative"
-        return result, dns.rcode.to_text(reply.rcode)
+        return _negative(reply, recursion)
     if reply.rcode != dns.rcode.NOERROR:
-        return Result.ERROR, f"unexpected rcode {dns.rcode.to_text(reply.rcode)}"
-    if not recursion and not reply.flags & dns.flags.AA:
-        return Result.ERROR, "answer without the AA flag: server is not authoritative for it"
+        return Result.ERROR, f"unexpected rcode {dns.rcode.to_text(reply.rcode)}{_why(reply)}"
+    wrong_kind = _resolver_problem(reply) if recursion else _authority_problem(reply)
+    if wrong_kind is not None:
+        return wrong_kind
     if not reply.answers and reply.cname_outside is not None:
         if not recursion:  # an authoritative server answers for its own zones only
             return Result.OK, f"CNAME to {reply.cname_outside}, outside this server's zones"
@@ -222,4 +297,49 @@ def classify_reply(
     if expect is not None and set(reply.answers) != expect:
         want = ", ".join(sorted(expect))
         return Result.WRONG_ANSWER, f"got {', '.join(reply.answers)}; expected {want}"
+    return _answered(reply, recursion)
+
+
+def _negative(reply: Reply, recursion: bool) -> tuple[Result, str]:
+    result = RCODE_RESULTS[reply.rcode]
+    if result is Result.NXDOMAIN and not recursion and not reply.flags & dns.flags.AA:
+        return Result.ERROR, "NXDOMAIN without the AA flag: server is not authoritative"
+    if recursion and ede.codes(reply.ede) & ede.STALE:
+        return Result.STALE, f"NXDOMAIN served from expired cache{_why(reply)}"
+    return result, f"{dns.rcode.to_text(reply.rcode)}{_why(reply)}"
+
+
+def _resolver_problem(reply: Reply) -> tuple[Result, str] | None:
+    """A resolver that does not resolve: recursion off, or a referral handed back."""
+    if not reply.flags & dns.flags.RA:
+        return Result.ERROR, (
+            "recursion not available (RA flag clear): the server answers only the zones "
+            "it holds itself"
+        )
+    if reply.referral is not None and not reply.answers and not reply.chain:
+        return Result.ERROR, f"a referral to {reply.referral} instead of an answer"
+    return None
+
+
+def _authority_problem(reply: Reply) -> tuple[Result, str] | None:
+    """Asked with recursion off, a server must answer with authority, or delegate."""
+    if reply.flags & dns.flags.AA:
+        return None
+    if reply.referral is not None and not reply.answers and not reply.chain:
+        return Result.OK, f"delegated to {reply.referral}, a child zone with servers of its own"
+    return Result.ERROR, "answer without the AA flag: server is not authoritative for it"
+
+
+def _answered(reply: Reply, recursion: bool) -> tuple[Result, str]:
+    """An answer that matches what was expected: fresh, stale, or altered by policy."""
+    codes = ede.codes(reply.ede)
+    if recursion and codes & ede.ALTERED:
+        return Result.WRONG_ANSWER, f"the resolver altered the answer{_why(reply)}"
+    if recursion and codes & ede.STALE:
+        return Result.STALE, f"answered from expired cache{_why(reply)}"
     return Result.OK, ""
+
+
+def _why(reply: Reply) -> str:
+    """The server's own explanation, when it gave one (EDE)."""
+    return "".join(f" ({e})" for e in reply.ede)

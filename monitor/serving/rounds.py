@@ -1,4 +1,10 @@
-"""One probe round end to end: plan → probe → judge → report."""
+"""One probe round end to end: plan → probe → judge → report.
+
+A round asks the plan, one canary per zone of every resolver, and the authoritative
+servers of every zone a name's CNAME chain enters. Chains are learned from answers: a
+monitor that runs rounds (``serve``, ``watch``) asks the known targets with everything
+else; one that is new to a chain asks its targets in a second, short pass.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,12 @@ from monitor.judging import graph as graph_module
 from monitor.judging import health as health_module
 from monitor.judging.graph import Graph
 from monitor.judging.health import Health
+from monitor.judging.runway import RunwayClock
 from monitor.outputs import report
 from monitor.probing import plan
+from monitor.probing.plan import NameKey
 from monitor.probing.probe import Prober, ProbeSettings
-from monitor.probing.results import Round
+from monitor.probing.results import Round, observed_chains
 
 
 @dataclass
@@ -32,32 +40,56 @@ def settings_of(config: Config) -> ProbeSettings:
 
 
 class Monitor:
-    """A config with its graph and prober, ready to run rounds."""
+    """A config with its graph and prober, ready to run rounds.
 
-    def __init__(self, config: Config) -> None:
+    ``continuous`` monitors (``serve``, ``watch``) anchor cache runways across rounds;
+    a single ``check`` judges what its one round shows.
+    """
+
+    def __init__(self, config: Config, continuous: bool = False) -> None:
         self.config = config
         self.graph: Graph = graph_module.build(config)
         self.prober = Prober(settings_of(config))
+        self.chains: dict[NameKey, tuple[str, ...]] = {}
+        self.clock = RunwayClock() if continuous else None
 
     def queries_for(self, services: list[str] | None) -> list[plan.Query]:
+        layout = self.graph.layout
         if not services:
-            return self.graph.layout.build()
+            return layout.build() + layout.canaries()
         keys = {k for name in services for k in self.graph.needs(name)[0]}
-        return self.graph.layout.build([n for k, n in self.graph.names.items() if k in keys])
+        names = [n for k, n in self.graph.names.items() if k in keys]
+        return layout.build(names) + layout.canaries(layout.zones_of(names))
 
     def run_round(self, services: list[str] | None = None, spread: float = 0.0) -> Outcome:
         """Probe now and judge; ``services`` limits the round to what they need."""
         started = time.time()
         clock = time.monotonic()
         results = Round(started)
-        for result in self.prober.run(self.queries_for(services), spread):
+        queries = self.queries_for(services)
+        asked = {q.key for q in queries}
+        wanted = {(q.name, q.type) for q in queries if q.purpose is plan.Purpose.NAME}
+        known = {k: c for k, c in self.chains.items() if k in wanted}
+        queries += self.graph.layout.chain_queries(known, asked)
+        for result in self.prober.run(queries, spread):
             results.add(result)
+        self._learn_chains(results, wanted)
+        learned = {k: c for k, c in self.chains.items() if k in wanted}
+        for result in self.prober.run(self.graph.layout.chain_queries(learned, asked)):
+            results.add(result)
+        self._learn_chains(results, wanted)
+        results.chains = {k: c for k, c in self.chains.items() if k in wanted}
         results.duration_seconds = time.monotonic() - clock
         return self.judge(results, services)
 
+    def _learn_chains(self, results: Round, wanted: set[NameKey]) -> None:
+        """What this round's answers show replaces what was known; silence keeps it."""
+        self.chains.update(observed_chains(results.results.values(), wanted))
+
     def judge(self, results: Round, services: list[str] | None = None) -> Outcome:
-        health = health_module.judge(self.graph, results.results, services or None)
+        health = health_module.judge(self.graph, results, services or None, self.clock)
         built = report.build(
-            self.config, self.graph, health, results.started_at, results.duration_seconds
-        )
+            self.config, self.graph, health, results.started_at, results.duration_seconds,
+            results.results.values(),
+        )  # fmt: skip
         return Outcome(results, health, built)

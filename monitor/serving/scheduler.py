@@ -104,7 +104,7 @@ class Scheduler:
         """One round, judged, logged and rendered; published for readers."""
         outcome = monitor.run_round(spread=spread)
         results = list(outcome.round.results.values())
-        self.totals.add(results)
+        self.totals.add(outcome.health, results)
         finished = time.time()
         view = metrics.RoundView(
             monitor.graph, outcome.health, results, finished, outcome.round.duration_seconds
