@@ -295,7 +295,7 @@ def watch(obj: Context, rounds: int | None) -> int:
     from monitor.serving import watch as watch_module
     from monitor.serving.rounds import Monitor
 
-    return watch_module.run(Monitor(obj.config), Console(highlight=False), rounds)
+    return watch_module.run(Monitor(obj.config, continuous=True), Console(highlight=False), rounds)
 
 
 @cli.command()

@@ -18,6 +18,7 @@ from monitor.config import Config, ConfigError, parse
 from monitor.judging import graph as graph_module
 from monitor.judging.graph import Graph
 from monitor.judging.health import Health, judge
+from monitor.judging.runway import CachedAnswer, RunwayClock, runway
 from monitor.probing import plan
 from monitor.probing.results import ProbeResult, Round
 from monitor.states import (
@@ -194,3 +195,84 @@ def test_a_dependency_cycle_is_refused_and_spelled_out(drawn: tuple[list[dict], 
         hops = cycle.split(" → ")
         assert hops[0] == hops[-1] and len(hops) >= 3
         assert all((a, b) in edges for a, b in zip(hops, hops[1:], strict=False))
+
+
+# --- issue: never a false "up" ------------------------------------------------------------
+
+
+@SETTINGS
+@given(st.data())
+def test_a_service_needing_a_name_answered_only_stale_is_never_up(data: st.DataObject) -> None:
+    graph, results, _ = scenario(data)
+    needed = sorted({k for s in graph.services for k in graph.service_deps(s).names})
+    if not needed:
+        return
+    key = data.draw(st.sampled_from(needed))
+    stale = dict(results)
+    for k, r in results.items():
+        if (k[0], k[1]) == key and r.recursive:
+            stale[k] = replace(r, result=Result.STALE, answers=("127.0.0.1",), ttl=30)
+    health = judge(graph, Round(0.0, results=stale))
+    asked_of_resolvers = any(r.recursive for r in health.names[key].results)
+    for name in graph.services:
+        if asked_of_resolvers and key in graph.service_deps(name).names:
+            assert health.services[name].state is not ServiceState.UP, name
+
+
+@st.composite
+def caches(draw: st.DrawFn) -> list[tuple[int, int | None]]:
+    """Resolvers holding one answer when the authority is lost: (TTL left, serve_stale)."""
+    return draw(
+        st.lists(
+            st.tuples(st.integers(0, 600), st.one_of(st.none(), st.integers(0, 900))),
+            min_size=1,
+            max_size=4,
+        )
+    )
+
+
+def _observed(t: float, resolvers: list[tuple[int, int | None]]) -> list[CachedAnswer]:
+    """What a round at ``t`` seconds after the loss shows, as real resolvers behave."""
+    seen = []
+    for i, (ttl, window) in enumerate(resolvers):
+        if t < ttl:
+            seen.append(CachedAnswer(("n", "A"), f"r{i}", ttl - t + (window or 0), False, "lost"))
+        elif window is not None and t < ttl + window:
+            seen.append(CachedAnswer(("n", "A"), f"r{i}", float(window), True, "lost"))
+    return seen
+
+
+@SETTINGS
+@given(caches(), st.lists(st.floats(0.5, 120), min_size=1, max_size=12))
+def test_runway_never_grows_while_the_authority_stays_lost(
+    resolvers: list[tuple[int, int | None]], gaps: list[float]
+) -> None:
+    """Each cached answer's time left only counts down, through its TTL and then its stale
+    window; a service's runway is the least of them still cached."""
+    clock, t = RunwayClock(), 0.0
+    last: dict[str, float] = {}
+    for gap in [0.0, *gaps]:
+        t += gap
+        anchored = clock.observe(t, _observed(t, resolvers))
+        for answer in anchored:
+            if answer.seconds is not None and answer.server in last:
+                assert answer.seconds <= last[answer.server], (t, answer, last)
+        last = {a.server: a.seconds for a in anchored if a.seconds is not None}
+        known = [a.seconds for a in anchored if a.seconds is not None]
+        assert runway(anchored) == (int(min(known)) if known else None)
+
+
+@SETTINGS
+@given(st.data())
+def test_shared_fate_is_the_same_whatever_the_order(data: st.DataObject) -> None:
+    graph, _, _ = scenario(data)
+    keys = sorted(graph.names)
+    mine = frozenset(data.draw(st.lists(st.sampled_from(keys), min_size=1, unique=True)))
+    theirs = frozenset(data.draw(st.lists(st.sampled_from(keys), min_size=1, unique=True)))
+    assert graph.fate_between(mine, theirs) == graph.fate_between(theirs, mine)
+    for service in graph.services.values():
+        for backup in service.backups:
+            shuffled = tuple(data.draw(st.permutations(backup.depends_on)))
+            assert graph.shared_fate(service.name, shuffled) == graph.shared_fate(
+                service.name, backup.depends_on
+            )

@@ -186,9 +186,15 @@ class Graph:
         different zones on the same authoritative servers (one upgrade takes both);
         ``servers`` is only the same resolvers.
         """
-        mine = self.deps_of(backup_deps).names
-        theirs = self.service_deps(service).names
-        if not mine:
+        return self.fate_between(
+            self.deps_of(backup_deps).names, self.service_deps(service).names, chains
+        )
+
+    def fate_between(
+        self, mine: frozenset[NameKey], theirs: frozenset[NameKey], chains: Chains | None = None
+    ) -> Fate:
+        """The strongest overlap of two sets of names; the same whichever comes first."""
+        if not mine or not theirs:
             return Fate(None)
         for level, overlap in self._overlaps(mine, theirs, chains):
             if overlap:

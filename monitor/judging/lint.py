@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from monitor.config import Config
+from monitor.config import Backup, Config, Service
 from monitor.judging import graph as graph_module
-from monitor.judging.graph import Graph
-from monitor.states import CRITICALITY_RANK, Role
+from monitor.judging.graph import Fate, Graph
+from monitor.states import CRITICALITY_RANK, Role, SharedFate
 
 Finding = dict[str, Any]
 
@@ -25,8 +25,10 @@ def findings(config: Config, graph: Graph | None = None) -> list[Finding]:
         *_criticality_inversions(graph),
         *_single_server_names(graph),
         *_single_server_zones(graph),
+        *_unwatched_authority(graph),
         *_services_without_backup(graph),
         *_undescribed_backups(graph),
+        *_shared_resolvers_only(graph),
     ]
 
 
@@ -35,22 +37,63 @@ def _finding(kind: str, subject: str, message: str, **extra: Any) -> Finding:
 
 
 def _shared_fate(graph: Graph) -> Iterator[Finding]:
+    """Backups that one DNS fault takes down with their service: the same name, zone or
+    authoritative servers. Sharing only the resolvers is told once, at the end."""
+    for service, backup, fate in _fates(graph):
+        if fate.level is None or fate.level is SharedFate.SERVERS:
+            continue
+        shared = ", ".join(fate.shared)
+        yield _finding(
+            "shared_fate",
+            f"{service.name}/{backup.name}",
+            f"backup {backup.name} shares {_LEVEL_WORDS[fate.level]} with {service.name} "
+            f"({shared}): a DNS fault there takes both",
+            service=service.name,
+            backup=backup.name,
+            level=fate.level.value,
+            shared=list(fate.shared),
+            criticality=service.criticality.value,
+        )
+
+
+_LEVEL_WORDS = {
+    SharedFate.NAME: "a name",
+    SharedFate.ZONE: "a zone",
+    SharedFate.AUTHORITATIVE: "the authoritative servers",
+}
+
+
+def _fates(graph: Graph) -> Iterator[tuple[Service, Backup, Fate]]:
     for service in graph.services.values():
         for backup in service.backups:
-            fate = graph.shared_fate(service.name, backup.depends_on)
-            if fate.level is None:
-                continue
-            shared = ", ".join(fate.shared)
+            yield service, backup, graph.shared_fate(service.name, backup.depends_on)
+
+
+def _shared_resolvers_only(graph: Graph) -> Iterator[Finding]:
+    """One line for what is true of nearly every backup: the same resolvers."""
+    pairs = [f"{s.name}/{b.name}" for s, b, f in _fates(graph) if f.level is SharedFate.SERVERS]
+    if pairs:
+        yield _finding(
+            "shared_resolvers",
+            ", ".join(pairs),
+            f"{len(pairs)} backup{'s' if len(pairs) > 1 else ''} share only the resolvers with "
+            f"their service ({', '.join(pairs[:5])}{', …' if len(pairs) > 5 else ''}): "
+            "they survive any fault of the authoritative servers, not one of the resolvers",
+            backups=pairs,
+        )
+
+
+def _unwatched_authority(graph: Graph) -> Iterator[Finding]:
+    """Names whose authority dnsmon cannot ask: failures show only once caches expire."""
+    for key in graph.names:
+        outside = [n for n in graph.names_along(key) if graph.zone_of(n) is None]
+        if outside and key[1] != "SOA":
             yield _finding(
-                "shared_fate",
-                f"{service.name}/{backup.name}",
-                f"backup {backup.name} shares {fate.level} with {service.name} ({shared}): "
-                f"a DNS fault there takes both",
-                service=service.name,
-                backup=backup.name,
-                level=fate.level.value,
-                shared=list(fate.shared),
-                criticality=service.criticality.value,
+                "no_authoritative_server",
+                f"{key[0]} {key[1]}",
+                f"{key[0]} {key[1]}: no listed authoritative server serves {outside[0]}; a "
+                "failing authority shows only when resolver caches run out (list its servers "
+                "with role: authoritative and zones)",
             )
 
 

@@ -97,11 +97,19 @@ def _names(report: dict[str, Any], console: Console) -> None:
     for name in bad:
         line = Text(f"  {name['name']} {name['type']}: ")
         line.append(name["status"], style=STYLES[name["status"]])
+        if name.get("chain"):
+            line.append(f"  (CNAME → {' → '.join(name['chain'])})")
         console.print(line)
         for result in name["results"]:
             if result["result"] != "ok":
-                detail = f" ({result['detail']})" if result.get("detail") else ""
-                console.print(Text(f"      {result['server']}: {result['result']}{detail}"))
+                console.print(Text(f"      {result_line(result)}"))
+
+
+def result_line(result: dict[str, Any]) -> str:
+    """``ns3 (for app.other.internal): timeout (no answer after 2 attempts)``."""
+    asked = f" (for {result['qname']})" if result.get("qname") else ""
+    detail = f" ({result['detail']})" if result.get("detail") else ""
+    return f"{result['server']}{asked}: {result['result']}{detail}"
 
 
 def _zones(report: dict[str, Any], console: Console) -> None:
@@ -110,6 +118,11 @@ def _zones(report: dict[str, Any], console: Console) -> None:
             f"{s} {v if v is not None else '-'}" for s, v in zone["serials"].items()
         )
         mark = "" if zone["consistent"] else "  serials differ"
+        if zone.get("dark"):
+            mark += "  DARK: no authoritative server answers"
+        unreached = sorted(s for s, ok in zone.get("reach", {}).items() if not ok)
+        if unreached:
+            mark += f"  not reached by {', '.join(unreached)}"
         console.print(Text(f"ZONE {zone['name']}: {serials}{mark}"))
 
 
@@ -119,6 +132,11 @@ def _warnings(report: dict[str, Any], console: Console) -> None:
         console.print(Text(f"WARNINGS ({len(report['warnings'])})", style="yellow"))
         for warning in report["warnings"]:
             console.print(Text(f"  {warning}"))
+    if report.get("notes"):
+        console.print()
+        console.print(Text(f"NOTES ({len(report['notes'])}): what dnsmon cannot see", style="dim"))
+        for note in report["notes"]:
+            console.print(Text(f"  {note}", style="dim"))
 
 
 def runway_text(seconds: int) -> str:

@@ -53,6 +53,14 @@ class Monitor:
         self.chains: dict[NameKey, tuple[str, ...]] = {}
         self.clock = RunwayClock() if continuous else None
 
+    def succeed(self, previous: Monitor) -> None:
+        """Carry over what rounds have learned when a reload replaces ``previous``: CNAME
+        chains, runway anchors and servers known to refuse EDNS."""
+        self.chains.update(previous.chains)
+        if previous.clock is not None:
+            self.clock = previous.clock
+        self.prober.no_edns.update(previous.prober.no_edns)
+
     def queries_for(self, services: list[str] | None) -> list[plan.Query]:
         layout = self.graph.layout
         if not services:

@@ -38,7 +38,7 @@ class Scheduler:
 
     def __init__(self, config_path: str) -> None:
         self.config_path = config_path
-        self.monitor = Monitor(config_module.load(config_path))
+        self.monitor = Monitor(config_module.load(config_path), continuous=True)
         self.totals = metrics.Totals()
         self.reload_state = metrics.ReloadState()
         self._latest: Published | None = None
@@ -72,7 +72,9 @@ class Scheduler:
         self.reload_state.success_timestamp = time.time()
         if config.fingerprint == self.monitor.config.fingerprint:
             return None  # unchanged: keep the running monitor and its schedule
-        self.monitor = Monitor(config)
+        monitor = Monitor(config, continuous=True)
+        monitor.succeed(self.monitor)
+        self.monitor = monitor
         self.totals.forget_except(config)
         LOGGER.info("config reloaded", extra={"fingerprint": config.fingerprint})
         self._wake.set()  # probe the new config now rather than after a whole interval
