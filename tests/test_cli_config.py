@@ -128,7 +128,9 @@ def test_lint_of_the_example_reports_shared_fate_and_exits_1() -> None:
     run = dnsmon("lint", cwd=EXAMPLE.parent)
     assert run.returncode == 1, run.stderr
     assert "SHARED FATE" in run.stdout
-    assert "backup ehr-standby shares name with ehr (ehr-db.region.internal)" in run.stdout
+    assert "backup ehr-standby shares a name with ehr (ehr-db.region.internal)" in run.stdout
+    # The 2018 case: another zone, but on the same authoritative servers.
+    assert "backup vendor-archive shares the authoritative servers with radiology" in run.stdout
 
 
 def test_lint_json_lists_findings() -> None:
@@ -141,6 +143,7 @@ def test_lint_json_lists_findings() -> None:
     fates = {(f["service"], f["backup"]): f["level"] for f in shared}
     assert fates[("ehr", "ehr-standby")] == "name"
     assert fates[("ehr", "ehr-readonly")] == "zone"
+    assert fates[("radiology", "vendor-archive")] == "authoritative"
     assert ("ehr", "paper-forms") not in fates
 
 
@@ -149,6 +152,10 @@ def test_lint_of_a_config_without_findings_exits_0(tmp_path: Path) -> None:
         "servers:\n"
         "  - {name: resolver-a, address: 127.0.0.1}\n"
         "  - {name: resolver-b, address: '::1'}\n"
+        "  - {name: ns1, address: 127.0.0.1, port: 5311, role: authoritative,\n"
+        "     zones: [region.internal]}\n"
+        "  - {name: ns2, address: 127.0.0.2, port: 5311, role: authoritative,\n"
+        "     zones: [region.internal]}\n"
         "names:\n"
         "  - {name: ehr-db.region.internal}\n"
         "services:\n"

@@ -130,7 +130,7 @@ def test_readme_commands_table_matches_the_cli():
 def test_readme_starts_with_the_two_commands():
     first = code_blocks(README)[0]
     assert len(first) == 2, first
-    assert first[0].split("&&")[-1].strip() == "dnsmon demo"
+    assert first[0] == "scripts/dnsmon demo"
     assert first[1] == "scripts/test"
     script = ROOT / "scripts" / "test"
     assert script.is_file() and os.access(script, os.X_OK), "scripts/test is not executable"

@@ -114,7 +114,9 @@ def backup_states(health: Health, service: str = "ehr") -> dict[str, BackupState
 
 def exit_code_of(results: Results, config: Config = REGION) -> int:
     graph = graph_module.build(config)
-    return report.exit_code(report.build(config, graph, judge(graph, Round(0.0, results=results)), 0.0, 0.1))
+    return report.exit_code(
+        report.build(config, graph, judge(graph, Round(0.0, results=results)), 0.0, 0.1)
+    )
 
 
 # --- names ---------------------------------------------------------------------------------

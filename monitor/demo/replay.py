@@ -10,6 +10,7 @@ and the DNS recovers. The terminal narrates each step; the demo ends by itself.
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import tempfile
@@ -21,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import click
 import dns.zone
 import yaml
 from rich.console import Console
@@ -33,6 +35,7 @@ from monitor.outputs.render import STYLES, runway_text
 from monitor.serving import webconfig
 from monitor.serving.scheduler import Scheduler
 from monitor.serving.web import Server as HttpServer
+from monitor.serving.web import parse_listen
 
 ROUND_INTERVAL = 2.0
 EXPIRED = (
@@ -105,11 +108,15 @@ class Demo:
 
     def run(self) -> int:
         LOGGER.setLevel(logging.ERROR)  # the narration tells the story, not the log
-        config = self.start_dns()
-        path = Path(self.tmp.name) / "probes.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        scheduler = Scheduler(str(path))
-        http = HttpServer(self.listen, scheduler, webconfig.WebConfig())
+        try:
+            config = self.start_dns()
+            path = Path(self.tmp.name) / "probes.yaml"
+            path.write_text(yaml.safe_dump(config, sort_keys=False))
+            scheduler = Scheduler(str(path))
+            http = _http_server(self.listen, scheduler)
+        except BaseException:
+            self._stop_dns()
+            raise
         threading.Thread(
             target=http.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
         ).start()
@@ -123,10 +130,13 @@ class Demo:
             scheduler.stop()
             http.shutdown()
             http.server_close()
-            for server in self.servers.values():
-                server.stop()
-            self.tmp.cleanup()
+            self._stop_dns()
         return 0
+
+    def _stop_dns(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        self.tmp.cleanup()
 
     def _intro(self) -> None:
         base = f"http://{self.listen}"
@@ -186,6 +196,40 @@ def _service_text(service: dict[str, Any]) -> str:
         if runway is not None
         else service["name"]
     )
+
+
+def _http_server(listen: str, scheduler: Scheduler) -> HttpServer:
+    """The status page's listener; a busy port says which, and what to do (exit 3)."""
+    try:
+        return HttpServer(listen, scheduler, webconfig.WebConfig())
+    except OSError as exc:
+        host, port = parse_listen(listen)
+        if exc.errno != errno.EADDRINUSE:
+            raise click.ClickException(
+                f"cannot listen on {listen}: {exc.strerror or exc}; "
+                "choose an address of this host with --listen ADDR:PORT"
+            ) from exc
+        free = _free_port_after(host, port)
+        instead = f"[{host}]:{free}" if ":" in host else f"{host}:{free}"
+        raise click.ClickException(
+            f"cannot listen on {listen}: port {port} is already in use, perhaps by another "
+            f"dnsmon demo or serve. Stop that, or choose another port with --listen, "
+            f"e.g. --listen {instead}"
+        ) from exc
+
+
+def _free_port_after(host: str, busy: int) -> int:
+    """A TCP port free on host now, near the busy one if possible, to suggest instead."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for port in [*range(busy + 1, min(busy + 50, 65536)), 0]:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            found: int = probe.getsockname()[1]
+            return found
+    return 0
 
 
 def _entry(config: dict[str, Any], name: str) -> dict[str, Any]:

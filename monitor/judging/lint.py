@@ -84,17 +84,23 @@ def _shared_resolvers_only(graph: Graph) -> Iterator[Finding]:
 
 
 def _unwatched_authority(graph: Graph) -> Iterator[Finding]:
-    """Names whose authority dnsmon cannot ask: failures show only once caches expire."""
+    """Domains whose authority dnsmon cannot ask: failures show only once caches expire."""
+    unwatched: dict[str, list[str]] = {}
     for key in graph.names:
-        outside = [n for n in graph.names_along(key) if graph.zone_of(n) is None]
-        if outside and key[1] != "SOA":
-            yield _finding(
-                "no_authoritative_server",
-                f"{key[0]} {key[1]}",
-                f"{key[0]} {key[1]}: no listed authoritative server serves {outside[0]}; a "
-                "failing authority shows only when resolver caches run out (list its servers "
-                "with role: authoritative and zones)",
-            )
+        for name in graph.names_along(key):
+            if graph.zone_of(name) is None and key[1] != "SOA":
+                unwatched.setdefault(graph.fate_zone(name), []).append(f"{key[0]} {key[1]}")
+                break
+    for domain, keys in sorted(unwatched.items()):
+        names = ", ".join(keys[:3]) + (", …" if len(keys) > 3 else "")
+        yield _finding(
+            "no_authoritative_server",
+            domain,
+            f"no listed authoritative server serves {domain} ({names}): a failing authority "
+            "shows only once resolver caches run out; list its servers with role: "
+            "authoritative and zones if you can ask them",
+            names=keys,
+        )
 
 
 def _criticality_inversions(graph: Graph) -> Iterator[Finding]:

@@ -6,6 +6,10 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
+
+from monitor.outputs.report import state_index
+from monitor.states import GOOD_STATES, ServiceState
 
 LOGGER = logging.getLogger("dnsmon")
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
@@ -47,3 +51,64 @@ def setup(fmt: str = "logfmt", level: str = "info") -> logging.Logger:
     LOGGER.setLevel(level.upper())
     LOGGER.propagate = False
     return LOGGER
+
+
+def log_round(before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    """One line per change of a service, backup, name or cause; none per query.
+
+    A service going down is an error, anything else going bad a warning, recovery info.
+    The first round is told in one line: what is wrong, and why.
+    """
+    if before is None:
+        _first_round(after)
+        return
+    old = state_index(before)
+    for key, (state, why) in state_index(after).items():
+        was = old.get(key, ("unknown", ""))[0]
+        if was != state:
+            kind, name = key
+            _log_at(kind, state)(
+                f"{kind} {name} {was} → {state}",
+                extra={"kind": kind, "subject": name, "from": was, "to": state, "reason": why},
+            )
+    _log_causes(before, after)
+
+
+def _log_at(kind: str, state: str) -> Any:
+    if kind == "service" and state == ServiceState.DOWN:
+        return LOGGER.error
+    return LOGGER.info if state in GOOD_STATES else LOGGER.warning
+
+
+def _first_round(report: dict[str, Any]) -> None:
+    by_state: dict[str, list[str]] = {}
+    for service in report["services"]:
+        by_state.setdefault(service["status"], []).append(service["name"])
+    parts = [f"{len(v)} {k} ({', '.join(v)})" for k, v in sorted(by_state.items()) if k != "up"]
+    status = report["status"]
+    log = (
+        LOGGER.error
+        if status == "down"
+        else LOGGER.warning
+        if status == "degraded"
+        else LOGGER.info
+    )
+    causes = [c["summary"] for c in report.get("causes", [])]
+    log(
+        f"first round: {status}" + (f"; {'; '.join(parts)}" if parts else ""),
+        extra={"status": status, "services": len(report["services"]),
+               "up": len(by_state.get("up", [])), "causes": " | ".join(causes)},
+    )  # fmt: skip
+
+
+def _log_causes(before: dict[str, Any], after: dict[str, Any]) -> None:
+    old = {(c["kind"], c["target"]) for c in before.get("causes", [])}
+    new = {(c["kind"], c["target"]): c for c in after.get("causes", [])}
+    for key, cause in new.items():
+        if key not in old:
+            log = LOGGER.error if cause["services"] else LOGGER.warning
+            services = ",".join(cause["services"])
+            fields = {"kind": key[0], "target": key[1], "services": services}
+            log(f"cause found: {cause['summary']}", extra=fields)
+    for key in sorted(old - new.keys()):
+        LOGGER.info(f"cause cleared: {key[0]} {key[1]}", extra={"kind": key[0], "target": key[1]})

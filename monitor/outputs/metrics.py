@@ -25,8 +25,10 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from monitor.config import Config
+from monitor.judging.causes import Cause
 from monitor.judging.graph import Graph
 from monitor.judging.health import Health
+from monitor.outputs.report import Memory, clock_time
 from monitor.probing.results import ProbeResult, servers_answered
 from monitor.states import BackupState, ServiceState
 
@@ -115,6 +117,8 @@ class RoundView:
     results: list[ProbeResult]  # every answer of the round, canaries and serials included
     finished_at: float
     duration: float
+    causes: list[Cause] = field(default_factory=list)
+    memory: Memory | None = None  # since when, for a running monitor
 
 
 @dataclass
@@ -130,7 +134,7 @@ class RoundCollector(Collector):
         self.view, self.totals = view, totals
 
     def collect(self) -> Iterator[Metric]:
-        for family in (_probes, _servers, _names, _services, _zones, _round):
+        for family in (_probes, _servers, _names, _services, _zones, _causes, _round):
             yield from family(self)
 
 
@@ -234,7 +238,41 @@ def _services(self: RoundCollector) -> Iterator[Metric]:
                 backup.add_metric([name, b.name, bstate.value], float(b.state is bstate))
             if b.fate.level is not None:
                 fate.add_metric([name, b.name, b.fate.level.value], 1.0)
-    yield from (status, runway, backup, fate)
+    yield from (status, runway, backup, fate, _service_since(self))
+
+
+def _service_since(self: RoundCollector) -> Metric:
+    since = _gauge(
+        "dnsmon_service_status_since_timestamp_seconds",
+        "Unix time of the start of the round in which the service entered its current state.",
+        ["service"],
+    )
+    memory = self.view.memory
+    for name in self.view.health.services:
+        found = memory.since.get(("service", name)) if memory else None
+        if found is not None:
+            since.add_metric([name], found)
+    return since
+
+
+def _causes(self: RoundCollector) -> Iterator[Metric]:
+    active = _gauge(
+        "dnsmon_cause",
+        "1 while this fault is found: the fewest faults that explain every failure.",
+        ["kind", "target"],
+    )
+    info = _gauge(
+        "dnsmon_cause_info",
+        "1 per active cause, with its summary in plain words (for alert annotations).",
+        ["kind", "target", "summary"],
+    )
+    memory = self.view.memory
+    for cause in self.view.causes:
+        active.add_metric(list(cause.key), 1.0)
+        since = memory.since.get(("cause", *cause.key)) if memory else None
+        headline = cause.headline(clock_time(since) if since is not None else None)
+        info.add_metric([*cause.key, headline], 1.0)
+    yield from (active, info)
 
 
 def _zones(self: RoundCollector) -> Iterator[Metric]:

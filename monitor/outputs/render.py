@@ -17,9 +17,10 @@ ORDER = (ServiceState.DOWN, ServiceState.DEGRADED, ServiceState.UP)
 
 
 def render(report: dict[str, Any], console: Console) -> None:
-    """Print a report (from ``report.build``) to a rich console."""
+    """Print a report (from ``report.build``) to a rich console: the verdict, the causes,
+    then services by state, names, zones and warnings."""
     console.print(headline(report))
-    _silent_servers(report, console)
+    causes(report, console)
     for state in ORDER:
         services = [s for s in report["services"] if s["status"] == state]
         if services:
@@ -40,6 +41,8 @@ def headline(report: dict[str, Any]) -> Text:
         names = [s["name"] for s in report["services"] if s["status"] == state]
         if names:
             head.append(f" - {state}: {', '.join(names)}")
+    if report.get("causes") and report["status"] != "up":
+        head.append(f" - {report['causes'][0]['summary']}")
     if "assumed_failures" in report:
         head.append(f" (what-if: {', '.join(report['assumed_failures'])} failed; nothing probed)")
     else:
@@ -47,17 +50,19 @@ def headline(report: dict[str, Any]) -> Text:
     return head
 
 
-def _silent_servers(report: dict[str, Any], console: Console) -> None:
-    """Servers that answered nothing at all: often the whole story, so told first."""
-    silent = [s for s in report.get("servers", []) if not s["answered"]]
-    if silent and "assumed_failures" not in report:
-        where = ", ".join(f"{s['name']} ({_endpoint(s)})" for s in silent)
-        console.print(Text(f"no answer at all from: {where}", style="bold red"))
-
-
-def _endpoint(server: dict[str, Any]) -> str:
-    address = f"[{server['address']}]" if ":" in server["address"] else server["address"]
-    return f"{address}:{server['port']}"
+def causes(report: dict[str, Any], console: Console) -> None:
+    """The faults behind it all, most affected services first."""
+    found = report.get("causes", [])
+    if not found:
+        return
+    what = "IMAGINED CAUSES" if "assumed_failures" in report else "CAUSES"
+    console.print()
+    console.print(Text(f"{what} ({len(found)})", style="bold"))
+    for cause in found:
+        line = Text(f"  {cause['summary']}")
+        if cause["services"]:
+            line.append(f"  [{', '.join(cause['services'])}]", style="bold")
+        console.print(line)
 
 
 def _service(service: dict[str, Any], console: Console, detailed: bool) -> None:

@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from monitor.config import Config
+from monitor.judging.causes import Cause
 from monitor.judging.graph import Graph
 from monitor.judging.health import (
     NAME_TO_SERVICE,
@@ -19,12 +22,21 @@ from monitor.judging.health import (
     ZoneHealth,
     worst_service,
 )
+from monitor.judging.history import StateKey
 from monitor.probing.plan import Purpose
 from monitor.probing.results import ProbeResult, server_facts
 from monitor.states import CRITICALITY_RANK, SERVICE_SEVERITY, BackupState, ServiceState
 
 EXIT_CODES = {ServiceState.UP: 0, ServiceState.DEGRADED: 1, ServiceState.DOWN: 2}
 EXIT_UNKNOWN = 3
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What a running monitor remembers across rounds (``serve``, ``watch``)."""
+
+    since: Mapping[StateKey, float]  # when each thing entered its state
+    tracking_since: float  # when this process began to watch: nothing older is known
 
 
 def build(
@@ -34,22 +46,27 @@ def build(
     started_at: float,
     duration: float,
     results: Iterable[ProbeResult] | None = None,
+    causes: Iterable[Cause] = (),
+    memory: Memory | None = None,
 ) -> dict[str, Any]:
     """The report as plain JSON-ready data; ``results`` are every answer of the round
-    (canaries and serials included), for the servers' part."""
+    (canaries and serials included), for the servers' part; ``memory`` gives ``since``."""
     results = (
         list(results)
         if results is not None
         else [r for name in health.names.values() for r in name.results]
     )
+    when = _Since(memory)
     services = sorted(health.services.values(), key=lambda s: _service_rank(graph, s))
     return {
         "site": config.site,
         "started_at": iso_time(started_at),
         "duration_seconds": round(duration, 4),
         "status": overall_status(graph, health).value,
-        "services": [service_entry(graph, s) for s in services],
-        "names": [name_entry(n) for n in health.names.values()],
+        "tracking_since": iso_time(memory.tracking_since) if memory else None,
+        "causes": [cause_entry(c, when) for c in causes],
+        "services": [service_entry(graph, s, when) for s in services],
+        "names": [name_entry(n, when) for n in health.names.values()],
         "zones": [zone_entry(z) for z in health.zones.values() if _zone_asked(z)],
         "warnings": warnings(graph, health),
         "notes": notes(graph, health, results),
@@ -94,13 +111,44 @@ def _service_rank(graph: Graph, service: ServiceHealth) -> tuple[int, int, str]:
     return (-SERVICE_SEVERITY[service.state], CRITICALITY_RANK[criticality], service.name)
 
 
-def service_entry(graph: Graph, service: ServiceHealth) -> dict[str, Any]:
+class _Since:
+    """``since`` of each thing as ISO time, or None without memory (a single ``check``)."""
+
+    def __init__(self, memory: Memory | None) -> None:
+        self.memory = memory
+
+    def __call__(self, *key: str) -> str | None:
+        found = self.memory.since.get(key) if self.memory else None
+        return iso_time(found) if found is not None else None
+
+    def clock(self, *key: str) -> str | None:
+        """The local time of day it began, as people say it: ``03:02``."""
+        found = self.memory.since.get(key) if self.memory else None
+        return clock_time(found) if found is not None else None
+
+
+def clock_time(timestamp: float) -> str:
+    return time.strftime("%H:%M %Z", time.localtime(timestamp))
+
+
+def cause_entry(cause: Cause, when: _Since) -> dict[str, Any]:
+    return {
+        "kind": cause.kind.value,
+        "target": cause.target,
+        "summary": cause.told(when.clock("cause", *cause.key)),
+        "since": when("cause", *cause.key),
+        "services": list(cause.services),
+    }
+
+
+def service_entry(graph: Graph, service: ServiceHealth, when: _Since) -> dict[str, Any]:
     spec = graph.services[service.name]
     return {
         "name": service.name,
         "description": spec.description,
         "criticality": spec.criticality.value,
         "status": service.state.value,
+        "since": when("service", service.name),
         "reasons": list(service.reasons),
         "runway_seconds": service.runway_seconds,
         "backups": [
@@ -108,6 +156,7 @@ def service_entry(graph: Graph, service: ServiceHealth) -> dict[str, Any]:
                 "name": b.name,
                 "description": b.description,
                 "status": b.state.value,
+                "since": when("backup", f"{service.name}/{b.name}"),
                 "shared_fate": b.fate.level.value if b.fate.level else None,
                 "shared": list(b.fate.shared),
                 "reasons": list(b.reasons),
@@ -118,11 +167,12 @@ def service_entry(graph: Graph, service: ServiceHealth) -> dict[str, Any]:
     }
 
 
-def name_entry(name: NameHealth) -> dict[str, Any]:
+def name_entry(name: NameHealth, when: _Since) -> dict[str, Any]:
     return {
         "name": name.key[0],
         "type": name.key[1],
         "status": name.state.value,
+        "since": when("name", f"{name.key[0]} {name.key[1]}"),
         "consistent": name.consistent,
         "healthy_servers": name.healthy_servers,
         "servers": name.servers,

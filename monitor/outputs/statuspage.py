@@ -1,80 +1,287 @@
-"""The status page at ``/``: what is down and why, backups, runways, in plain words.
+"""The status page at ``/``: what broke, since when, and what people should do.
 
-Self-contained HTML: no script, font or style sheet from anywhere else, so it still
-renders when the DNS it reports on is gone.
+Written for the people on the wards as much as for the operators: first a headline and
+the causes in plain words; then, for each service that is not up, in the config's own
+words, the backup routines that still work (with their instructions) and the ones that do
+not, and why; the cache runway as a large countdown; the technical detail folded away.
+
+Self-contained HTML: no script, font, image or style sheet from anywhere else, so it
+still renders when the DNS it reports on is gone. It reloads itself every 10 seconds.
+Every string from the config or from answers is escaped.
 """
 
 from __future__ import annotations
 
+import calendar
+import time
 from html import escape
 from typing import Any
 
 from monitor.outputs.render import runway_text
 
+REFRESH_SECONDS = 10
 STYLE = (
-    "body{font-family:sans-serif;margin:1.5em;max-width:72em}"
-    "table{border-collapse:collapse;width:100%}td,th{padding:4px 8px;text-align:left;"
-    "vertical-align:top;border-bottom:1px solid #ddd}"
-    ".down,.unusable,.failing{background:#f8c8c8}.degraded,.at_risk{background:#fbeeb8}"
-    ".up,.usable,.healthy{background:#d4f0d4}.state{font-weight:bold}"
-    "ul{margin:0;padding-left:1.2em}small{color:#555}"
+    "*{box-sizing:border-box}"
+    "body{font-family:system-ui,sans-serif;margin:0;color:#111;background:#fafafa;"
+    "line-height:1.4;font-size:17px}"
+    "main{max-width:60em;margin:0 auto;padding:0 1em 2em}"
+    "header{padding:1em;color:#fff}header h1{margin:.2em 0;font-size:1.6em}"
+    "header p{margin:.2em 0}"
+    ".status-up{background:#1f7a1f}.status-degraded{background:#b36b00}"
+    ".status-down{background:#b00020}"
+    "h2{margin:1.2em 0 .4em;font-size:1.25em}h3{margin:.8em 0 .3em;font-size:1.05em}"
+    ".cause{margin:.4em 0;padding:.6em .8em;background:#fff;border-left:6px solid #b00020}"
+    ".service{background:#fff;margin:1em 0;padding:.8em 1em;border-left:8px solid #999}"
+    ".service.down{border-color:#b00020}.service.degraded{border-color:#b36b00}"
+    ".countdown{font-size:2.2em;font-weight:bold;display:block}"
+    ".runway{background:#fff4e0;padding:.6em .8em;margin:.6em 0}"
+    ".backups{margin:.3em 0;padding-left:1.3em}.backups li{margin:.5em 0}"
+    ".usable b{color:#1f7a1f}.at_risk b{color:#b36b00}.unusable b{color:#b00020}"
+    ".instructions{margin:.2em 0;padding:.4em .6em;background:#eef6ee}"
+    ".ok-list{padding-left:1.3em}"
+    "details{margin:1.5em 0;background:#fff;padding:.6em 1em}summary{cursor:pointer}"
+    "table{border-collapse:collapse;width:100%;font-size:.85em}"
+    "td,th{padding:3px 6px;text-align:left;vertical-align:top;border-bottom:1px solid #ddd;"
+    "overflow-wrap:anywhere}"
+    "small,.muted{color:#555}"
 )
+STATE_WORDS = {"up": "working", "degraded": "degraded", "down": "down"}
+FATE_WORDS = {
+    "name": "the same DNS name",
+    "zone": "the same DNS zone",
+    "authoritative": "the same DNS servers",
+    "servers": "the same DNS resolvers",
+}
 
 
 def status_page(report: dict[str, Any] | None, site: str) -> str:
     """The whole page for the latest report (None before the first round)."""
-    status = f": {report['status']}" if report else ""
-    title = f"dnsmon {escape(site)}{status}"
-    body = _waiting() if report is None else _body(report)
+    status = report["status"] if report else "unknown"
+    title = f"dnsmon {site}: {STATE_WORDS.get(status, 'waiting for the first round')}"
+    body = _waiting(site) if report is None else _body(report)
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta http-equiv='refresh' content='10'>"
-        f"<title>{title}</title><style>{STYLE}</style></head>"
-        f"<body><h1>{title}</h1>{body}"
-        "<p><small><a href='/metrics'>metrics</a> · <a href='/api/status'>JSON report</a>"
-        "</small></p></body></html>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<meta http-equiv='refresh' content='{REFRESH_SECONDS}'>"
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body>{body}</body></html>"
     )
 
 
-def _waiting() -> str:
-    return "<p>Waiting for the first probe round…</p>"
+def _waiting(site: str) -> str:
+    return (
+        f"<header class='status-degraded'><h1 id='headline'>dnsmon {escape(site)}: "
+        "waiting for the first probe round…</h1></header><main></main>"
+    )
 
 
 def _body(report: dict[str, Any]) -> str:
-    when = f"<p><small>last round {escape(report['started_at'])}, "
-    when += f"{report['duration_seconds']:.2f}s; this page refreshes every 10 s</small></p>"
-    rows = "".join(_service_row(s) for s in report["services"])
-    table = (
-        f"<table><tr><th>service</th><th>state</th><th>why</th><th>backups</th></tr>{rows}</table>"
-    )
-    return when + table + _warnings(report["warnings"])
-
-
-def _service_row(service: dict[str, Any]) -> str:
-    state = escape(service["status"])
-    runway = service.get("runway_seconds")
-    if runway is not None:
-        state += f"<br><small>cache runway {runway_text(runway)}</small>"
-    why = "".join(f"<li>{escape(r)}</li>" for r in service["reasons"])
-    backups = "".join(_backup_item(b) for b in service["backups"]) or "<li>none</li>"
-    name = escape(service["name"])
-    described = f"{name}<br><small>{escape(service.get('description', ''))}</small>"
     return (
-        f"<tr class='{escape(service['status'])}'><td>{described}</td>"
-        f"<td class='state'>{state}</td><td><ul>{why}</ul></td><td><ul>{backups}</ul></td></tr>"
+        _header(report)
+        + "<main>"
+        + _causes(report)
+        + "".join(_service(s, report) for s in report["services"] if s["status"] != "up")
+        + _working(report)
+        + _technical(report)
+        + _footer(report)
+        + "</main>"
     )
 
 
-def _backup_item(backup: dict[str, Any]) -> str:
-    fate = f" — shares {escape(backup['shared_fate'])}" if backup["shared_fate"] else ""
+def headline(report: dict[str, Any]) -> str:
+    """One sentence: what is wrong and since when, or that all is well."""
+    down = [s for s in report["services"] if s["status"] == "down"]
+    degraded = [s for s in report["services"] if s["status"] == "degraded"]
+    if not down and not degraded:
+        return "All services are working"
+    parts = []
+    if down:
+        parts.append(f"{_names(down)} {'is' if len(down) == 1 else 'are'} down")
+    if degraded:
+        parts.append(f"{_names(degraded)} {'is' if len(degraded) == 1 else 'are'} degraded")
+    return "; ".join(parts)
+
+
+def _names(services: list[dict[str, Any]]) -> str:
+    labels = [s.get("description") or s["name"] for s in services]
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+
+
+def _header(report: dict[str, Any]) -> str:
+    status = report["status"]
+    first = report["causes"][0]["summary"] if report.get("causes") else ""
+    cause = f"<p id='headline-cause'>{escape(first)}</p>" if first and status != "up" else ""
     return (
-        f"<li class='{escape(backup['status'])}'>{escape(backup['name'])}: "
-        f"{escape(backup['status'])}{fate}</li>"
+        f"<header class='status-{escape(status)}'>"
+        f"<p>{escape(report['site'])} · {STATE_WORDS.get(status, status)}</p>"
+        f"<h1 id='headline'>{escape(headline(report))}</h1>{cause}"
+        f"<p><small>checked {escape(_clock(report['started_at']))}; this page refreshes "
+        f"every {REFRESH_SECONDS} s</small></p></header>"
     )
 
 
-def _warnings(warnings: list[str]) -> str:
-    if not warnings:
+def _causes(report: dict[str, Any]) -> str:
+    causes = report.get("causes") or []
+    if not causes:
         return ""
-    items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
-    return f"<h2>Warnings</h2><ul>{items}</ul>"
+    items = "".join(
+        f"<li class='cause' data-kind='{escape(c['kind'])}'>{escape(c['summary'])}"
+        + _since(c.get("since"))
+        + (
+            f"<br><small>affects {escape(', '.join(c['services']))}</small>"
+            if c["services"]
+            else ""
+        )
+        + "</li>"
+        for c in causes
+    )
+    return f"<section id='causes'><h2>What is wrong</h2><ul class='ok-list'>{items}</ul></section>"
+
+
+def _since(since: str | None) -> str:
+    return f" <small>(since {escape(_clock(since))})</small>" if since else ""
+
+
+def _service(service: dict[str, Any], report: dict[str, Any]) -> str:
+    state = service["status"]
+    label = escape(service.get("description") or service["name"])
+    name = escape(service["name"])
+    return (
+        f"<article class='service {escape(state)}' id='service-{name}'>"
+        f"<h2>{label} <small>({name})</small> is {STATE_WORDS.get(state, escape(state))}"
+        f"{_since(service.get('since'))}</h2>"
+        f"{_runway(service, report)}{_what_to_do(service)}</article>"
+    )
+
+
+def _runway(service: dict[str, Any], report: dict[str, Any]) -> str:
+    seconds = service.get("runway_seconds")
+    if seconds is None:
+        return ""
+    until = _epoch(report["started_at"]) + seconds
+    return (
+        "<p class='runway'>Still answered from DNS caches, but only for"
+        f"<span class='countdown' id='runway-{escape(service['name'])}'>"
+        f"{escape(runway_text(seconds))}</span>"
+        f"until about {escape(time.strftime('%H:%M', time.localtime(until)))}; "
+        "after that it stops unless the DNS is fixed.</p>"
+    )
+
+
+def _what_to_do(service: dict[str, Any]) -> str:
+    backups = service["backups"]
+    if not backups:
+        return "<p><b>No backup routine is on record for this service.</b></p>"
+    order = {"usable": 0, "at_risk": 1, "unusable": 2}
+    items = "".join(
+        _backup(b, service["name"]) for b in sorted(backups, key=lambda b: order[b["status"]])
+    )
+    return f"<h3>What to do</h3><ol class='backups'>{items}</ol>"
+
+
+def _backup(backup: dict[str, Any], service: str) -> str:
+    label = escape(backup.get("description") or backup["name"])
+    state = backup["status"]
+    if state == "usable":
+        verdict = "works"
+    elif state == "at_risk":
+        verdict = "works for now, but may fail too"
+    else:
+        verdict = "does not work now"
+    why = _why(backup, service) if state != "usable" else ""
+    instructions = backup.get("instructions") or ""
+    told = (
+        f"<p class='instructions'>{escape(instructions)}</p>"
+        if instructions and state != "unusable"
+        else ""
+    )
+    ident = f"backup-{escape(service)}-{escape(backup['name'])}"
+    return (
+        f"<li class='backup {escape(state)}' id='{ident}'>"
+        f"<b>{label}</b> <small>({escape(backup['name'])})</small> {verdict}{why}{told}</li>"
+    )
+
+
+def _why(backup: dict[str, Any], service: str) -> str:
+    """Why a backup is at risk or unusable, in plain words."""
+    level = backup.get("shared_fate")
+    if level in FATE_WORDS and backup["status"] == "at_risk":
+        shared = ", ".join(backup.get("shared", []))
+        return f": it needs {FATE_WORDS[level]} as {escape(service)} ({escape(shared)})"
+    failing = [r.split(":", 1)[0] for r in backup.get("reasons", []) if ":" in r]
+    if failing:
+        return f": it needs {escape(failing[0])}, which does not answer correctly now"
+    if level in FATE_WORDS:
+        return f": it needs {FATE_WORDS[level]} as {escape(service)}"
+    return ""
+
+
+def _working(report: dict[str, Any]) -> str:
+    up = [s for s in report["services"] if s["status"] == "up"]
+    if not up:
+        return ""
+    items = "".join(
+        f"<li id='service-{escape(s['name'])}' class='service-up'>"
+        f"{escape(s.get('description') or s['name'])} <small>({escape(s['name'])})</small>"
+        f"{_since(s.get('since'))}</li>"
+        for s in up
+    )
+    return f"<section id='working'><h2>Working</h2><ul class='ok-list'>{items}</ul></section>"
+
+
+def _technical(report: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(n['name'])} {escape(n['type'])}</td><td>{escape(n['status'])}</td>"
+        f"<td>{escape(r['server'])}{' → ' + escape(r['qname']) if r.get('qname') else ''}</td>"
+        f"<td>{escape(r['result'])}</td><td>{escape(', '.join(r['answers']))}</td>"
+        f"<td>{escape('; '.join(str(e['code']) + ' ' + e['name'] for e in r.get('ede', [])))}</td>"
+        f"<td>{escape(r.get('detail', ''))}</td></tr>"
+        for n in report["names"]
+        for r in n["results"]
+        if n["status"] != "healthy" and r["result"] != "ok"
+    )
+    names = (
+        "<table><tr><th>name</th><th>state</th><th>server</th><th>result</th><th>answers</th>"
+        f"<th>EDE</th><th>detail</th></tr>{rows}</table>"
+        if rows
+        else "<p>Every name answers ok on every server.</p>"
+    )
+    dark = "DARK — no authoritative server answers; "
+    zones = "".join(
+        f"<li>{escape(z['name'])}: {dark if z.get('dark') else ''}"
+        f"serials {escape(', '.join(f'{s} {v}' for s, v in z['serials'].items()))}</li>"
+        for z in report["zones"]
+    )
+    warnings = "".join(f"<li>{escape(w)}</li>" for w in report.get("warnings", []))
+    return (
+        "<details id='technical'><summary>Technical detail: names, servers, answers</summary>"
+        f"{names}<h3>Zones</h3><ul>{zones}</ul>"
+        + (f"<h3>Warnings</h3><ul>{warnings}</ul>" if warnings else "")
+        + "</details>"
+    )
+
+
+def _footer(report: dict[str, Any]) -> str:
+    tracking = report.get("tracking_since")
+    known = (
+        f"dnsmon has watched since {escape(_clock(tracking))}; it knows nothing older. "
+        if tracking
+        else ""
+    )
+    return (
+        f"<p class='muted'><small>{known}Round at {escape(report['started_at'])}, "
+        f"{report['duration_seconds']:.2f} s. "
+        "<a href='/metrics'>metrics</a> · <a href='/api/status'>JSON report</a></small></p>"
+    )
+
+
+def _epoch(iso: str) -> float:
+    return float(calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
+
+
+def _clock(iso: str) -> str:
+    """``03:02`` in the server's local time, with the date when it is not today."""
+    moment = time.localtime(_epoch(iso))
+    if time.strftime("%Y-%m-%d", moment) == time.strftime("%Y-%m-%d"):
+        return time.strftime("%H:%M", moment)
+    return time.strftime("%Y-%m-%d %H:%M", moment)

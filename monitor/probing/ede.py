@@ -45,7 +45,8 @@ NAMES = {
 }
 
 STALE = frozenset({3, 19})
-DNSSEC = frozenset(range(1, 13))
+# RFC 8914's codes 1–12 are about DNSSEC, except 3 (stale) and 4 (forged), which are not.
+DNSSEC = frozenset(range(1, 13)) - {3, 4}
 NO_AUTHORITY = frozenset({22, 23})  # the resolver could not reach the authority
 ALTERED = frozenset({4, 15, 16, 17})  # policy changed the answer: not the zone's data
 

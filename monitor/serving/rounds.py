@@ -9,16 +9,20 @@ else; one that is new to a chain asks its targets in a second, short pass.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.config import Config
+from monitor.judging import causes as causes_module
 from monitor.judging import graph as graph_module
 from monitor.judging import health as health_module
+from monitor.judging.causes import Cause
 from monitor.judging.graph import Graph
 from monitor.judging.health import Health
+from monitor.judging.history import History, state_keys
 from monitor.judging.runway import RunwayClock
 from monitor.outputs import report
+from monitor.outputs.report import Memory
 from monitor.probing import plan
 from monitor.probing.plan import NameKey
 from monitor.probing.probe import Prober, ProbeSettings
@@ -32,6 +36,8 @@ class Outcome:
     round: Round
     health: Health
     report: dict[str, Any]
+    causes: list[Cause] = field(default_factory=list)
+    memory: Memory | None = None
 
 
 def settings_of(config: Config) -> ProbeSettings:
@@ -52,6 +58,7 @@ class Monitor:
         self.prober = Prober(settings_of(config))
         self.chains: dict[NameKey, tuple[str, ...]] = {}
         self.clock = RunwayClock() if continuous else None
+        self.history = History(time.time()) if continuous else None
 
     def succeed(self, previous: Monitor) -> None:
         """Carry over what rounds have learned when a reload replaces ``previous``: CNAME
@@ -59,6 +66,8 @@ class Monitor:
         self.chains.update(previous.chains)
         if previous.clock is not None:
             self.clock = previous.clock
+        if previous.history is not None:
+            self.history = previous.history
         self.prober.no_edns.update(previous.prober.no_edns)
 
     def queries_for(self, services: list[str] | None) -> list[plan.Query]:
@@ -95,9 +104,16 @@ class Monitor:
         self.chains.update(observed_chains(results.results.values(), wanted))
 
     def judge(self, results: Round, services: list[str] | None = None) -> Outcome:
+        """States, causes and, for a running monitor, since when: the whole report."""
         health = health_module.judge(self.graph, results, services or None, self.clock)
+        answers = list(results.results.values())
+        causes = causes_module.find(self.graph, health, answers)
+        memory = None
+        if self.history is not None:
+            since = self.history.observe(results.started_at, state_keys(health, causes))
+            memory = Memory(since, self.history.started_at)
         built = report.build(
             self.config, self.graph, health, results.started_at, results.duration_seconds,
-            results.results.values(),
+            answers, causes, memory,
         )  # fmt: skip
-        return Outcome(results, health, built)
+        return Outcome(results, health, built, causes, memory)

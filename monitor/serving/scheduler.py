@@ -15,11 +15,9 @@ from typing import Any
 
 from monitor import config as config_module
 from monitor.config import ConfigError
-from monitor.outputs import metrics
+from monitor.outputs import logs, metrics
 from monitor.outputs.logs import LOGGER
-from monitor.outputs.report import state_index
 from monitor.serving.rounds import Monitor, Outcome
-from monitor.states import GOOD_STATES
 
 SPREAD_FRACTION = 0.5  # of the interval left after the worst-case timeouts
 
@@ -109,14 +107,15 @@ class Scheduler:
         self.totals.add(outcome.health, results)
         finished = time.time()
         view = metrics.RoundView(
-            monitor.graph, outcome.health, results, finished, outcome.round.duration_seconds
-        )
+            monitor.graph, outcome.health, results, finished, outcome.round.duration_seconds,
+            outcome.causes, outcome.memory,
+        )  # fmt: skip
         exposition = metrics.render(metrics.RoundCollector(view, self.totals))
         published = Published(outcome, exposition, finished)
         previous = self.latest()
         with self._lock:
             self._latest = published
-        log_changes(previous.outcome.report if previous else None, outcome.report)
+        logs.log_round(previous.outcome.report if previous else None, outcome.report)
         del previous
         _release_memory()
         LOGGER.debug(
@@ -151,18 +150,3 @@ _LIBC = _load_libc()
 def _spread(monitor: Monitor) -> float:
     d = monitor.config.defaults
     return max(0.0, d.interval - d.timeout * d.attempts) * SPREAD_FRACTION
-
-
-def log_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> None:
-    """One log line per state change of a service, backup or name; none per query."""
-    old = state_index(before) if before else {}
-    for key, (state, why) in state_index(after).items():
-        was = old.get(key, (None, ""))[0]
-        if was is None and before is None and state in GOOD_STATES:
-            continue  # the first round: only what is wrong is news
-        if was != state:
-            kind, name = key
-            log = LOGGER.info if state in GOOD_STATES else LOGGER.warning
-            log(f"{kind} {name} {was or 'unknown'} → {state}",
-                extra={"kind": kind, "subject": name, "from": was or "unknown", "to": state,
-                       "reason": why})  # fmt: skip
