@@ -34,13 +34,16 @@ names:
   - {name: lab.other.internal}
 services:
   - name: ehr
+    description: Electronic health record
     criticality: critical
     depends_on: [ehr-db.region.internal, ehr-app.region.internal]
     backups:
-      - {name: ehr-copy, depends_on: [ehr-copy.backup.internal],
-         instructions: Open the copy on the ward PC}
-      - {name: paper, depends_on: []}
+      - {name: ehr-copy, description: Read-only copy on the ward PCs,
+         depends_on: [ehr-copy.backup.internal], instructions: Open the copy on the ward PC}
+      - {name: paper, description: Paper forms, depends_on: [],
+         instructions: Use the red folder at the nurses' station}
   - name: lab
+    description: Laboratory results
     depends_on: [lab.other.internal]
 """
 )

@@ -122,4 +122,8 @@ def test_demo_replays_an_outage_and_ends_by_itself():
         < narration.index("demo finished")
     )
     assert "degraded:" in narration and "down:" in narration
+    # The cause in plain words, and what still works when the services go down.
+    assert "cause: ns1 and ns2, the only authoritative servers of region.internal" in narration
+    assert "still working: ehr → paper-forms" in narration
+    assert all(len(line) < 100 for line in stdout.splitlines()), stdout
     assert "Traceback" not in stderr

@@ -173,7 +173,13 @@ def test_metrics_have_every_spec_family_and_ehr_up(exporter: Exporter) -> None:
     assert samples.value("dnsmon_server_up", server="ns1", role="authoritative") == 1.0
     assert samples.value("dnsmon_server_up", server="resolver-a", role="recursive") == 1.0
     assert samples.value("dnsmon_zone_serial", zone="region.internal", server="ns2") == 2026112601
-    assert samples.value("dnsmon_name_servers", name="ehr-db.region.internal", type="A") == 4
+    # Redundancy is counted over the resolvers, as clients see it: two of two.
+    assert samples.value("dnsmon_name_servers", name="ehr-db.region.internal", type="A") == 2
+    assert (
+        samples.value("dnsmon_name_healthy_servers", name="ehr-db.region.internal", type="A") == 2
+    )
+    assert samples.value("dnsmon_zone_reach", zone="region.internal", server="resolver-a") == 1.0
+    assert samples.value("dnsmon_zone_dark", zone="region.internal") == 0.0
     readonly = {"service": "ehr", "backup": "ehr-readonly"}
     assert samples.value("dnsmon_backup_shared_fate", **readonly, level="zone") == 1.0
     assert samples.value("dnsmon_backup_status", **readonly, status="usable") == 1.0

@@ -155,7 +155,10 @@ def test_changed_answer_breaking_an_expect_exits_2(make_region, tmp_path: Path):
     text = dnsmon(config, "diff", str(before), str(after))
     assert text.code == 2
     assert text.stdout.startswith("BROKE")
-    assert f"{EHR_DB_NAME} A on ns1: ok → wrong_answer" in text.stdout
+    # The answers before and after, and what the change made of it.
+    assert f"{EHR_DB_NAME} A on ns1: {EHR_DB} → {NEW_ADDRESS}, now wrong_answer" in text.stdout
+    [ns1] = [r for r in results if r["server"] == "ns1"]
+    assert (ns1["answers_before"], ns1["answers_after"]) == ([EHR_DB], [NEW_ADDRESS])
 
 
 def test_lowered_ttl_is_reported_for_authoritative_answers(make_region, tmp_path: Path):
@@ -201,7 +204,7 @@ def test_stopped_resolver_exits_2_with_what_broke(shared, tmp_path: Path):
 
     text = dnsmon(config, "diff", str(before))
     assert text.code == 2
-    assert f"{EHR_DB_NAME} A on resolver-a: ok → timeout" in text.stdout
+    assert f"{EHR_DB_NAME} A on resolver-a: {EHR_DB} → no answer, now timeout" in text.stdout
     assert "service ehr: up → degraded" in text.stdout
 
 

@@ -203,4 +203,10 @@ def test_watch_through_a_pipe_exits_like_check_when_degraded(region, probes: Pat
     run = dnsmon(probes, "watch", "--rounds", "1")
     code, _ = check(probes)
     assert run.code == code == 1, run.stderr
-    assert re.fullmatch(r"\S+ test-site degraded not up: (ehr, sso|sso, ehr)\n", run.stdout), run
+    first, *causes = run.stdout.splitlines()
+    assert re.fullmatch(r"\S+ test-site degraded not up: (ehr, sso|sso, ehr)", first), run
+    where = f"{region.resolver_a.address}:{region.resolver_a.port}"
+    [cause] = causes
+    assert re.fullmatch(
+        rf"  cause: resolver-a \({where}\) stopped answering at \d\d:\d\d \S+", cause
+    )

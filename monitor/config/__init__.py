@@ -5,10 +5,20 @@ dataclasses of ``model``.
 """
 
 from monitor.config.loader import ConfigError, load, parse, parse_duration
-from monitor.config.model import DEFAULTS, Backup, Config, Defaults, Name, Server, Service
+from monitor.config.model import (
+    DEFAULTS,
+    Alerting,
+    Backup,
+    Config,
+    Defaults,
+    Name,
+    Server,
+    Service,
+)
 
 __all__ = [
     "DEFAULTS",
+    "Alerting",
     "Backup",
     "Config",
     "ConfigError",

@@ -12,10 +12,11 @@ import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.config import rules
 from monitor.config.answers import canonical_rdata
-from monitor.config.model import Backup, Config, Defaults, Name, Server, Service
+from monitor.config.model import Alerting, Backup, Config, Defaults, Name, Server, Service
 from monitor.config.suggest import did_you_mean
 from monitor.config.yamlsource import Path as KeyPath
 from monitor.config.yamlsource import YamlSyntaxError, load_with_lines, path_text
@@ -154,9 +155,8 @@ class _Checker:
         )
 
     def config(self, data: Any) -> Config | None:
-        top = self.mapping(
-            data, (), {"version", "site", "defaults", "servers", "names", "services"}
-        )
+        allowed = {"version", "site", "defaults", "servers", "names", "services", "alerting"}
+        top = self.mapping(data, (), allowed)
         if top is None:
             return None
         if top.get("version", 1) != 1:
@@ -166,7 +166,36 @@ class _Checker:
         servers = self.items(top.get("servers"), ("servers",), self.server, required=True)
         names = self.items(top.get("names"), ("names",), self.name, required=True)
         services = self.items(top.get("services", []), ("services",), self.service)
-        return Config(site, defaults, servers, names, services, source=self.source)
+        alerting = self.alerting(top.get("alerting", {}))
+        return Config(
+            site, defaults, servers, names, services, source=self.source, alerting=alerting
+        )
+
+    def alerting(self, value: Any) -> Alerting:
+        raw = self.mapping(value, ("alerting",), {"alertmanagers"}) or {}
+        path: KeyPath = ("alerting", "alertmanagers")
+        urls = self.string_list(raw.get("alertmanagers", []), path)
+        return Alerting(
+            tuple(u for i, u in enumerate(urls) if self.alertmanager_url(u, (*path, i)))
+        )
+
+    def alertmanager_url(self, url: str, path: KeyPath) -> bool:
+        """An http(s) URL whose host is an IP literal: alerts about DNS must not need DNS."""
+        parsed = urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            self.error(path, f"{url!r} is not an http:// or https:// URL")
+            return False
+        try:
+            ipaddress.ip_address(parsed.hostname)
+            parsed.port  # noqa: B018  (raises on a bad port)
+        except ValueError:
+            self.error(
+                path,
+                f"{url!r}: the host must be an IP literal; dnsmon never resolves names to "
+                "send alerts about DNS",
+            )
+            return False
+        return True
 
     def items(self, value: Any, path: KeyPath, build: Any, required: bool = False) -> tuple:
         if required and (value is None or value == []):

@@ -64,6 +64,13 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Alerting:
+    """Where ``serve`` sends its own alerts: Alertmanager v2 API base URLs, IP literals."""
+
+    alertmanagers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     site: str
     defaults: Defaults
@@ -71,6 +78,7 @@ class Config:
     names: tuple[Name, ...]
     services: tuple[Service, ...]
     source: str = "probes.yaml"
+    alerting: Alerting = field(default_factory=Alerting)
     fingerprint: str = ""
     version: int = 1
     _server_index: dict[str, Server] = field(default_factory=dict, compare=False, repr=False)

@@ -4,8 +4,10 @@ Embedded DNS servers (written with dnspython, used only here) serve the example
 region's zones: two authoritative servers and two caching resolvers on loopback. The
 exporter and its status page run as ``serve`` would. Then a planned upgrade is replayed:
 ns1 goes down for its upgrade, ns2 fails with it, the resolvers' caches hide the fault
-while their runways count down, services and the backups that share their DNS go down,
-and the DNS recovers. The terminal narrates each step; the demo ends by itself.
+while their runways count down, resolver-b then serves expired answers for a while (and
+says so), services and the backups that share their DNS go down, and the DNS recovers.
+The terminal narrates each step, with the cause and the backups that still work, in
+lines under 100 columns; the demo ends by itself.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import errno
 import logging
 import socket
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -42,7 +45,10 @@ EXPIRED = (
     "Caches have expired: names fail, services go down, and the backups that share "
     "their DNS go down with them."
 )
+STALE = "resolver-b now answers from expired cache (stale, EDE 3) for {seconds}s more."
 MIN_DURATION = 20.0
+WIDTH = 99  # narration lines stay under 100 columns
+STALE_RESOLVER = "resolver-b"
 
 
 def example_config_text() -> str:
@@ -64,8 +70,9 @@ class Demo:
         self.listen = listen
         self.duration = max(duration, MIN_DURATION)
         self.console = console
-        # Short TTLs, so caches run out within the demo: a fifth of its length.
-        self.ttl = max(8, int(self.duration * 0.2))
+        # Short TTLs and stale window, so caches run out within the demo.
+        self.ttl = max(6, int(self.duration * 0.15))
+        self.stale = max(4, int(self.duration * 0.1))
         self.servers: dict[str, DnsServer] = {}
         self.tmp = tempfile.TemporaryDirectory(prefix="dnsmon-demo-")
 
@@ -80,18 +87,20 @@ class Demo:
         upstreams = [("127.0.0.1", self.servers[n].port) for n in ("ns1", "ns2")]
         for name in ("resolver-a", "resolver-b"):
             port = _port_or_free(_entry(config, name)["port"])
-            self.servers[name] = CachingResolver(upstreams, "127.0.0.1", port)
+            stale = self.stale if name == STALE_RESOLVER else 0.0
+            self.servers[name] = CachingResolver(upstreams, "127.0.0.1", port, stale_seconds=stale)
             self.servers[name].start()
         for name, server in self.servers.items():
             _entry(config, name)["port"] = server.port
+        _entry(config, STALE_RESOLVER)["serve_stale"] = f"{self.stale}s"
         config["defaults"].update({"interval": f"{ROUND_INTERVAL}s", "timeout": "1s"})
         return config
 
     def steps(self) -> list[Step]:
         ns1, ns2 = self.servers["ns1"], self.servers["ns2"]
         dark = self.duration * 0.25
-        expired = dark + self.ttl + ROUND_INTERVAL
-        recovered = max(self.duration * 0.75, expired + 2 * ROUND_INTERVAL)
+        expired = dark + self.ttl + self.stale + ROUND_INTERVAL
+        recovered = max(self.duration * 0.75, expired + ROUND_INTERVAL)
         return [
             Step(self.duration * 0.12, "Planned upgrade begins: ns1 is taken down for its upgrade.",
                  lambda: ns1.fail("timeout")),
@@ -107,7 +116,7 @@ class Demo:
             self.servers[name].recover()
 
     def run(self) -> int:
-        LOGGER.setLevel(logging.ERROR)  # the narration tells the story, not the log
+        LOGGER.setLevel(logging.CRITICAL)  # the narration tells the story, not the log
         try:
             config = self.start_dns()
             path = Path(self.tmp.name) / "probes.yaml"
@@ -144,8 +153,10 @@ class Demo:
             Text("dnsmon demo: a planned DNS upgrade in a fictional health region", style="bold")
         )
         ports = ", ".join(f"{n} 127.0.0.1:{s.port}" for n, s in self.servers.items())
-        self.console.print(f"embedded DNS servers: {ports}")
-        self.console.print(f"status page {base}/   metrics {base}/metrics   JSON {base}/api/status")
+        self._say(None, f"embedded DNS servers: {ports}")
+        self.console.print(f"status page  {base}/")
+        self.console.print(f"metrics      {base}/metrics")
+        self.console.print(f"JSON report  {base}/api/status")
         self.console.print(
             f"the demo lasts {self.duration:.0f}s and ends by itself (Ctrl-C to stop)\n"
         )
@@ -153,49 +164,86 @@ class Demo:
     def _replay(self, scheduler: Scheduler) -> None:
         started = time.monotonic()
         pending = self.steps()
-        seen, last_line, told_down = None, "", False
+        seen, told = None, _Told()
         while (elapsed := time.monotonic() - started) < self.duration:
             while pending and elapsed >= pending[0].at:
                 step = pending.pop(0)
                 step.action()
-                self.console.print(Text(f"[{elapsed:5.1f}s] {step.title}", style="bold cyan"))
+                self._say(elapsed, step.title, "bold cyan")
             latest = scheduler.latest()
             if latest is not None and latest.finished_at != seen:
                 seen = latest.finished_at
-                report = latest.outcome.report
-                if report["status"] == "down" and not told_down:
-                    told_down = True
-                    self.console.print(Text(f"[{elapsed:5.1f}s] {EXPIRED}", style="bold cyan"))
-                last_line = self._narrate(report, elapsed, last_line)
+                self._narrate(latest.outcome.report, elapsed, told)
             time.sleep(0.2)
-        self.console.print(
-            Text("demo finished: everything recovered and the servers are stopped.", style="bold")
-        )
+        self._say(None, "demo finished: everything recovered and the servers are stopped.", "bold")
 
-    def _narrate(self, report: dict[str, Any], elapsed: float, last: str) -> str:
-        """Print a round's summary when it says something new; return what it said."""
-        line = Text("round: ")
-        line.append(report["status"], style=STYLES[report["status"]])
-        for state in ("down", "degraded"):
-            names = [_service_text(s) for s in report["services"] if s["status"] == state]
-            if names:
-                line.append(f"  {state}: {', '.join(names)}")
-        lost = [f"{s['name']}/{b['name']}" for s in report["services"] for b in s["backups"]
-                if b["status"] == "unusable"]  # fmt: skip
-        if lost:
-            line.append(f"  backups lost: {', '.join(lost[:4])}{'…' if len(lost) > 4 else ''}")
-        if line.plain != last:
-            self.console.print(Text(f"[{elapsed:5.1f}s] ") + line)
-        return line.plain
+    def _say(self, elapsed: float | None, text: str, style: str = "") -> None:
+        """One narration paragraph, wrapped under 100 columns."""
+        stamp = f"[{elapsed:5.1f}s] " if elapsed is not None else ""
+        lines = textwrap.wrap(text, WIDTH, initial_indent=stamp, subsequent_indent=" " * 10)
+        for line in lines:
+            self.console.print(Text(line, style=style))
+
+    def _narrate(self, report: dict[str, Any], elapsed: float, told: _Told) -> None:
+        """A round's news: its verdict when it changed, new causes, stale answers, and
+        the backups that still work when services go down."""
+        if _stale(report) and not told.stale:
+            told.stale = True
+            self._say(elapsed, STALE.format(seconds=self.stale), "bold cyan")
+        if report["status"] == "down" and not told.down:
+            told.down = True
+            self._say(elapsed, EXPIRED, "bold cyan")
+        verdict = _verdict(report)
+        if verdict != told.verdict:
+            told.verdict = verdict
+            self._say(elapsed, verdict, STYLES[report["status"]])
+        for cause in report.get("causes", []):
+            if cause["kind"] + cause["target"] not in told.causes:
+                self._say(elapsed, f"cause: {cause['summary']}")
+        told.causes = {c["kind"] + c["target"] for c in report.get("causes", [])}
+        down = {s["name"] for s in report["services"] if s["status"] == "down"}
+        if down - told.down_services:
+            self._say(elapsed, _still_working(report, down - told.down_services))
+        told.down_services = down
 
 
-def _service_text(service: dict[str, Any]) -> str:
-    runway = service.get("runway_seconds")
-    return (
-        f"{service['name']} (runway {runway_text(runway)})"
-        if runway is not None
-        else service["name"]
-    )
+@dataclass
+class _Told:
+    """What the narration has said already, so each round adds only news."""
+
+    verdict: str = ""
+    causes: set[str] = field(default_factory=set)
+    down_services: set[str] = field(default_factory=set)
+    stale: bool = False
+    down: bool = False
+
+
+def _verdict(report: dict[str, Any]) -> str:
+    """``round: degraded  degraded: ehr, sso, … (10)  runway 5s``: short enough to scan."""
+    parts = [f"round: {report['status']}"]
+    for state in ("down", "degraded"):
+        names = [s["name"] for s in report["services"] if s["status"] == state]
+        if names:
+            more = f", … ({len(names)})" if len(names) > 5 else ""
+            parts.append(f"{state}: {', '.join(names[:5])}{more}")
+    runways = [s["runway_seconds"] for s in report["services"] if s["runway_seconds"] is not None]
+    if runways:
+        parts.append(f"cache runway {runway_text(min(runways))}")
+    return "  ".join(parts)
+
+
+def _stale(report: dict[str, Any]) -> bool:
+    return any(r["result"] == "stale" for n in report["names"] for r in n["results"])
+
+
+def _still_working(report: dict[str, Any], down: set[str]) -> str:
+    """For each service that just went down, the backups people can still use."""
+    told = []
+    for service in report["services"]:
+        if service["name"] in down:
+            usable = [b["name"] for b in service["backups"] if b["status"] == "usable"]
+            told.append(f"{service['name']} → {', '.join(usable) or 'no backup works'}")
+    return "still working: " + "; ".join(told)
 
 
 def _http_server(listen: str, scheduler: Scheduler) -> HttpServer:

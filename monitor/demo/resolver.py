@@ -7,6 +7,10 @@ failed — until the cached answer expires. Then it answers SERVFAIL, as Unbound
 probe with a short timeout often sees `timeout` instead; this resolver gives up after one
 short attempt per upstream so the demo's story stays quick and clear.
 
+With ``stale_seconds`` it serves expired answers for that long once no upstream answers
+(as Unbound's ``serve-expired-ttl`` or BIND's ``max-stale-ttl``): TTL 30 and Extended DNS
+Error 3 "Stale Answer", the way both say so.
+
 It forwards each question as asked and does not chase a CNAME into a zone its upstreams
 do not serve: the demo zones keep every alias and its target in the same zone.
 """
@@ -19,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
+import dns.edns
 import dns.exception
 import dns.flags
 import dns.message
@@ -32,6 +37,7 @@ import dns.rrset
 from monitor.demo.authoritative import OUR_EDNS_PAYLOAD, DnsServer, accept_query, rrset_with_ttl
 
 UPSTREAM_TIMEOUT_SECONDS = 0.4
+STALE_TTL = 30  # what Unbound and BIND hand out with an expired answer
 CACHEABLE_RCODES = (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)
 
 CacheKey = tuple[
@@ -58,14 +64,18 @@ class AnswerCache:
         self._entries: dict[CacheKey, CachedAnswer] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: CacheKey) -> CachedAnswer | None:
-        """The cached answer for `key` if it has not expired yet."""
+    def get(self, key: CacheKey, stale_seconds: float = 0.0) -> CachedAnswer | None:
+        """The cached answer for `key` if it has not expired yet, or expired less than
+        `stale_seconds` ago."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry.expires_at <= self._clock():
+            if entry is not None and entry.expires_at + stale_seconds <= self._clock():
                 del self._entries[key]
                 return None
             return entry
+
+    def expired(self, entry: CachedAnswer) -> bool:
+        return entry.expires_at <= self._clock()
 
     def put(self, key: CacheKey, response: dns.message.Message) -> CachedAnswer:
         """Store an upstream answer (if it may be cached at all) and return it as stored."""
@@ -117,10 +127,12 @@ class CachingResolver(DnsServer):
         port: int = 0,
         timeout: float = UPSTREAM_TIMEOUT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        stale_seconds: float = 0.0,
     ) -> None:
         super().__init__(address, port)
         self.upstreams = list(upstreams)
         self.timeout = timeout
+        self.stale_seconds = stale_seconds
         self.cache = AnswerCache(clock)
 
     def respond(self, query: dns.message.Message) -> dns.message.Message:
@@ -132,25 +144,36 @@ class CachingResolver(DnsServer):
             return response
         question = query.question[0]
         key: CacheKey = (question.name, question.rdtype)
-        entry = self.cache.get(key) or self._fetch(key)
-        if entry is None:
-            response.set_rcode(dns.rcode.SERVFAIL)  # no upstream answered, nothing cached
-        else:
+        cached = self.cache.get(key, self.stale_seconds)
+        fresh = cached if cached is not None and not self.cache.expired(cached) else None
+        entry = fresh or self._fetch(key)
+        if entry is not None:
             self._fill(response, entry)
+        elif cached is not None:  # the authority is gone: serve the expired answer, say so
+            self._fill(response, cached, stale=True)
+            response.use_edns(
+                0,
+                payload=OUR_EDNS_PAYLOAD,
+                options=[dns.edns.EDEOption(dns.edns.EDECode.STALE_ANSWER)],
+            )
+        else:
+            response.set_rcode(dns.rcode.SERVFAIL)  # no upstream answered, nothing cached
         return response
 
     def flush(self) -> None:
         """Empty the cache."""
         self.cache.clear()
 
-    def _fill(self, response: dns.message.Message, entry: CachedAnswer) -> None:
+    def _fill(
+        self, response: dns.message.Message, entry: CachedAnswer, stale: bool = False
+    ) -> None:
         response.set_rcode(entry.rcode)
         for source, target in (
             (entry.answer, response.answer),
             (entry.authority, response.authority),
         ):
             for rrset in source:
-                ttl = self.cache.remaining(entry, rrset.ttl)
+                ttl = STALE_TTL if stale else self.cache.remaining(entry, rrset.ttl)
                 target.append(rrset_with_ttl(rrset.name, rrset, ttl))
 
     def _fetch(self, key: CacheKey) -> CachedAnswer | None:

@@ -26,6 +26,7 @@ def state_keys(health: Health, causes: Iterable[Cause]) -> dict[StateKey, str]:
             states[("backup", f"{name}/{backup.name}")] = backup.state.value
     for key, found in health.names.items():
         states[("name", f"{key[0]} {key[1]}")] = found.state.value
+        states[("consistency", f"{key[0]} {key[1]}")] = str(found.consistent)
     for cause in causes:
         states[("cause", *cause.key)] = ACTIVE
     return states

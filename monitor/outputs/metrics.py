@@ -192,16 +192,32 @@ def _servers(self: RoundCollector) -> Iterator[Metric]:
 
 def _names(self: RoundCollector) -> Iterator[Metric]:
     labels = ["name", "type"]
-    healthy = _gauge("dnsmon_name_healthy_servers", "Servers answering this name ok.", labels)
-    servers = _gauge("dnsmon_name_servers", "Servers asked for this name.", labels)
+    healthy = _gauge(
+        "dnsmon_name_healthy_servers",
+        "Resolvers answering this name ok: its redundancy as clients see it "
+        "(authoritative servers, for a name asked of no resolver).",
+        labels,
+    )
+    servers = _gauge(
+        "dnsmon_name_servers", "Resolvers asked for this name (or authoritative servers).", labels
+    )
     consistent = _gauge(
         "dnsmon_name_answers_consistent", "1 if every ok server gives the same answers.", labels
     )
+    consistent_since = _gauge(
+        "dnsmon_name_answers_consistent_since_timestamp_seconds",
+        "Unix time since when dnsmon_name_answers_consistent has had its current value.",
+        labels,
+    )
+    memory = self.view.memory
     for (name, rdtype), health in self.view.health.names.items():
         healthy.add_metric([name, rdtype], float(health.healthy_servers))
-        servers.add_metric([name, rdtype], float(len(health.results)))
+        servers.add_metric([name, rdtype], float(health.servers))
         consistent.add_metric([name, rdtype], 1.0 if health.consistent else 0.0)
-    yield from (healthy, servers, consistent)
+        since = memory.since.get(("consistency", f"{name} {rdtype}")) if memory else None
+        if since is not None:
+            consistent_since.add_metric([name, rdtype], since)
+    yield from (healthy, servers, consistent, consistent_since)
 
 
 def _services(self: RoundCollector) -> Iterator[Metric]:

@@ -180,9 +180,17 @@ def _section(console: Console, title: str, items: list[Any], style: str, line: A
 
 
 def _change_line(c: dict[str, Any]) -> str:
-    subject = f"{c['name']} {c['type']} on {c['server']}" if "server" in c else c["name"]
-    kind = f"{c['kind']} " if "kind" in c else ""
-    return f"{kind}{subject}: {c['before']} → {c['after']}"
+    """``ehr-db A on ns1: 127.20.1.15 → 127.20.1.77, now wrong_answer``: a changed result
+    shows the answers before and after; a changed state, the states."""
+    if "server" in c:
+        before = _answers_text(c.get("answers_before", []))
+        after = _answers_text(c.get("answers_after", []))
+        return f"{c['name']} {c['type']} on {c['server']}: {before} → {after}, now {c['after']}"
+    return f"{c['kind']} {c['name']}: {c['before']} → {c['after']}"
+
+
+def _answers_text(answers: list[str]) -> str:
+    return ", ".join(answers) if answers else "no answer"
 
 
 def _answer_line(c: dict[str, Any]) -> str:

@@ -123,8 +123,9 @@ def _compare_results(old: dict, new: dict, diff: Diff) -> None:
         if a["result"] != b["result"]:
             worse = a["result"] == "ok"
             diff.results.append(
-                {**where, "before": a["result"], "after": b["result"], "worse": worse}
-            )
+                {**where, "before": a["result"], "after": b["result"], "worse": worse,
+                 "answers_before": a["answers"], "answers_after": b["answers"]}
+            )  # fmt: skip
         if a["result"] == b["result"] == "ok" and a["answers"] != b["answers"]:
             diff.answers.append({**where, "before": a["answers"], "after": b["answers"]})
         # Resolvers count TTLs down; only an authoritative answer shows the configured TTL.

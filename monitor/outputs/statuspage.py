@@ -25,11 +25,11 @@ STYLE = (
     "body{font-family:system-ui,sans-serif;margin:0;color:#111;background:#fafafa;"
     "line-height:1.4;font-size:17px}"
     "main{max-width:60em;margin:0 auto;padding:0 1em 2em}"
-    "header{padding:1em;color:#fff}header h1{margin:.2em 0;font-size:1.6em}"
-    "header p{margin:.2em 0}"
+    "header{padding:.8em 1em;color:#fff}header h1{margin:.1em 0;font-size:1.45em}"
+    "header p{margin:.2em 0}header small{color:#f4f4f4}"
     ".status-up{background:#1f7a1f}.status-degraded{background:#b36b00}"
     ".status-down{background:#b00020}"
-    "h2{margin:1.2em 0 .4em;font-size:1.25em}h3{margin:.8em 0 .3em;font-size:1.05em}"
+    "h2{margin:1em 0 .4em;font-size:1.2em}h3{margin:.6em 0 .3em;font-size:1.05em}"
     ".cause{margin:.4em 0;padding:.6em .8em;background:#fff;border-left:6px solid #b00020}"
     ".service{background:#fff;margin:1em 0;padding:.8em 1em;border-left:8px solid #999}"
     ".service.down{border-color:#b00020}.service.degraded{border-color:#b36b00}"
@@ -79,8 +79,8 @@ def _body(report: dict[str, Any]) -> str:
     return (
         _header(report)
         + "<main>"
-        + _causes(report)
         + "".join(_service(s, report) for s in report["services"] if s["status"] != "up")
+        + _causes(report)
         + _working(report)
         + _technical(report)
         + _footer(report)
@@ -156,7 +156,7 @@ def _service(service: dict[str, Any], report: dict[str, Any]) -> str:
 
 def _runway(service: dict[str, Any], report: dict[str, Any]) -> str:
     seconds = service.get("runway_seconds")
-    if seconds is None:
+    if seconds is None or service["status"] == "down":  # down already: no time left to tell
         return ""
     until = _epoch(report["started_at"]) + seconds
     return (

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor import config as config_module
-from monitor.config import ConfigError
-from monitor.outputs import logs, metrics
+from monitor.config import Config, ConfigError
+from monitor.outputs import alerts, logs, metrics
 from monitor.outputs.logs import LOGGER
+from monitor.serving.alertmanager import AlertSender
 from monitor.serving.rounds import Monitor, Outcome
 
 SPREAD_FRACTION = 0.5  # of the interval left after the worst-case timeouts
@@ -34,9 +35,11 @@ class Published:
 class Scheduler:
     """Runs rounds on a thread; readers call ``latest()``; ``reload()`` swaps the config."""
 
-    def __init__(self, config_path: str) -> None:
+    def __init__(self, config_path: str, status_url: str = "") -> None:
         self.config_path = config_path
+        self.status_url = status_url  # where alerts point people: the status page
         self.monitor = Monitor(config_module.load(config_path), continuous=True)
+        self.sender = _sender(self.monitor.config)
         self.totals = metrics.Totals()
         self.reload_state = metrics.ReloadState()
         self._latest: Published | None = None
@@ -47,10 +50,12 @@ class Scheduler:
 
     def start(self) -> None:
         self._thread.start()
+        self.sender.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self.sender.stop()
 
     def latest(self) -> Published | None:
         with self._lock:
@@ -73,6 +78,7 @@ class Scheduler:
         monitor = Monitor(config, continuous=True)
         monitor.succeed(self.monitor)
         self.monitor = monitor
+        self._replace_sender(config)
         self.totals.forget_except(config)
         LOGGER.info("config reloaded", extra={"fingerprint": config.fingerprint})
         self._wake.set()  # probe the new config now rather than after a whole interval
@@ -116,6 +122,7 @@ class Scheduler:
         with self._lock:
             self._latest = published
         logs.log_round(previous.outcome.report if previous else None, outcome.report)
+        self.sender.update(alerts.build(outcome.report, self.status_url))
         del previous
         _release_memory()
         LOGGER.debug(
@@ -124,6 +131,24 @@ class Scheduler:
                    "metrics_cpu_seconds": round(exposition.cpu_seconds, 4)},
         )  # fmt: skip
         return published
+
+    def _replace_sender(self, config: Config) -> None:
+        """New Alertmanagers, or a new interval: a new sender that keeps the counts and
+        what is firing, so nothing is resolved or re-announced by a reload alone."""
+        old = self.sender
+        urls = config.alerting.alertmanagers
+        if tuple(t.url for t in old.targets) == urls and old.interval == config.defaults.interval:
+            return
+        new = _sender(config)
+        new.counts.update({k: v for k, v in old.counts.items() if k[0] in urls})
+        new.adopt(old)
+        old.stop()
+        self.sender = new
+        new.start()
+
+
+def _sender(config: Config) -> AlertSender:
+    return AlertSender(config.alerting.alertmanagers, config.defaults.interval)
 
 
 def _release_memory() -> None:

@@ -16,7 +16,7 @@ from monitor.serving.web import Server
 
 def run(config_path: str, listen: str, web_config_path: str | None) -> int:
     """Serve until SIGTERM or SIGINT; SIGHUP reloads. Returns the exit code."""
-    scheduler = Scheduler(config_path)
+    scheduler = Scheduler(config_path, status_url=f"http://{listen}/")
     try:
         http = Server(listen, scheduler, webconfig.load(web_config_path))
     except OSError as exc:

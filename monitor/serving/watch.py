@@ -21,6 +21,7 @@ from monitor.outputs.report import exit_code, state_index
 from monitor.serving.rounds import Monitor
 
 MAX_CHANGES = 8
+MAX_CAUSES = 4
 
 
 @dataclass
@@ -57,7 +58,20 @@ def view(state: WatchState, now: float) -> Group:
     head.append(report["status"].upper(), style=STYLES[report["status"]])
     clock = report["started_at"][11:19]  # HH:MM:SS of the ISO time, to fit 80 columns
     head.append(f"  round {state.rounds} at {clock} UTC ({age:.0f}s ago)")
-    return Group(head, _services(report, age), _servers(report), _changes(state))
+    return Group(head, _causes(report), _services(report, age), _servers(report), _changes(state))
+
+
+def _causes(report: dict[str, Any]) -> Text:
+    """What is wrong, first: each cause in one line, since when it holds."""
+    text = Text()
+    for cause in report.get("causes", [])[:MAX_CAUSES]:
+        since = f" (since {cause['since'][11:16]} UTC)" if cause.get("since") else ""
+        text.append("cause: ", style="bold red")
+        text.append(f"{cause['summary']}{since}\n")
+    more = len(report.get("causes", [])) - MAX_CAUSES
+    if more > 0:
+        text.append(f"… and {more} more (dnsmon check for all)\n")
+    return text
 
 
 def _services(report: dict[str, Any], age: float) -> Table:
@@ -129,6 +143,8 @@ def _plain(monitor: Monitor, console: Console, state: WatchState, interval: floa
         down = [s["name"] for s in report["services"] if s["status"] != "up"]
         line = f"{report['started_at']} {report['site']} {report['status']}"
         console.print(f"{line} not up: {', '.join(down) or '-'}", soft_wrap=True)
+        for cause in report.get("causes", []):
+            console.print(f"  cause: {cause['summary']}", soft_wrap=True)
         for change in changes:
             console.print(f"  {change}", soft_wrap=True)  # log lines are not wrapped
         if rounds is None or state.rounds < rounds:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,6 +26,7 @@ from monitor import __version__
 from monitor.outputs import metrics
 from monitor.outputs.logs import LOGGER
 from monitor.outputs.statuspage import status_page
+from monitor.serving.alertmanager import AlertmanagerCollector, AlertSender
 from monitor.serving.scheduler import Scheduler
 from monitor.serving.webconfig import WebConfig
 
@@ -32,10 +34,15 @@ DEFAULT_LISTEN = "127.0.0.1:9953"
 TLS_HANDSHAKE_SECONDS = 10.0
 
 
-def _process_registry(reload_state: metrics.ReloadState) -> CollectorRegistry:
-    """Process, platform, build info and reload state: small, so rendered per scrape."""
+def _process_registry(
+    reload_state: metrics.ReloadState,
+    sender: Callable[[], AlertSender | None] = lambda: None,
+) -> CollectorRegistry:
+    """Process, platform, build info, reload state and Alertmanager posts: small, and
+    changing between rounds, so rendered per scrape."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(metrics.ReloadCollector(reload_state))
+    registry.register(AlertmanagerCollector(sender))
     registry.register(PROCESS_COLLECTOR)
     registry.register(PLATFORM_COLLECTOR)
     Info("dnsmon_build", "dnsmon version.", registry=registry).info({"version": __version__})
@@ -64,7 +71,7 @@ class Server(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.scheduler = scheduler
         self.web = web
-        self.process_registry = _process_registry(scheduler.reload_state)
+        self.process_registry = _process_registry(scheduler.reload_state, lambda: scheduler.sender)
         super().__init__((host, port), Handler)
         if web.tls is not None:
             self.socket = web.tls.wrap_socket(

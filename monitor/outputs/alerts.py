@@ -1,0 +1,139 @@
+"""The alerts ``serve`` sends to Alertmanager itself, built from a round's report. Pure.
+
+A second path that needs neither Prometheus nor DNS: a service down, a backup unusable,
+a zone dark, a cache runway running short. They carry the same alert names and the
+labels ``alertname``, ``severity``, ``site`` and ``service`` (``backup`` or ``zone`` where
+they concern one) as the Prometheus rules in ``dashboards/``, so Alertmanager groups the
+two into one notification, and the cause in plain words as an annotation.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+RUNWAY_SHORT_SECONDS = 600  # the threshold of the DnsmonCacheRunwayShort rule
+PAGING = {"critical", "high"}  # criticalities whose services page when they go down
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert as Alertmanager's v2 API takes it (``/api/v2/alerts``)."""
+
+    labels: tuple[tuple[str, str], ...]
+    annotations: tuple[tuple[str, str], ...] = ()
+    starts_at: float = 0.0
+    generator_url: str = field(default="", compare=False)
+
+    @property
+    def name(self) -> str:
+        return dict(self.labels)["alertname"]
+
+    def as_json(self, ends_at: float) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "startsAt": _iso(self.starts_at),
+            "endsAt": _iso(ends_at),
+        }
+        if self.generator_url:
+            body["generatorURL"] = self.generator_url
+        return body
+
+
+def build(report: dict[str, Any], status_url: str = "") -> list[Alert]:
+    """Every alert a report raises, firing now."""
+    started = _epoch(report["started_at"])
+    causes = report.get("causes", [])
+    site = report["site"]
+    found: list[Alert] = []
+    for service in report["services"]:
+        found += _service_alerts(service, site, causes, started)
+    for zone in report.get("zones", []):
+        if zone.get("dark"):
+            found.append(_zone_dark(zone, site, causes, started))
+    return [Alert(a.labels, a.annotations, a.starts_at, status_url) for a in found]
+
+
+def _service_alerts(
+    service: dict[str, Any], site: str, causes: list[dict[str, Any]], started: float
+) -> list[Alert]:
+    name, state = service["name"], service["status"]
+    since = _epoch(service["since"]) if service.get("since") else started
+    why = _causes_of(causes, name)
+    out = []
+    label = service.get("description") or name
+    if state == "down":
+        severity = "critical" if service["criticality"] in PAGING else "warning"
+        out.append(_alert(
+            "DnsmonServiceDown", severity, site, since, {"service": name},
+            summary=f"{label} ({name}) is down, seen from {site}",
+            cause=why, description=_usable_backups(service),
+        ))  # fmt: skip
+    runway = service.get("runway_seconds")
+    if runway is not None and runway < RUNWAY_SHORT_SECONDS and state != "down":
+        severity = "critical" if service["criticality"] == "critical" else "warning"
+        out.append(_alert(
+            "DnsmonCacheRunwayShort", severity, site, started, {"service": name},
+            summary=f"{label} ({name}) goes down in about {runway // 60} min {runway % 60} s "
+            "when resolver caches run out",
+            cause=why, description=_usable_backups(service),
+        ))  # fmt: skip
+    for backup in service["backups"]:
+        if backup["status"] == "unusable":
+            severity = "critical" if state == "down" else "warning"
+            b_since = _epoch(backup["since"]) if backup.get("since") else started
+            out.append(_alert(
+                "DnsmonBackupUnusable", severity, site, b_since,
+                {"service": name, "backup": backup["name"]},
+                summary=f"backup {backup['name']} of {name} does not work, seen from {site}",
+                cause=why, description="; ".join(backup.get("reasons", [])),
+            ))  # fmt: skip
+    return out
+
+
+def _zone_dark(zone: dict[str, Any], site: str, causes: list[dict[str, Any]], at: float) -> Alert:
+    mine = [c for c in causes if c["kind"] == "zone_dark" and c["target"] == zone["name"]]
+    summary = mine[0]["summary"] if mine else f"no authoritative server of {zone['name']} answers"
+    since = _epoch(mine[0]["since"]) if mine and mine[0].get("since") else at
+    return _alert(
+        "DnsmonZoneDark", "critical", site, since, {"zone": zone["name"]},
+        summary=f"zone {zone['name']} is dark, seen from {site}", cause=summary,
+        description="resolvers answer its names from cache only, until their caches run out",
+    )  # fmt: skip
+
+
+def _alert(
+    alertname: str, severity: str, site: str, since: float, extra: dict[str, str], **notes: str
+) -> Alert:
+    labels = {"alertname": alertname, "severity": severity, "site": site, **extra}
+    annotations = {k: v for k, v in notes.items() if v}
+    return Alert(tuple(sorted(labels.items())), tuple(sorted(annotations.items())), since)
+
+
+def _causes_of(causes: Iterable[dict[str, Any]], service: str) -> str:
+    return "; ".join(c["summary"] for c in causes if service in c["services"])
+
+
+def _usable_backups(service: dict[str, Any]) -> str:
+    usable = [b for b in service["backups"] if b["status"] == "usable"]
+    if not usable:
+        return "no backup routine of it works now"
+    told = [
+        f"{b.get('description') or b['name']}"
+        + (f": {b['instructions']}" if b.get("instructions") else "")
+        for b in usable
+    ]
+    return "usable backups: " + " | ".join(told)
+
+
+def _epoch(iso: str) -> float:
+    return float(calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
