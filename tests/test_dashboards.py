@@ -77,9 +77,11 @@ def exported() -> set[str]:
     )
     collector = metrics.RoundCollector(view, metrics.Totals())
     names = {name for family in collector.collect() for name in _names_of(family)}
-    # Process metrics and dnsmon_build_info come from the web server's own registry.
+    # Process metrics, dnsmon_build_info, the reload gauges and the Alertmanager counter
+    # come from the web server's own registry, rendered per scrape. A family counts even
+    # with no sample yet (no Alertmanager is configured here).
     for family in web._process_registry(metrics.ReloadState()).collect():
-        names.update(sample.name for sample in family.samples)
+        names.update(_names_of(family))
     return names
 
 
@@ -175,6 +177,13 @@ def test_dashboard_shows_what_an_operator_needs(dashboard: dict[str, Any]) -> No
         "dnsmon_round_duration_seconds",
         "dnsmon_last_round_timestamp_seconds",  # staleness
         "dnsmon_config_last_reload_successful",
+        "dnsmon_zone_dark",  # zones whose every authoritative server fails
+        "dnsmon_zone_reach",  # resolvers that answer but cannot reach the authority
+        "dnsmon_probe_ede_total",  # Extended DNS Errors, stale answers among them
+        "dnsmon_cause_info",  # the causes in plain words
+        "dnsmon_service_status_since_timestamp_seconds",
+        "dnsmon_name_answers_consistent_since_timestamp_seconds",  # against the TTL
+        "dnsmon_alertmanager_notifications_total",  # dnsmon's own path to Alertmanager
     }
     assert needed <= used, f"not on the dashboard: {sorted(needed - used)}"
 

@@ -45,14 +45,16 @@ class Alert:
         return body
 
 
-def build(report: dict[str, Any], status_url: str = "") -> list[Alert]:
-    """Every alert a report raises, firing now."""
+def build(report: dict[str, Any], status_url: str = "", hold_seconds: float = 0.0) -> list[Alert]:
+    """Every alert a report raises, firing now. A service must have been down for
+    ``hold_seconds`` (a round, in ``serve``) before it pages: one lost packet pages nobody,
+    as the Prometheus rule's ``for: 1m`` does."""
     started = _epoch(report["started_at"])
     causes = report.get("causes", [])
     site = report["site"]
     found: list[Alert] = []
     for service in report["services"]:
-        found += _service_alerts(service, site, causes, started)
+        found += _service_alerts(service, site, causes, started, hold_seconds)
     for zone in report.get("zones", []):
         if zone.get("dark"):
             found.append(_zone_dark(zone, site, causes, started))
@@ -60,14 +62,14 @@ def build(report: dict[str, Any], status_url: str = "") -> list[Alert]:
 
 
 def _service_alerts(
-    service: dict[str, Any], site: str, causes: list[dict[str, Any]], started: float
+    service: dict[str, Any], site: str, causes: list[dict[str, Any]], started: float, hold: float
 ) -> list[Alert]:
     name, state = service["name"], service["status"]
     since = _epoch(service["since"]) if service.get("since") else started
     why = _causes_of(causes, name)
     out = []
     label = service.get("description") or name
-    if state == "down":
+    if state == "down" and started - since >= hold:
         severity = "critical" if service["criticality"] in PAGING else "warning"
         out.append(_alert(
             "DnsmonServiceDown", severity, site, since, {"service": name},

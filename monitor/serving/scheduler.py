@@ -122,7 +122,8 @@ class Scheduler:
         with self._lock:
             self._latest = published
         logs.log_round(previous.outcome.report if previous else None, outcome.report)
-        self.sender.update(alerts.build(outcome.report, self.status_url))
+        hold = monitor.config.defaults.interval  # down in two rounds running before a page
+        self.sender.update(alerts.build(outcome.report, self.status_url, hold))
         del previous
         _release_memory()
         LOGGER.debug(
