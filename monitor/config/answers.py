@@ -12,11 +12,21 @@ import dns.rdatatype
 from dns.rdtypes.ANY.TXT import TXT
 
 
+# Control characters in text a server sends are shown as zone files show them (\027 for
+# ESC): a hostile TXT record must not drive the terminal of whoever reads the report.
+_CONTROL = {c: f"\\{c:03d}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character written as ``\\DDD``."""
+    return text.translate(_CONTROL)
+
+
 def answer_text(rdata: dns.rdata.Rdata) -> str:
     """One answer as users write it in ``expect``: TXT strings joined, names absolute,
     addresses in Python's one canonical form (so ``::ffff:127.0.0.1`` matches itself)."""
     if isinstance(rdata, TXT):
-        return b"".join(rdata.strings).decode("utf-8", errors="replace")
+        return printable(b"".join(rdata.strings).decode("utf-8", errors="replace"))
     if rdata.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
         return str(ipaddress.ip_address(rdata.address))  # type: ignore[attr-defined]
     return rdata.to_text().lower()  # names compare case-insensitively in DNS

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from monitor.config.answers import printable
+
 # The IANA registry's names, as people read them in reports.
 NAMES = {
     0: "Other Error",
@@ -76,7 +78,7 @@ def from_option(data: bytes) -> Ede:
     """An EDE option's payload: a 16-bit code, then optional UTF-8 text."""
     if len(data) < 2:
         raise ValueError("EDE option shorter than its 2-byte code")
-    text = data[2:].decode("utf-8", errors="replace").rstrip("\x00")
+    text = printable(data[2:].decode("utf-8", errors="replace").rstrip("\x00"))
     return Ede(int.from_bytes(data[:2], "big"), text)
 
 

@@ -3,9 +3,14 @@
 One non-blocking UDP socket per server carries all of that server's queries, matched by
 message ID, so a round of thousands of names costs no socket per query. Each server has
 its own send pace (never above ``max_qps_per_server``) and a bound on queries in flight.
-Truncated replies are retried over TCP on a small thread pool while UDP goes on, so one
-round's wall time is bounded by ``timeout × attempts`` plus pacing, not by how many
-servers are dead.
+TCP (for truncated replies, or ``transport: tcp``) runs in the same event loop, one
+non-blocking connection per question and a few per server at most, so no server's TCP
+can hold up another's.
+
+Every query has one deadline, ``timeout × attempts`` from its first send, across UDP,
+TCP and the fall-back between them: a silent, trickling or flapping server cannot make
+a round longer than that (plus pacing). A server that answers nothing at all within a
+round is given up on, over UDP and over TCP alike.
 """
 
 from __future__ import annotations
@@ -17,16 +22,14 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import dns.exception
 import dns.flags
-import dns.query
 import dns.rdatatype
 
 from monitor.probing.plan import Purpose, Query
 from monitor.probing.results import ProbeResult
+from monitor.probing.tcp import Exchange, TcpFailed
 from monitor.probing.wire import (
     EDNS_REJECTED,
     Malformed,
@@ -39,13 +42,15 @@ from monitor.probing.wire import (
 from monitor.states import Result, Transport
 
 MIN_IN_FLIGHT_PER_SERVER = 64
-TCP_WORKERS = 16
-# A server that has answered nothing in this round after this many queries timed out
-# is not asked the rest: a dead server must not stretch the round by names × timeout.
+TCP_PER_SERVER = 8  # open TCP connections to one server at most
+# A server that has answered nothing in this round after this many queries failed is
+# not asked the rest: a dead server must not stretch the round by names × timeout.
 GIVE_UP_AFTER_TIMEOUTS = 16
+GIVE_UP_AFTER_TCP_FAILURES = 4
 # A server that refused EDNS is asked without it; after this long, EDNS is tried again
 # (RFC 6891 section 7: an upgraded server should not stay on the old path for ever).
 EDNS_RETRY_SECONDS = 3600.0
+OPCODE_QUERY = 0
 
 
 @dataclass(frozen=True)
@@ -58,15 +63,22 @@ class ProbeSettings:
     max_qps_per_server: float = 200.0
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
     query: Query
     template: Template
     qtype: int
     attempt: int = 0
-    query_id: int | None = None  # kept across attempts, so a late first reply still counts
-    sent_at: float = 0.0
-    deadline: float = 0.0
+    sent: dict[int, float] = field(default_factory=dict)  # each attempt's ID → when sent
+    first_sent: float | None = None
+    deadline: float = 0.0  # of the current attempt
+    over_tcp: bool = False
+    truncated: bool = False  # came to TCP because the UDP reply was truncated
+
+    def budget_end(self, settings: ProbeSettings) -> float:
+        """The one deadline of the whole query, whatever transports it goes through."""
+        assert self.first_sent is not None
+        return self.first_sent + settings.timeout * settings.attempts
 
 
 class Prober:
@@ -108,7 +120,7 @@ class Prober:
 
 
 class _Channel:
-    """One server: its socket, its queue, its pace and what is in flight."""
+    """One server: its UDP socket, its queues, its pace and what is outstanding."""
 
     def __init__(self, address: str, port: int, gap: float, max_in_flight: int) -> None:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -119,18 +131,22 @@ class _Channel:
         self.gap = gap
         self.max_in_flight = max_in_flight
         self.next_send = 0.0  # set to the round's start, so the first two are a gap apart
-        self.queue: deque[_Pending] = deque()
-        self.in_flight: dict[int, _Pending] = {}
-        self.retrying: dict[int, _Pending] = {}  # timed out once, queued to be asked again
+        self.queue: deque[_Pending] = deque()  # to ask (or ask again) over UDP
+        self.in_flight: set[_Pending] = set()  # asked over UDP, awaiting a reply
+        self.by_id: dict[int, _Pending] = {}  # every ID still accepted, late replies too
+        self.tcp_queue: deque[_Pending] = deque()  # to ask over TCP
+        self.tcp_open: dict[_Pending, Exchange] = {}
         self.problem = ""  # the last malformed or unreachable report, for timed-out queries
         self.edns = True  # False once the server answered EDNS with FORMERR, NOTIMP or BADVERS
-        self.datagrams = 0  # anything received this round
+        self.datagrams = 0  # anything received over UDP this round
         self.timeouts = 0  # queries that failed every attempt
+        self.tcp_replies = 0
+        self.tcp_failures = 0
 
     def new_id(self) -> int:
         while True:
             query_id = random.getrandbits(16)
-            if query_id not in self.in_flight and query_id not in self.retrying:
+            if query_id not in self.by_id:
                 return query_id
 
     @property
@@ -138,8 +154,27 @@ class _Channel:
         return bool(self.queue) and len(self.in_flight) < self.max_in_flight
 
     @property
+    def can_open_tcp(self) -> bool:
+        return bool(self.tcp_queue) and len(self.tcp_open) < TCP_PER_SERVER
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.queue or self.in_flight or self.tcp_queue or self.tcp_open)
+
+    @property
     def given_up(self) -> bool:
         return self.datagrams == 0 and self.timeouts >= GIVE_UP_AFTER_TIMEOUTS
+
+    @property
+    def tcp_given_up(self) -> bool:
+        return self.tcp_replies == 0 and self.tcp_failures >= GIVE_UP_AFTER_TCP_FAILURES
+
+    def forget(self, pending: _Pending) -> None:
+        """The query is finished: no reply to any of its attempts counts any more."""
+        for query_id in pending.sent:
+            if self.by_id.get(query_id) is pending:
+                del self.by_id[query_id]
+        self.in_flight.discard(pending)
 
 
 class _Round:
@@ -152,8 +187,6 @@ class _Round:
         self.results: list[ProbeResult] = []
         self.selector = selectors.DefaultSelector()
         self.channels: dict[tuple[str, int], _Channel] = {}
-        self.tcp: list[Future[ProbeResult]] = []
-        self.pool: ThreadPoolExecutor | None = None
         self._build_channels(queries, spread)
 
     def _build_channels(self, queries: list[Query], spread: float) -> None:
@@ -171,62 +204,92 @@ class _Round:
             key = (q.server.address, q.server.port)
             if key not in self.channels:
                 gap = max(min_gap, spread / counts[key] if spread else 0.0)
-                self.channels[key] = _Channel(q.server.address, q.server.port, gap, bound)
-                self.channels[key].next_send = self.clock()
-                self.channels[key].edns = self.prober.speaks_edns(*key)
-                self.selector.register(self.channels[key].sock, selectors.EVENT_READ, key)
+                channel = _Channel(q.server.address, q.server.port, gap, bound)
+                channel.next_send = self.clock()
+                channel.edns = self.prober.speaks_edns(*key)
+                self.channels[key] = channel
+                self.selector.register(channel.sock, selectors.EVENT_READ, channel)
             self.channels[key].queue.append(self.prober.pending(q, self.channels[key].edns))
 
     def run(self) -> list[ProbeResult]:
         try:
-            if self.settings.transport is Transport.TCP:
-                self._run_all_tcp()
-            else:
-                self._run_udp()
-            self.results.extend(f.result() for f in self.tcp)
+            while any(c.busy for c in self.channels.values()):
+                self._step()
         finally:
             self._close()
         return self.results
 
-    def _run_udp(self) -> None:
-        while any(c.queue or c.in_flight for c in self.channels.values()):
-            now = self.clock()
-            wake = now + 0.25
-            for channel in self.channels.values():
-                wake = min(wake, self._send_due(channel, now))
-            for key, _ in self.selector.select(max(0.0, wake - self.clock())):
-                self._receive(self.channels[key.data])
-            now = self.clock()
-            for channel in self.channels.values():
-                self._expire(channel, now)
+    def _step(self) -> None:
+        now = self.clock()
+        wake = now + 0.25
+        for channel in self.channels.values():
+            wake = min(wake, self._send_due(channel, now))
+        for key, _ in self.selector.select(max(0.0, wake - self.clock())):
+            if isinstance(key.data, _Channel):
+                self._receive(key.data)
+            else:
+                self._tcp_ready(*key.data)
+        now = self.clock()
+        for channel in self.channels.values():
+            self._expire(channel, now)
+
+    # --- sending ------------------------------------------------------------------------
 
     def _send_due(self, channel: _Channel, now: float) -> float:
-        """Send what the pace and the in-flight bound allow; return the next wake time."""
-        while channel.can_send and channel.next_send <= now:
-            self._send(channel, channel.queue.popleft(), now)
+        """Send what the pace and the bounds allow; return the next wake time."""
+        while channel.next_send <= now and self._send_next(channel, now):
             # A late loop may catch up by one query, never more: no bursts, no lost rate.
             channel.next_send = max(channel.next_send + channel.gap, now)
-        wake = min((p.deadline for p in channel.in_flight.values()), default=now + 0.25)
-        if channel.can_send:
+        deadlines = [p.deadline for p in channel.in_flight]
+        deadlines += [e.deadline for e in channel.tcp_open.values()]
+        wake = min(deadlines, default=now + 0.25)
+        if channel.queue or channel.tcp_queue:
             wake = min(wake, channel.next_send)
         return wake
 
+    def _send_next(self, channel: _Channel, now: float) -> bool:
+        """Ask the next question the bounds allow; False when none may go now."""
+        if channel.can_open_tcp:
+            self._open_tcp(channel, channel.tcp_queue.popleft(), now)
+        elif self.settings.transport is Transport.TCP:
+            if not channel.queue or len(channel.tcp_open) >= TCP_PER_SERVER:
+                return False
+            self._open_tcp(channel, channel.queue.popleft(), now)
+        elif channel.can_send:
+            self._send(channel, channel.queue.popleft(), now)
+        else:
+            return False
+        return True
+
+    def _start(self, pending: _Pending, now: float) -> bool:
+        """Count an attempt; False (and a timeout) when the query's time is already up."""
+        if pending.first_sent is None:
+            pending.first_sent = now
+        elif now >= pending.budget_end(self.settings):
+            self._timeout(pending, "no answer in time")
+            return False
+        pending.attempt += 1
+        pending.deadline = min(now + self.settings.timeout, pending.budget_end(self.settings))
+        return True
+
     def _send(self, channel: _Channel, pending: _Pending, now: float) -> None:
-        if pending.query_id is None:
-            pending.query_id = channel.new_id()
-        channel.retrying.pop(pending.query_id, None)
+        if not self._start(pending, now):
+            channel.forget(pending)
+            return
         if pending.template.edns and not channel.edns:
             pending.template = self.prober.template(pending.query, edns=False)
-        pending.attempt += 1
-        pending.sent_at = now
-        pending.deadline = now + self.settings.timeout
-        channel.in_flight[pending.query_id] = pending
+        query_id = channel.new_id()
+        pending.sent[query_id] = now
+        channel.by_id[query_id] = pending
+        channel.in_flight.add(pending)
         try:
-            channel.sock.send(pending.template.with_id(pending.query_id))
+            channel.sock.send(pending.template.with_id(query_id))
         except ConnectionRefusedError:
             channel.problem = "port unreachable"
         except OSError as exc:
             channel.problem = f"send failed: {exc.strerror or exc}"
+
+    # --- receiving over UDP ---------------------------------------------------------------
 
     def _receive(self, channel: _Channel) -> None:
         while True:
@@ -249,26 +312,105 @@ class _Round:
         except Malformed as exc:
             channel.problem = str(exc)
             return
-        pending = channel.in_flight.pop(query_id, None)
-        if pending is None and query_id in channel.retrying:
-            pending = channel.retrying.pop(query_id)  # a late reply to an earlier attempt
-            channel.queue.remove(pending)
+        pending = channel.by_id.get(query_id)
         if pending is None:
             self._unsolicited(channel, wire)
             return
+        # The reply may answer an earlier attempt: timed from when that one was sent.
+        rtt = now - pending.sent[query_id]
+        channel.forget(pending)
+        if pending in channel.queue:
+            channel.queue.remove(pending)  # it was waiting to be asked again
         channel.problem = ""  # a well-matched reply: earlier strays were not about this
-        self._finish_reply(channel, pending, wire, flags, now)
+        if flags & dns.flags.TC and flags & dns.flags.QR:
+            pending.truncated = True
+            self._to_tcp(channel, pending)
+            return
+        self._finish(channel, pending, wire, rtt)
 
-    def _finish_reply(
-        self, channel: _Channel, pending: _Pending, wire: bytes, flags: int, now: float
-    ) -> None:
-        rtt = now - pending.sent_at
-        if not flags & dns.flags.QR:
-            self._done(pending, Result.ERROR, rtt, detail="reply without the QR flag")
+    def _unsolicited(self, channel: _Channel, wire: bytes) -> None:
+        """A reply whose ID matches nothing: if it answers a question we asked, fail it."""
+        for pending in list(channel.in_flight):
+            if pending.template.question in wire[12:].lower()[: len(pending.template.question)]:
+                channel.forget(pending)
+                self._done(pending, Result.ERROR, detail="reply with a mismatched message ID")
+                return
+        channel.problem = "replies with unknown message IDs"
+
+    # --- TCP --------------------------------------------------------------------------------
+
+    def _to_tcp(self, channel: _Channel, pending: _Pending) -> None:
+        """Ask over TCP next (a truncated reply), within the query's one deadline."""
+        pending.over_tcp = True
+        pending.attempt = 0  # TCP gets its own attempts, inside the same deadline
+        channel.tcp_queue.append(pending)
+
+    def _open_tcp(self, channel: _Channel, pending: _Pending, now: float) -> None:
+        pending.over_tcp = True
+        if pending.first_sent is not None and now >= pending.budget_end(self.settings):
+            self._timeout(pending, "no answer over TCP in time")
             return
-        if flags & dns.flags.TC:
-            self._retry_tcp(channel, pending)
+        if channel.tcp_given_up:
+            self._give_up_tcp(pending, channel)
             return
+        if not self._start(pending, now):
+            return
+        if pending.template.edns and not channel.edns:
+            pending.template = self.prober.template(pending.query, edns=False)
+        query_id = channel.new_id()
+        exchange = Exchange(
+            channel.address, channel.port, pending.template.with_id(query_id), now,
+            pending.deadline,
+        )  # fmt: skip
+        pending.sent = {query_id: now}
+        try:
+            exchange.open()
+        except TcpFailed as exc:
+            self._tcp_failed(channel, pending, str(exc), 0.0)
+            return
+        channel.tcp_open[pending] = exchange
+        self.selector.register(exchange.sock, exchange.events, (channel, pending))
+
+    def _tcp_ready(self, channel: _Channel, pending: _Pending) -> None:
+        exchange = channel.tcp_open[pending]
+        try:
+            wire = exchange.step()
+        except TcpFailed as exc:
+            self._close_tcp(channel, pending)
+            self._tcp_failed(channel, pending, str(exc), self.clock() - exchange.started)
+            return
+        if wire is None:
+            self.selector.modify(exchange.sock, exchange.events, (channel, pending))
+            return
+        self._close_tcp(channel, pending)
+        channel.tcp_replies += 1
+        now = self.clock()
+        query_id = next(iter(pending.sent))
+        if wire[:2] != query_id.to_bytes(2, "big"):
+            self._done(pending, Result.ERROR, now - exchange.started,
+                       "reply over TCP with a mismatched message ID")  # fmt: skip
+            return
+        self._finish(channel, pending, wire, now - exchange.started)
+
+    def _close_tcp(self, channel: _Channel, pending: _Pending) -> None:
+        exchange = channel.tcp_open.pop(pending)
+        self.selector.unregister(exchange.sock)
+        exchange.close()
+
+    def _tcp_failed(self, channel: _Channel, pending: _Pending, why: str, rtt: float) -> None:
+        channel.tcp_failures += 1
+        if pending.truncated:
+            why = f"truncated over UDP and {why}"
+        self._done(pending, Result.ERROR, rtt, why)
+
+    def _give_up_tcp(self, pending: _Pending, channel: _Channel) -> None:
+        detail = f"not asked over TCP: its TCP failed {channel.tcp_failures} times this round"
+        self._done(pending, Result.ERROR, detail=detail)
+
+    # --- replies, both transports -----------------------------------------------------------
+
+    def _finish(self, channel: _Channel, pending: _Pending, wire: bytes, rtt: float) -> None:
+        """Judge a reply to ``pending``'s question, or ask again without EDNS."""
         reply = self._read(pending, wire, rtt)
         if isinstance(reply, ProbeResult):
             self.results.append(reply)
@@ -282,160 +424,93 @@ class _Round:
         channel.edns = False
         self.prober.refuses_edns(channel.address, channel.port)
         pending.attempt -= 1  # the refusal is an answer, not a lost attempt
-        channel.retrying[pending.query_id or 0] = pending
-        channel.queue.appendleft(pending)
+        pending.template = self.prober.template(pending.query, edns=False)
+        (channel.tcp_queue if pending.over_tcp else channel.queue).appendleft(pending)
 
     def _read(self, pending: _Pending, wire: bytes, rtt: float) -> Reply | ProbeResult:
         """The parsed reply, or the error result when it is not a reply to this question."""
+        query = pending.query
         try:
+            _, flags, _ = self.prober.parser.header(wire)
+            if not flags & dns.flags.QR:
+                raise Malformed("reply without the QR flag")
+            if (flags >> 11) & 0xF != OPCODE_QUERY:
+                raise Malformed(f"reply with opcode {(flags >> 11) & 0xF}, not QUERY")
             reply = self.prober.parser.parse(wire, pending.qtype)
         except Malformed as exc:
-            return _result(pending.query, Result.ERROR, rtt, detail=str(exc))
+            return _result(query, Result.ERROR, rtt, str(exc), pending.over_tcp)
         if reply.question != pending.template.question:
-            return _result(pending.query, Result.ERROR, rtt, detail="reply to another question")
+            return _result(query, Result.ERROR, rtt, "reply to another question", pending.over_tcp)
         return reply
 
-    def _judge(
-        self, pending: _Pending, reply: Reply, rtt: float, over_tcp: bool = False
-    ) -> ProbeResult:
+    def _judge(self, pending: _Pending, reply: Reply, rtt: float) -> ProbeResult:
         query = pending.query
         result, detail = classify_reply(reply, query.recursion, query.expect)
         edns = reply.edns if pending.template.edns else False
         referral = reply.referral if result is Result.OK else None
         return ProbeResult(
             query, result, rtt, reply.ttl, reply.answers, detail, reply.serial,
-            reply.soa_expire, reply.ede, reply.chain, referral, reply.flags, edns, over_tcp,
+            reply.soa_expire, reply.ede, reply.chain, referral, reply.flags, edns,
+            pending.over_tcp,
         )  # fmt: skip
 
-    def _unsolicited(self, channel: _Channel, wire: bytes) -> None:
-        """A reply whose ID matches nothing: if it answers a question we asked, fail it."""
-        for query_id, pending in list(channel.in_flight.items()):
-            if pending.template.question in wire[12:].lower()[: len(pending.template.question)]:
-                del channel.in_flight[query_id]
-                self._done(pending, Result.ERROR, detail="reply with a mismatched message ID")
-                return
-        channel.problem = "replies with unknown message IDs"
+    # --- deadlines --------------------------------------------------------------------------
 
     def _expire(self, channel: _Channel, now: float) -> None:
-        for query_id, pending in list(channel.in_flight.items()):
-            if pending.deadline > now:
-                continue
-            del channel.in_flight[query_id]
-            if pending.attempt < self.settings.attempts:
-                channel.retrying[query_id] = pending
-                channel.queue.appendleft(pending)
-            elif channel.problem and "unreachable" not in channel.problem:
-                self._done(pending, Result.ERROR, detail=channel.problem)
+        for pending in [p for p in channel.in_flight if p.deadline <= now]:
+            channel.in_flight.discard(pending)
+            if pending.attempt < self.settings.attempts and now < pending.budget_end(self.settings):
+                channel.queue.appendleft(pending)  # its earlier IDs still count if late
             else:
-                channel.timeouts += 1
-                detail = f"no answer after {pending.attempt} attempts"
-                if channel.problem:
-                    detail += f" ({channel.problem})"
-                self._done(pending, Result.TIMEOUT, detail=detail)
+                channel.forget(pending)
+                self._udp_timeout(channel, pending)
+        for pending, exchange in [(p, e) for p, e in channel.tcp_open.items() if e.deadline <= now]:
+            self._close_tcp(channel, pending)
+            channel.tcp_failures += 1
+            if pending.attempt < self.settings.attempts and now < pending.budget_end(self.settings):
+                channel.tcp_queue.appendleft(pending)
+            else:
+                why = "truncated over UDP; over TCP " if pending.truncated else "over TCP: "
+                self._timeout(pending, f"{why}{exchange.why_late()}")
         if channel.given_up and channel.queue:
             self._give_up(channel)
+        if channel.tcp_given_up and channel.tcp_queue:
+            while channel.tcp_queue:
+                self._give_up_tcp(channel.tcp_queue.popleft(), channel)
+
+    def _udp_timeout(self, channel: _Channel, pending: _Pending) -> None:
+        if channel.problem and "unreachable" not in channel.problem:
+            self._done(pending, Result.ERROR, detail=channel.problem)
+            return
+        channel.timeouts += 1
+        detail = f"no answer after {pending.attempt} attempts"
+        if channel.problem:
+            detail += f" ({channel.problem})"
+        self._timeout(pending, detail)
 
     def _give_up(self, channel: _Channel) -> None:
         """Finish what is queued for a server that answered nothing this round."""
         detail = f"not asked: the server answered none of {channel.timeouts} queries this round"
         while channel.queue:
             pending = channel.queue.popleft()
-            if pending.query_id is not None:
-                channel.retrying.pop(pending.query_id, None)
-            self._done(pending, Result.TIMEOUT, detail=detail)
+            channel.forget(pending)
+            self._timeout(pending, detail)
+
+    def _timeout(self, pending: _Pending, detail: str) -> None:
+        self._done(pending, Result.TIMEOUT, detail=detail)
 
     def _done(
         self, pending: _Pending, result: Result, rtt: float | None = None, detail: str = ""
     ) -> None:
-        self.results.append(_result(pending.query, result, rtt, detail=detail))
-
-    def _retry_tcp(self, channel: _Channel, pending: _Pending) -> None:
-        if self.pool is None:
-            self.pool = ThreadPoolExecutor(TCP_WORKERS, thread_name_prefix="dnsmon-tcp")
-        pending.attempt = 0
-        self.tcp.append(self.pool.submit(self._ask_tcp, pending, True))
-
-    def _run_all_tcp(self) -> None:
-        """Transport tcp: every query over TCP, still paced per server."""
-        self.pool = ThreadPoolExecutor(TCP_WORKERS, thread_name_prefix="dnsmon-tcp")
-        channels = list(self.channels.values())
-        while any(c.queue for c in channels):
-            now = self.clock()
-            for channel in channels:
-                if channel.queue and channel.next_send <= now:
-                    pending = channel.queue.popleft()
-                    self.tcp.append(self.pool.submit(self._ask_tcp, pending, False))
-                    channel.next_send = max(channel.next_send + channel.gap, now)
-            waits = [c.next_send for c in channels if c.queue]
-            time.sleep(max(0.0, min(waits, default=now) - self.clock()))
-
-    def _ask_tcp(self, pending: _Pending, after_truncation: bool) -> ProbeResult:
-        """Ask over TCP with the configured attempts; runs on the pool."""
-        query, server = pending.query, pending.query.server
-        detail = ""
-        attempt = 0
-        while attempt < self.settings.attempts:
-            attempt += 1
-            pending.attempt = attempt
-            started = self.clock()
-            try:
-                wire = _tcp_exchange(pending, server.address, server.port, self.settings.timeout)
-            except dns.exception.Timeout:
-                detail = f"no answer over TCP after {attempt} attempts"
-                continue
-            except OSError as exc:
-                why = "truncated over UDP and " if after_truncation else ""
-                reason = f"{why}TCP failed: {exc.strerror or exc}"
-                return _result(query, Result.ERROR, self.clock() - started, reason, over_tcp=True)
-            rtt = self.clock() - started
-            reply = self._read(pending, wire, rtt)
-            if isinstance(reply, ProbeResult):
-                reply.over_tcp = True
-                return reply
-            if pending.template.edns and reply.rcode in EDNS_REJECTED:
-                self.prober.refuses_edns(server.address, server.port)
-                pending.template = self.prober.template(query, edns=False)
-                attempt -= 1
-                continue
-            return self._judge(pending, reply, rtt, over_tcp=True)
-        return _result(query, Result.TIMEOUT, detail=detail, over_tcp=True)
+        self.results.append(_result(pending.query, result, rtt, detail, pending.over_tcp))
 
     def _close(self) -> None:
         for channel in self.channels.values():
+            for pending in list(channel.tcp_open):
+                self._close_tcp(channel, pending)
             self.selector.unregister(channel.sock)
             channel.sock.close()
         self.selector.close()
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _tcp_exchange(pending: _Pending, address: str, port: int, timeout: float) -> bytes:
-    """One query over TCP; returns the raw reply so the UDP parser judges it too."""
-    query_id = random.getrandbits(16)
-    wire = pending.template.with_id(query_id)
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect((address, port))
-            dns.query.send_tcp(sock, wire, time.time() + timeout)
-            length = int.from_bytes(_read_exact(sock, 2), "big")
-            reply = _read_exact(sock, length)
-        except TimeoutError as exc:
-            raise dns.exception.Timeout from exc
-    if reply[:2] != wire[:2]:
-        raise ConnectionError("reply with a mismatched message ID")
-    return reply
-
-
-def _read_exact(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise ConnectionError("connection closed before the reply was complete")
-        data += chunk
-    return data
 
 
 def _result(
