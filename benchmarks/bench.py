@@ -1,7 +1,7 @@
 """dnsmon benchmarks: figures and ratios measured in one run against a baseline.
 
     python3 benchmarks/bench.py            # everything
-    python3 benchmarks/bench.py probe      # one part: probe | static | metrics
+    python3 benchmarks/bench.py probe      # one part: probe | check | static | metrics
 
 Not a test: it prints what it measured. Real servers (Knot, Unbound) run on loopback
 high ports, started and stopped by this script; no traffic leaves 127.0.0.0/8.
@@ -64,6 +64,15 @@ def _row(label: str, n: int, wall: float, cpu: float) -> None:
 
 
 @part
+def check() -> None:
+    """The whole ``dnsmon check --format json`` at 2,000 and 5,000 names × 3 servers."""
+    from benchmarks.workloads import check_benchmark
+
+    for names in (2000, 5000):
+        check_benchmark(names)
+
+
+@part
 def static() -> None:
     """lint and impact on 10,000 services, 30,000 names and 8 servers."""
     from benchmarks.workloads import big_config
@@ -99,6 +108,9 @@ def metrics() -> None:
 
 if __name__ == "__main__":
     chosen = sys.argv[1:] or list(PARTS)
+    unknown = [name for name in chosen if name not in PARTS]
+    if unknown:
+        sys.exit(f"usage: bench.py [{' | '.join(PARTS)}]… (unknown: {', '.join(unknown)})")
     for name in chosen:
         PARTS[name]()
         print()

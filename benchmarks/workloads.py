@@ -203,3 +203,83 @@ def _rss_mib(pid: int, field: str) -> float:
         if line.startswith(field):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def check_benchmark(names: int, runs: int = 5) -> None:
+    """The whole ``dnsmon check --format json``, start-up to output, against a plain loop.
+
+    One BIND authoritative server and two Unbound resolvers on loopback; every name asked
+    of all three. The baseline asks the same queries with ``dns.query.udp`` one at a time,
+    in this process; dnsmon runs as a user runs it, a fresh process each time, its CPU
+    read from the kernel's accounting of the child.
+    """
+    from tests.servers import Bind, Unbound
+
+    labels = [f"host{i:05d}.bench.internal" for i in range(names)]
+    with Bind({"bench.internal": big_zone(labels)}) as ns1:
+        stubs = {"bench.internal": [ns1]}
+        with Unbound(stubs) as ra, Unbound(stubs) as rb, tempfile.TemporaryDirectory() as tmp:
+            config = _check_config(labels, {"resolver-a": ra, "resolver-b": rb}, ns1)
+            path = Path(tmp) / "probes.yaml"
+            path.write_text(yaml.safe_dump(config, sort_keys=False))
+            queries = probe_queries(labels, [("resolver-a", ra), ("resolver-b", rb)], ns1)
+            _run_check(path)  # warm the resolvers' caches
+            baselines = [_timed_loop(queries) for _ in range(runs)]
+            checks = [_run_check(path) for _ in range(runs)]
+    _print_check(names, len(queries), baselines, checks)
+
+
+def _check_config(labels: list[str], resolvers: dict, auth: Any) -> dict[str, Any]:
+    config = _scrape_config(labels, resolvers, {"ns1": auth})
+    config["defaults"] = {"timeout": "2s", "attempts": 2, "max_qps_per_server": 1_000_000}
+    config["names"] = [
+        {"name": n, "type": "A", "expect": [f"127.30.{i // 250}.{i % 250 + 1}"]}
+        for i, n in enumerate(labels)
+    ]
+    return config
+
+
+def _timed_loop(queries: list[Query]) -> tuple[float, float, int]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    ok = plain_dnspython_loop(queries)
+    return time.perf_counter() - wall, time.process_time() - cpu, ok
+
+
+def _run_check(config: Path) -> tuple[float, float, int]:
+    """(wall, CPU of the child, answers ok) of one whole ``dnsmon check --format json``."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dnsmon"), "--config", str(config), "check",
+         "--format", "json"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    report = json.loads(done.stdout)
+    ok = sum(r["result"] == "ok" for n in report["names"] for r in n["results"])
+    return wall, cpu, ok
+
+
+def _print_check(
+    names: int, queries: int, baselines: list[tuple[float, float, int]],
+    checks: list[tuple[float, float, int]],
+) -> None:  # fmt: skip
+    def med(rows: list[tuple[float, float, int]], i: int) -> float:
+        return statistics.median(r[i] for r in rows)
+
+    def spread(rows: list[tuple[float, float, int]], i: int) -> str:
+        return f"{min(r[i] for r in rows):.2f}–{max(r[i] for r in rows):.2f}"
+
+    base_rate = queries / med(baselines, 1)
+    rate = queries / med(checks, 1)
+    print(f"check: {names:,} names × 3 servers = {queries:,} queries, {len(checks)} runs each;"
+          f" ok: dnsmon {checks[-1][2]:,}, plain loop {baselines[-1][2]:,}")  # fmt: skip
+    for label, rows, per_cpu in (("plain dns.query.udp loop", baselines, base_rate),
+                                 ("whole dnsmon check", checks, rate)):  # fmt: skip
+        print(f"  {label:<25} {per_cpu:>9,.0f} q/CPU-s  wall {med(rows, 0):.2f} s"
+              f" ({spread(rows, 0)}), CPU {med(rows, 1):.2f} s ({spread(rows, 1)})")  # fmt: skip
+    print(f"  ratio, queries per CPU second: {rate / base_rate:.2f}×")

@@ -6,7 +6,6 @@ Exit codes follow the monitoring-plugin convention: 0 up, 1 degraded or warnings
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
@@ -73,10 +72,18 @@ def pass_config(f: Any) -> Any:
     )(f)
 
 
+def _write_json(data: Any) -> None:
+    from monitor.outputs.jsontext import dumps
+
+    stream = click.get_binary_stream("stdout")
+    stream.write(dumps(data) + b"\n")
+    stream.flush()
+
+
 def emit(report: dict[str, Any], fmt: str, render: Any) -> None:
     """Print ``report`` as JSON or through ``render`` for people."""
     if fmt == "json":
-        click.echo(json.dumps(report, indent=2))
+        _write_json(report)
     else:
         render(report, Console(highlight=False, soft_wrap=True))
 
@@ -121,7 +128,7 @@ def lint(obj: Context, fmt: str) -> int:
     config = obj.config
     found = findings(config)
     if fmt == "json":
-        click.echo(json.dumps({"valid": True, "findings": found}, indent=2))
+        _write_json({"valid": True, "findings": found})
     else:
         render_lint(config, found, Console(highlight=False, soft_wrap=True))
     return 1 if found else 0
@@ -271,7 +278,7 @@ def diff(obj: Context, before: str, after: str | None, fmt: str) -> int:
         raise click.BadParameter(str(exc)) from exc
     result = snapshot_module.compare(old, new)
     if fmt == "json":
-        click.echo(json.dumps(result.as_json(), indent=2))
+        _write_json(result.as_json())
     else:
         render_diff(result.as_json(), Console(highlight=False, soft_wrap=True))
     return result.exit_code()

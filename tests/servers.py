@@ -11,6 +11,12 @@ point at a loopback address nobody listens on.
         region.ns1.stop()                         # resolvers answer from cache a while
         region.set_zone("ns2", serial=2026112602, overrides={"ehr-db": "A 127.20.1.99"})
         Path("probes.yaml").write_text(region.probes_yaml())
+
+Also here: Nsd (authoritative, any 127/8 address), BindResolver (forwarding or
+following delegations on a high port; serving stale), DelegatedRegion (a parent, a
+child zone on NSD at 127.0.0.2 and a BIND resolver between them), pause()/resume()
+for a silent server, and the Responder base of the in-process fakes (HostileResponder
+here, responders.ZoneResponder).
 """
 
 from __future__ import annotations
@@ -39,9 +45,28 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 import yaml
-from zones import DEFAULT_SERIAL, REGION, REVERSE, Records, region_zone, region_zones
+from zones import (
+    DEFAULT_SERIAL,
+    REGION,
+    REVERSE,
+    SUB,
+    SUB_SERVER,
+    Records,
+    delegation_records,
+    region_reverse_zone,
+    region_zone,
+    region_zones,
+    sub_zone,
+)
 
 LOOPBACK = "127.0.0.1"
+# Root hints name this address, where nothing listens, so a resolver never reaches a
+# real root server. Not 127.0.0.53: systemd-resolved listens there on many machines and
+# would forward what it is asked to the real DNS.
+FAKE_ROOT = "127.255.0.53"
+ROOT_HINTS = f". 3600000 NS fake-root.\nfake-root. 3600000 A {FAKE_ROOT}\n"
+# The TTL Unbound and BIND put on a stale answer.
+STALE_REPLY_TTL = 30
 START_DEADLINE = 15.0
 STOP_GRACE = 3.0
 # Server binaries live in sbin, which a non-root PATH often lacks.
@@ -50,6 +75,9 @@ PACKAGES = {
     "knotd": "knot",
     "knotc": "knot",
     "named": "bind9",
+    "named-checkconf": "bind9-utils",
+    "nsd": "nsd",
+    "nsd-checkconf": "nsd",
     "unbound": "unbound",
     "unbound-checkconf": "unbound",
     "unbound-control": "unbound",
@@ -110,18 +138,28 @@ def stop_process(
         return None
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 that is free for both UDP and TCP right now."""
+def free_port(*addresses: str) -> int:
+    """A port free for both UDP and TCP right now on 127.0.0.1 and every other address
+    given (e.g. free_port(LOOPBACK, "127.0.0.2") for two servers sharing a port)."""
+    others = [a for a in addresses if a != LOOPBACK]
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             udp.bind((LOOPBACK, 0))
             port: int = udp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((LOOPBACK, port))
-                except OSError:
-                    continue
+            if all(_port_free(address, port) for address in [LOOPBACK, *others]):
                 return port
+
+
+def _port_free(address: str, port: int) -> bool:
+    """Whether TCP, and UDP unless it is the probe socket's own, can bind here."""
+    kinds = [socket.SOCK_STREAM] if address == LOOPBACK else [socket.SOCK_DGRAM, socket.SOCK_STREAM]
+    for kind in kinds:
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind((address, port))
+            except OSError:
+                return False
+    return True
 
 
 def _endpoint(target: Endpoint) -> tuple[str, int]:
@@ -177,9 +215,9 @@ class Server:
 
     recursive = False
 
-    def __init__(self, port: int | None = None) -> None:
-        self.address = LOOPBACK
-        self.port = port or free_port()
+    def __init__(self, port: int | None = None, *, address: str = LOOPBACK) -> None:
+        self.address = address
+        self.port = port or free_port(address)
         self.dir = Path(tempfile.mkdtemp(prefix=f"dnsmon-test-{self.kind}-"))
         self._proc: subprocess.Popen[bytes] | None = None
         _live.add(self)
@@ -288,8 +326,21 @@ class Server:
             return None
         return int(rcode)
 
+    def pause(self) -> None:
+        """SIGSTOP: the port stays bound but nothing answers, so a client (or resolver)
+        waits out its timeout, as for a host that is down, instead of getting the
+        instant ICMP "port unreachable" a stopped server gives."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGSTOP)  # its own session: NSD forks
+
+    def resume(self) -> None:
+        """SIGCONT after pause(); queries queued meanwhile are answered late."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         """SIGTERM by PID, SIGKILL after a grace period; the port is free on return."""
+        self.resume()  # a paused process would not act on SIGTERM
         proc, self._proc = self._proc, None
         stop_process(proc, signal.SIGTERM, STOP_GRACE)
 
@@ -328,8 +379,10 @@ class StartServer(Protocol):
 class Authoritative(Server):
     """An authoritative server for {origin: zone_text}, one file per zone."""
 
-    def __init__(self, zones: Mapping[str, str], port: int | None = None) -> None:
-        super().__init__(port)
+    def __init__(
+        self, zones: Mapping[str, str], port: int | None = None, *, address: str = LOOPBACK
+    ) -> None:
+        super().__init__(port, address=address)
         self.zones = {origin.rstrip("."): text for origin, text in zones.items()}
         self._configured: set[str] = set()  # the zones the running config names
 
@@ -447,9 +500,14 @@ class Bind(Authoritative):
     """
 
     def __init__(
-        self, zones: Mapping[str, str], port: int | None = None, refuse_zones: Sequence[str] = ()
+        self,
+        zones: Mapping[str, str],
+        port: int | None = None,
+        refuse_zones: Sequence[str] = (),
+        *,
+        address: str = LOOPBACK,
     ) -> None:
-        super().__init__(zones, port)
+        super().__init__(zones, port, address=address)
         self.refuse_zones = [z.rstrip(".") for z in refuse_zones]
 
     @property
@@ -491,11 +549,82 @@ controls {{ }};
         )
 
 
+class Nsd(Authoritative):
+    """NSD, authoritative only; a changed zone is reloaded in place (SIGHUP).
+
+    Like every server here it listens on one address, which may be any of 127.0.0.0/8
+    (e.g. address="127.0.0.2" to share a port number with a server on 127.0.0.1).
+    """
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "nsd.conf"
+
+    def _write_config(self) -> None:
+        self._write_zones()
+        self._configured = set(self.zones)
+        zones = "".join(
+            f'zone:\n    name: "{origin}"\n    zonefile: "{self._zone_file(origin)}"\n'
+            for origin in self.zones
+        )
+        self.config_path.write_text(f"""\
+server:
+    ip-address: {self.address}@{self.port}
+    do-ip4: yes
+    do-ip6: no
+    username: ""
+    chroot: ""
+    zonesdir: "{self.dir}"
+    database: ""
+    zonelistfile: "{self.dir}/zone.list"
+    xfrdfile: "{self.dir}/xfrd.state"
+    xfrdir: "{self.dir}"
+    pidfile: "{self.dir}/nsd.pid"
+    logfile: "{self.log_path}"
+    server-count: 1
+    verbosity: 1
+    reuseport: no
+    zonefiles-write: 0
+    xfrd-reload-timeout: 0
+remote-control:
+    control-enable: no
+{zones}""")
+        check = subprocess.run(
+            [find_binary("nsd-checkconf"), str(self.config_path)], capture_output=True, text=True
+        )
+        if check.returncode != 0:
+            raise ServerError(f"nsd-checkconf rejected {self.config_path}:\n{check.stderr}")
+
+    def _command(self) -> list[str]:
+        return [find_binary("nsd"), "-d", "-c", str(self.config_path)]
+
+    def _reload(self, origin: str) -> None:
+        if origin not in self._configured or self._proc is None:
+            self.restart()  # a new zone needs a new config
+            return
+        self._write_zones()
+        os.kill(self._proc.pid, signal.SIGHUP)
+
+
 class Unbound(Server):
     """Unbound as an internal caching resolver, stubbed to local authoritative servers.
 
     `stub_zones` maps a zone to the servers asked for it; `refuse_zones` answer REFUSED
     from Unbound itself; `extra` lines go verbatim into the `server:` clause.
+
+    `serve_expired_ttl` turns on serving stale answers: for that many seconds past its
+    TTL a cached record is answered at once with TTL 30 and EDE 3 (Stale Answer, no
+    text) while Unbound retries the authority in the background; after that the name
+    fails. `ede` sends EDE options (implied by serve_expired_ttl); Unbound 1.17 sends
+    none on the SERVFAIL for an unreachable authority.
+
+    `max_rtt_ms` caps the time Unbound waits for an upstream (infra-cache-max-rtt). By
+    default a question whose authority is unreachable goes unanswered for over a minute;
+    with max_rtt_ms=500 it gets SERVFAIL within about 0.6 s per dead server (instantly
+    once they are marked down, but for a re-probe of up to 1 s every infra-host-ttl,
+    10 s). It must be 400 or more: Unbound's first RTT estimate for a healthy server
+    on loopback is already 284 ms (0 ms + 4 x 71 ms variance), and a server over the
+    cap is never asked again.
     """
 
     recursive = True
@@ -508,6 +637,9 @@ class Unbound(Server):
         refuse_zones: Sequence[str] = (),
         cache_min_ttl: int | None = None,
         cache_max_ttl: int | None = None,
+        serve_expired_ttl: int | None = None,
+        ede: bool = False,
+        max_rtt_ms: int | None = None,
         extra: Sequence[str] = (),
     ) -> None:
         super().__init__(port)
@@ -515,6 +647,11 @@ class Unbound(Server):
         self.refuse_zones = [z.rstrip(".") for z in refuse_zones]
         self.cache_min_ttl = cache_min_ttl
         self.cache_max_ttl = cache_max_ttl
+        self.serve_expired_ttl = serve_expired_ttl
+        self.ede = ede or serve_expired_ttl is not None
+        if max_rtt_ms is not None and max_rtt_ms < 400:
+            raise ValueError(f"max_rtt_ms={max_rtt_ms}: below 400 Unbound drops healthy servers")
+        self.max_rtt_ms = max_rtt_ms
         self.extra = list(extra)
         self.control_port = free_port()
 
@@ -543,9 +680,11 @@ class Unbound(Server):
             # One thread and one socket per port, so a second instance cannot share it.
             "num-threads: 1",
             "so-reuseport: no",
-            # Cache behaviour tests can predict: nothing served past its TTL, nothing
-            # refreshed early, one upstream query per client question.
-            "serve-expired: no",
+            # Cache behaviour tests can predict: nothing served past its TTL (unless
+            # serve_expired_ttl), nothing refreshed early, one upstream query per
+            # client question.
+            *self._serve_expired_lines(),
+            f"ede: {'yes' if self.ede else 'no'}",
             "prefetch: no",
             "qname-minimisation: no",
             # Forget dead upstreams quickly and keep probing them, so a restarted
@@ -553,6 +692,8 @@ class Unbound(Server):
             "infra-host-ttl: 10",
             "infra-keep-probing: yes",
         ]
+        if self.max_rtt_ms is not None:
+            lines.append(f"infra-cache-max-rtt: {self.max_rtt_ms}")
         if self.cache_min_ttl is not None:
             lines.append(f"cache-min-ttl: {self.cache_min_ttl}")
         if self.cache_max_ttl is not None:
@@ -565,11 +706,23 @@ class Unbound(Server):
         lines += [f'local-zone: "{zone}" refuse' for zone in self.refuse_zones]
         return lines + self.extra
 
+    def _serve_expired_lines(self) -> list[str]:
+        if self.serve_expired_ttl is None:
+            return ["serve-expired: no"]
+        return [
+            "serve-expired: yes",
+            f"serve-expired-ttl: {self.serve_expired_ttl}",
+            # Counted from expiry, not reset by failed refreshes.
+            "serve-expired-ttl-reset: no",
+            f"serve-expired-reply-ttl: {STALE_REPLY_TTL}",
+            # Answer the stale record at once, refresh in the background.
+            "serve-expired-client-timeout: 0",
+            "ede-serve-expired: yes",
+        ]
+
     def _write_config(self) -> None:
         # Root hints nobody answers: nothing outside the stubs is ever resolved.
-        (self.dir / "root.hints").write_text(
-            ". 3600000 NS fake-root.\nfake-root. 3600000 A 127.0.0.53\n"
-        )
+        (self.dir / "root.hints").write_text(ROOT_HINTS)
         text = "server:\n" + "".join(f"    {line}\n" for line in self._server_lines())
         text += (
             "remote-control:\n    control-enable: yes\n"
@@ -629,29 +782,147 @@ class Unbound(Server):
             self.control(*args)
 
 
-HostileMode = Literal["garbage", "wrong_id", "truncated", "silent", "servfail"]
-HOSTILE_MODES: tuple[HostileMode, ...] = ("garbage", "wrong_id", "truncated", "silent", "servfail")
+class BindResolver(Server):
+    """BIND 9 (named) as an internal caching resolver for the test zones.
+
+    `forward_zones` maps a zone to the servers asked for it, each on its own port
+    (`forward only`: named never looks past them). `stub_zones` maps a zone to bare
+    addresses (a static-stub zone): named asks them, and follows any delegation below
+    them, on `query_port`, the one port it then uses for every upstream (BIND's
+    `options { port }`); that is how it reaches a delegated child on a high port,
+    which Unbound cannot. Root hints point at FAKE_ROOT, where nothing listens.
+
+    `max_stale_ttl` turns on serving stale answers: for that many seconds past its TTL
+    a cached record is answered at once with TTL 30 and EDE 3 ("stale data prioritized
+    over lookup") while named refreshes it in the background; after that the name
+    fails with SERVFAIL.
+
+    Its SERVFAIL for an unreachable authority carries no EDE. It comes at once when the
+    authority's port is closed (ICMP refused: a stopped server) but only after 10 s
+    when the authority is silent (a paused server): resolver-query-timeout cannot be
+    set lower in BIND 9.18.
+    """
+
+    recursive = True
+
+    def __init__(
+        self,
+        forward_zones: Mapping[str, Sequence[Endpoint]] | None = None,
+        port: int | None = None,
+        *,
+        stub_zones: Mapping[str, Sequence[str]] | None = None,
+        query_port: int | None = None,
+        max_stale_ttl: int | None = None,
+        extra: Sequence[str] = (),
+    ) -> None:
+        super().__init__(port)
+        self.forward_zones = {
+            z.rstrip("."): list(servers) for z, servers in (forward_zones or {}).items()
+        }
+        self.stub_zones = {z.rstrip("."): list(addrs) for z, addrs in (stub_zones or {}).items()}
+        if self.stub_zones and query_port is None:
+            raise ValueError("stub_zones need query_port: the port their servers listen on")
+        self.query_port = query_port
+        self.max_stale_ttl = max_stale_ttl
+        self.extra = list(extra)
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "named.conf"
+
+    def _options(self) -> list[str]:
+        lines = [
+            f'directory "{self.dir}";',
+            f"listen-on port {self.port} {{ {self.address}; }};",
+            "listen-on-v6 { none; };",
+            f"query-source address {self.address};",
+            "recursion yes;",
+            "allow-query { 127.0.0.0/8; };",
+            "allow-recursion { 127.0.0.0/8; };",
+            "allow-query-cache { 127.0.0.0/8; };",
+            f'pid-file "{self.dir}/named.pid";',
+            f'session-keyfile "{self.dir}/session.key";',
+            f'managed-keys-directory "{self.dir}";',
+            "dnssec-validation no;",
+            "notify no;",
+            # No built-in empty zones (127.in-addr.arpa is one): nothing local may
+            # shadow a test zone.
+            "empty-zones-enable no;",
+            # Cache behaviour tests can predict, as for Unbound.
+            "qname-minimization off;",
+            "prefetch 0;",
+            "max-cache-size 64m;",
+        ]
+        if self.query_port is not None:
+            lines.append(f"port {self.query_port};")
+        if self.max_stale_ttl is None:
+            lines.append("stale-answer-enable no;")
+        else:
+            lines += [
+                "stale-cache-enable yes;",
+                "stale-answer-enable yes;",
+                f"max-stale-ttl {self.max_stale_ttl};",
+                f"stale-answer-ttl {STALE_REPLY_TTL};",
+                # Answer the stale record at once, refresh in the background.
+                "stale-answer-client-timeout 0;",
+            ]
+        return lines + self.extra
+
+    def _write_config(self) -> None:
+        (self.dir / "root.hints").write_text(ROOT_HINTS)
+        # A zone of its own, so readiness needs no upstream.
+        (self.dir / "localhost.zone").write_text(
+            "$TTL 3600\n@ SOA localhost. root.localhost. 1 3600 600 86400 3600\n"
+            "@ NS localhost.\n@ A 127.0.0.1\n"
+        )
+        text = "options {\n" + "".join(f"    {line}\n" for line in self._options()) + "};\n"
+        text += "controls { };\n"
+        text += 'zone "." { type hint; file "root.hints"; };\n'
+        text += 'zone "localhost" { type primary; file "localhost.zone"; };\n'
+        for zone, servers in self.forward_zones.items():
+            forwarders = " ".join(
+                f"{address} port {port};" for address, port in map(_endpoint, servers)
+            )
+            text += (
+                f'zone "{zone}" {{ type forward; forward only; forwarders {{ {forwarders} }}; }};\n'
+            )
+        for zone, addresses in self.stub_zones.items():
+            listed = " ".join(f"{address};" for address in addresses)
+            text += f'zone "{zone}" {{ type static-stub; server-addresses {{ {listed} }}; }};\n'
+        self.config_path.write_text(text)
+        check = subprocess.run(
+            [find_binary("named-checkconf"), str(self.config_path)],
+            capture_output=True,
+            text=True,
+        )
+        if check.returncode != 0:
+            raise ServerError(
+                f"named-checkconf rejected {self.config_path}:\n"
+                f"{check.stdout}{check.stderr}\n{text}"
+            )
+
+    def _command(self) -> list[str]:
+        return [find_binary("named"), "-g", "-4", "-c", str(self.config_path)]
+
+    def _is_ready(self) -> bool:
+        return self._soa_rcode("localhost.") == dns.rcode.NOERROR
 
 
-class HostileResponder:
-    """A fake DNS server that misbehaves on purpose, in a background thread.
+class Responder:
+    """A fake DNS server in this process: UDP, and TCP if `tcp`, on one port, served by
+    background threads. Subclasses say what `reply` sends; `queries` counts the
+    well-formed queries received. Start/stop or use as a context manager.
 
-    garbage: random bytes that never parse; wrong_id: a well-formed reply with another
-    message ID; truncated: TC set, no answer, and no TCP listener so the TCP retry is
-    refused; silent: never answers; servfail: a well-formed SERVFAIL.
-    With `tcp=True` it also listens on TCP (except in truncated mode) and misbehaves
-    the same way there. `mode` may be changed while running.
+    HostileResponder here misbehaves at the wire level; responders.ZoneResponder answers
+    from a zone with one protocol quirk.
     """
 
     def __init__(
-        self, mode: HostileMode = "garbage", *, tcp: bool = False, port: int | None = None
+        self, *, tcp: bool = False, port: int | None = None, address: str = LOOPBACK
     ) -> None:
-        if mode not in HOSTILE_MODES:
-            raise ValueError(f"unknown mode {mode!r}; one of {HOSTILE_MODES}")
-        self.mode: HostileMode = mode
         self.tcp = tcp
-        self.address = LOOPBACK
-        self.port = port or free_port()
+        self.address = address
+        self.port = port or free_port(address)
         self.queries = 0
         self._stop = threading.Event()
         self._sockets: list[socket.socket] = []
@@ -661,31 +932,12 @@ class HostileResponder:
     def running(self) -> bool:
         return any(t.is_alive() for t in self._threads)
 
-    def reply(self, wire: bytes) -> bytes | None:
-        """What this responder sends back for one query; None for no answer."""
-        try:
-            query = dns.message.from_wire(wire)
-        except dns.exception.DNSException:
-            return None
-        self.queries += 1
-        if self.mode == "silent":
-            return None
-        if self.mode == "garbage":
-            # Keeps the query's ID but claims 65535 questions, so parsing must fail.
-            return wire[:2] + b"\x81\x80\xff\xff" + os.urandom(42)
-        response = dns.message.make_response(query)
-        if self.mode == "servfail":
-            response.set_rcode(dns.rcode.SERVFAIL)
-        elif self.mode == "truncated":
-            response.flags |= dns.flags.TC
-        elif self.mode == "wrong_id":
-            response.id = (query.id + 1) % 65536
-            question = query.question[0]
-            if question.rdtype == dns.rdatatype.A:
-                response.answer.append(
-                    dns.rrset.from_text(question.name, 300, "IN", "A", "127.0.0.99")
-                )
-        return response.to_wire()
+    def reply(self, wire: bytes, tcp: bool = False) -> bytes | None:
+        """What to send back for one query received over UDP or TCP; None: no answer."""
+        raise NotImplementedError
+
+    def _listens_tcp(self) -> bool:
+        return self.tcp
 
     def start(self) -> Self:
         if self.running:
@@ -694,7 +946,7 @@ class HostileResponder:
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         udp.bind((self.address, self.port))
         self._serve(udp, self._udp_loop)
-        if self.tcp and self.mode != "truncated":
+        if self._listens_tcp():
             tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             tcp.bind((self.address, self.port))
@@ -706,7 +958,7 @@ class HostileResponder:
         sock.settimeout(0.1)  # so the loop notices stop()
         self._sockets.append(sock)
         thread = threading.Thread(
-            target=loop, args=(sock,), daemon=True, name=f"hostile-{self.mode}-{self.port}"
+            target=loop, args=(sock,), daemon=True, name=f"{type(self).__name__}-{self.port}"
         )
         self._threads.append(thread)
         thread.start()
@@ -719,7 +971,7 @@ class HostileResponder:
                 continue
             except OSError:
                 return
-            answer = self.reply(wire)
+            answer = self.reply(wire, False)
             if answer is not None:
                 sock.sendto(answer, peer)
 
@@ -750,7 +1002,7 @@ class HostileResponder:
             while len(buffer) >= 2 and len(buffer) >= 2 + int.from_bytes(buffer[:2], "big"):
                 size = int.from_bytes(buffer[:2], "big")
                 wire, buffer = buffer[2 : 2 + size], buffer[2 + size :]
-                answer = self.reply(wire)
+                answer = self.reply(wire, True)
                 if answer is not None:
                     conn.sendall(len(answer).to_bytes(2, "big") + answer)
 
@@ -773,6 +1025,58 @@ class HostileResponder:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+HostileMode = Literal["garbage", "wrong_id", "truncated", "silent", "servfail"]
+HOSTILE_MODES: tuple[HostileMode, ...] = ("garbage", "wrong_id", "truncated", "silent", "servfail")
+
+
+class HostileResponder(Responder):
+    """A fake DNS server that misbehaves on purpose, in a background thread.
+
+    garbage: random bytes that never parse; wrong_id: a well-formed reply with another
+    message ID; truncated: TC set, no answer, and no TCP listener so the TCP retry is
+    refused; silent: never answers; servfail: a well-formed SERVFAIL.
+    With `tcp=True` it also listens on TCP (except in truncated mode) and misbehaves
+    the same way there. `mode` may be changed while running.
+    """
+
+    def __init__(
+        self, mode: HostileMode = "garbage", *, tcp: bool = False, port: int | None = None
+    ) -> None:
+        if mode not in HOSTILE_MODES:
+            raise ValueError(f"unknown mode {mode!r}; one of {HOSTILE_MODES}")
+        super().__init__(tcp=tcp, port=port)
+        self.mode: HostileMode = mode
+
+    def _listens_tcp(self) -> bool:
+        return self.tcp and self.mode != "truncated"
+
+    def reply(self, wire: bytes, tcp: bool = False) -> bytes | None:
+        """What this responder sends back for one query; None for no answer."""
+        try:
+            query = dns.message.from_wire(wire)
+        except dns.exception.DNSException:
+            return None
+        self.queries += 1
+        if self.mode == "silent":
+            return None
+        if self.mode == "garbage":
+            # Keeps the query's ID but claims 65535 questions, so parsing must fail.
+            return wire[:2] + b"\x81\x80\xff\xff" + os.urandom(42)
+        response = dns.message.make_response(query)
+        if self.mode == "servfail":
+            response.set_rcode(dns.rcode.SERVFAIL)
+        elif self.mode == "truncated":
+            response.flags |= dns.flags.TC
+        elif self.mode == "wrong_id":
+            response.id = (query.id + 1) % 65536
+            question = query.question[0]
+            if question.rdtype == dns.rdatatype.A:
+                response.answer.append(
+                    dns.rrset.from_text(question.name, 300, "IN", "A", "127.0.0.99")
+                )
+        return response.to_wire()
 
 
 # What a generated probes.yaml asks and which services depend on it, after the
@@ -954,3 +1258,79 @@ class TestRegion:
         """probes_yaml(**kwargs) written to `path`."""
         path.write_text(self.probes_yaml(**kwargs))
         return path
+
+
+class DelegatedRegion:
+    """A parent zone that delegates a child zone to another server, and a resolver
+    that follows the delegation.
+
+    parent: Knot at 127.0.0.1:`port`, authoritative for region.internal (with an NS
+    record and glue sending sub.region.internal to `child_address`) and for
+    20.127.in-addr.arpa; child: NSD at `child_address`:`port`, authoritative for
+    sub.region.internal (app.sub.region.internal A 127.20.9.1); resolver: a
+    BindResolver static-stubbed to the parent, querying every server on `port`.
+    Parent and child share the port because a resolver follows a referral to the
+    glue address on one port for all (53 in production; here `port`).
+
+        with DelegatedRegion(ttl=5) as region:
+            region.parent.query("app.sub.region.internal")      # a referral, AA=0
+            region.resolver.query("app.sub.region.internal")    # 127.20.9.1
+    """
+
+    def __init__(
+        self,
+        serial: int = DEFAULT_SERIAL,
+        ttl: int = 300,
+        *,
+        port: int | None = None,
+        child_address: str = SUB_SERVER,
+        resolver_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.port = port or free_port(LOOPBACK, child_address)
+        self.parent = Knot(
+            {
+                REGION: region_zone(serial, ttl, delegation_records(server=child_address)),
+                REVERSE: region_reverse_zone(serial, ttl),
+            },
+            self.port,
+        )
+        self.child = Nsd(
+            {SUB: sub_zone(serial, ttl, server=child_address)}, self.port, address=child_address
+        )
+        self.resolver = BindResolver(
+            stub_zones={REGION: [LOOPBACK], REVERSE: [LOOPBACK]},
+            query_port=self.port,
+            **dict(resolver_options or {}),
+        )
+
+    @property
+    def servers(self) -> dict[str, Server]:
+        return {"parent": self.parent, "child": self.child, "resolver": self.resolver}
+
+    def start(self) -> Self:
+        try:
+            for server in self.servers.values():
+                server.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -18,6 +18,14 @@ PACS = "127.20.3.30"
 MAIL = "127.20.4.25"
 V4ONLY = "127.20.5.1"
 
+# A child zone delegated from region.internal to its own server (see delegation_records).
+SUB = "sub.region.internal"
+SUB_SERVER = "127.0.0.2"  # the child's server: same port as the parent, another address
+SUB_APP = "127.20.9.1"  # app.sub.region.internal
+# A second zone, reached from region.internal by a CNAME (see CROSS_ZONE_CNAME).
+OTHER = "other.internal"
+OTHER_APP = "127.30.1.10"  # app.other.internal
+
 # Eight 200-byte strings: well over the 1232-byte EDNS payload both servers use by
 # default, so a UDP answer comes back truncated and a client has to retry over TCP.
 BIG_TXT_STRINGS = [f"chunk{i}-" + "x" * (200 - len(f"chunk{i}-")) for i in range(8)]
@@ -116,3 +124,33 @@ def region_zones(
         REGION: region_zone(serial, ttl, overrides),
         REVERSE: region_reverse_zone(serial, ttl),
     }
+
+
+def delegation_records(child: str = "sub", server: str = SUB_SERVER) -> Records:
+    """region_zone overrides that delegate `child`.region.internal to `server`: an NS
+    record and its glue, e.g. region_zone(overrides=delegation_records())."""
+    return {child: f"NS ns.{child}", f"ns.{child}": f"A {server}"}
+
+
+def sub_zone(
+    serial: int = DEFAULT_SERIAL,
+    ttl: int = 300,
+    overrides: Records | None = None,
+    server: str = SUB_SERVER,
+) -> str:
+    """The sub.region.internal child zone, served at `server`."""
+    records: Records = {"@": "NS ns", "ns": f"A {server}", "app": f"A {SUB_APP}"}
+    return render_zone(SUB, {**records, **(overrides or {})}, serial, ttl)
+
+
+# A region.internal override whose answer needs another zone: ehr-app's A record
+# comes from other.internal, so its chain breaks when that zone's server is gone.
+CROSS_ZONE_CNAME: Records = {"ehr-app": f"CNAME app.{OTHER}."}
+
+
+def other_zone(
+    serial: int = DEFAULT_SERIAL, ttl: int = 300, overrides: Records | None = None
+) -> str:
+    """The other.internal zone: app.other.internal A OTHER_APP."""
+    records: Records = {"@": "NS ns", "ns": "A 127.0.0.1", "app": f"A {OTHER_APP}"}
+    return render_zone(OTHER, {**records, **(overrides or {})}, serial, ttl)

@@ -17,7 +17,7 @@ from monitor.judging.graph import Graph
 from monitor.judging.health import REACHED, Health
 from monitor.probing import ede
 from monitor.probing.plan import NameKey, Purpose
-from monitor.probing.results import ProbeResult, server_facts
+from monitor.probing.results import ProbeResult, ServerFacts, server_facts
 from monitor.states import Result, ServiceState, Vocabulary
 
 Symptom = tuple  # a result key (name, type, server), or ("cached"|"differs"|"serials", …)
@@ -74,9 +74,16 @@ class Cause:
         return self.summary
 
 
-def find(graph: Graph, health: Health, results: Iterable[ProbeResult]) -> list[Cause]:
-    """The causes of a judged round, most affected services first."""
-    world = _World(graph, health, list(results))
+def find(
+    graph: Graph,
+    health: Health,
+    results: Iterable[ProbeResult],
+    facts: Mapping[str, ServerFacts] | None = None,
+) -> list[Cause]:
+    """The causes of a judged round, most affected services first; ``facts`` are the
+    round's ``server_facts`` when the caller has them already."""
+    results = list(results)
+    world = _World(graph, health, results, facts if facts is not None else server_facts(results))
     left = set(world.symptoms)
     found: list[Cause] = []
     for kind in ORDER:
@@ -91,9 +98,12 @@ def find(graph: Graph, health: Health, results: Iterable[ProbeResult]) -> list[C
 class _World:
     """A judged round, indexed for the finders."""
 
-    def __init__(self, graph: Graph, health: Health, results: list[ProbeResult]) -> None:
+    def __init__(
+        self, graph: Graph, health: Health, results: list[ProbeResult],
+        facts: Mapping[str, ServerFacts],
+    ) -> None:  # fmt: skip
         self.graph, self.health, self.results = graph, health, results
-        self.facts = server_facts(self.results)
+        self.facts = facts
         self.symptoms: set[Symptom] = set()
         self.names_of: dict[tuple[str, str, str], list[NameKey]] = {}
         for key, name in self.health.names.items():

@@ -24,7 +24,7 @@ from monitor.judging.health import (
 )
 from monitor.judging.history import StateKey
 from monitor.probing.plan import Purpose
-from monitor.probing.results import ProbeResult, server_facts
+from monitor.probing.results import ProbeResult, ServerFacts, server_facts
 from monitor.states import CRITICALITY_RANK, SERVICE_SEVERITY, BackupState, ServiceState
 
 EXIT_CODES = {ServiceState.UP: 0, ServiceState.DEGRADED: 1, ServiceState.DOWN: 2}
@@ -48,6 +48,7 @@ def build(
     results: Iterable[ProbeResult] | None = None,
     causes: Iterable[Cause] = (),
     memory: Memory | None = None,
+    facts: Mapping[str, ServerFacts] | None = None,
 ) -> dict[str, Any]:
     """The report as plain JSON-ready data; ``results`` are every answer of the round
     (canaries and serials included), for the servers' part; ``memory`` gives ``since``."""
@@ -56,6 +57,7 @@ def build(
         if results is not None
         else [r for name in health.names.values() for r in name.results]
     )
+    facts = facts if facts is not None else server_facts(results)
     when = _Since(memory)
     services = sorted(health.services.values(), key=lambda s: _service_rank(graph, s))
     return {
@@ -69,16 +71,15 @@ def build(
         "names": [name_entry(n, when) for n in health.names.values()],
         "zones": [zone_entry(z) for z in health.zones.values() if _zone_asked(z)],
         "warnings": warnings(graph, health),
-        "notes": notes(graph, health, results),
-        "servers": server_entries(graph, results),
+        "notes": notes(graph, health, results, facts),
+        "servers": server_entries(graph, facts),
         "config_fingerprint": config.fingerprint,
     }
 
 
-def server_entries(graph: Graph, results: Iterable[ProbeResult]) -> list[dict[str, Any]]:
+def server_entries(graph: Graph, facts: Mapping[str, ServerFacts]) -> list[dict[str, Any]]:
     """Each server asked this round, where it is, whether it answered at all, and what it
     showed it supports (EDNS, TCP, recursion; null where this round did not tell)."""
-    facts = server_facts(results)
     return [
         {"name": s.name, "address": s.address, "port": s.port, "role": s.role.value,
          "answered": facts[s.name].answered, "edns": facts[s.name].edns,
@@ -254,7 +255,9 @@ def _reach_warning(zone: ZoneHealth) -> list[str]:
     ]
 
 
-def notes(graph: Graph, health: Health, results: list[ProbeResult]) -> list[str]:
+def notes(
+    graph: Graph, health: Health, results: list[ProbeResult], facts: Mapping[str, ServerFacts]
+) -> list[str]:
     """What dnsmon cannot see, and how to let it: not faults, so no effect on exit codes."""
     out = []
     for key, name in health.names.items():
@@ -271,8 +274,8 @@ def notes(graph: Graph, health: Health, results: list[ProbeResult]) -> list[str]
             f"{zone} is delegated by {parent} to servers the config does not list; add them "
             f"with zones: [{zone}] so dnsmon asks them directly"
         )
-    for server, facts in sorted(server_facts(results).items()):
-        if facts.edns is False:
+    for server, found in sorted(facts.items()):
+        if found.edns is False:
             out.append(f"{server} does not speak EDNS; dnsmon asks it without (as clients must)")
     return out
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor.outputs.jsontext import dumps
 from monitor.outputs.report import state_index
 from monitor.states import BACKUP_SEVERITY, NAME_SEVERITY, SERVICE_SEVERITY
 
@@ -40,7 +41,7 @@ def make(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def save(report: dict[str, Any], path: str | Path) -> None:
-    Path(path).write_text(json.dumps(make(report), indent=2) + "\n")
+    Path(path).write_bytes(dumps(make(report)) + b"\n")
 
 
 def load(path: str | Path) -> dict[str, Any]:

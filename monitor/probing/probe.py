@@ -15,6 +15,7 @@ round is given up on, over UDP and over TCP alike.
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 import selectors
@@ -24,9 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import dns.flags
-import dns.rdatatype
-
+from monitor.probing import fastwire
 from monitor.probing.plan import Purpose, Query
 from monitor.probing.results import ProbeResult
 from monitor.probing.tcp import Exchange, TcpFailed
@@ -37,6 +36,7 @@ from monitor.probing.wire import (
     ReplyParser,
     Template,
     classify_reply,
+    qtype_code,
     template,
 )
 from monitor.states import Result, Transport
@@ -74,6 +74,7 @@ class _Pending:
     deadline: float = 0.0  # of the current attempt
     over_tcp: bool = False
     truncated: bool = False  # came to TCP because the UDP reply was truncated
+    requeued: bool = False  # waiting in the queue to be asked again
 
     def budget_end(self, settings: ProbeSettings) -> float:
         """The one deadline of the whole query, whatever transports it goes through."""
@@ -99,7 +100,7 @@ class Prober:
         return round_.run()
 
     def pending(self, query: Query, edns: bool = True) -> _Pending:
-        return _Pending(query, self.template(query, edns), dns.rdatatype.from_text(query.type))
+        return _Pending(query, self.template(query, edns), qtype_code(query.type))
 
     def template(self, query: Query, edns: bool = True) -> Template:
         """The query's wire; canaries are fresh names each round, so they are not kept."""
@@ -133,6 +134,8 @@ class _Channel:
         self.next_send = 0.0  # set to the round's start, so the first two are a gap apart
         self.queue: deque[_Pending] = deque()  # to ask (or ask again) over UDP
         self.in_flight: set[_Pending] = set()  # asked over UDP, awaiting a reply
+        self.deadlines: list[tuple[float, int, _Pending]] = []  # a heap, stale entries too
+        self.sends = 0
         self.by_id: dict[int, _Pending] = {}  # every ID still accepted, late replies too
         self.tcp_queue: deque[_Pending] = deque()  # to ask over TCP
         self.tcp_open: dict[_Pending, Exchange] = {}
@@ -168,6 +171,22 @@ class _Channel:
     @property
     def tcp_given_up(self) -> bool:
         return self.tcp_replies == 0 and self.tcp_failures >= GIVE_UP_AFTER_TCP_FAILURES
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of a query still in flight over UDP."""
+        heap = self.deadlines
+        while heap and (heap[0][2] not in self.in_flight or heap[0][2].deadline != heap[0][0]):
+            heapq.heappop(heap)  # finished, or asked again since: its entry is stale
+        return heap[0][0] if heap else None
+
+    def expired(self, now: float) -> list[_Pending]:
+        """The queries in flight whose attempt's deadline has passed, taken out of flight."""
+        out = []
+        while (deadline := self.next_deadline()) is not None and deadline <= now:
+            pending = heapq.heappop(self.deadlines)[2]
+            self.in_flight.discard(pending)
+            out.append(pending)
+        return out
 
     def forget(self, pending: _Pending) -> None:
         """The query is finished: no reply to any of its attempts counts any more."""
@@ -240,8 +259,10 @@ class _Round:
         while channel.next_send <= now and self._send_next(channel, now):
             # A late loop may catch up by one query, never more: no bursts, no lost rate.
             channel.next_send = max(channel.next_send + channel.gap, now)
-        deadlines = [p.deadline for p in channel.in_flight]
-        deadlines += [e.deadline for e in channel.tcp_open.values()]
+        deadlines = [e.deadline for e in channel.tcp_open.values()]
+        udp = channel.next_deadline()
+        if udp is not None:
+            deadlines.append(udp)
         wake = min(deadlines, default=now + 0.25)
         if channel.queue or channel.tcp_queue:
             wake = min(wake, channel.next_send)
@@ -273,6 +294,7 @@ class _Round:
         return True
 
     def _send(self, channel: _Channel, pending: _Pending, now: float) -> None:
+        pending.requeued = False
         if not self._start(pending, now):
             channel.forget(pending)
             return
@@ -282,6 +304,8 @@ class _Round:
         pending.sent[query_id] = now
         channel.by_id[query_id] = pending
         channel.in_flight.add(pending)
+        channel.sends += 1
+        heapq.heappush(channel.deadlines, (pending.deadline, channel.sends, pending))
         try:
             channel.sock.send(pending.template.with_id(query_id))
         except ConnectionRefusedError:
@@ -319,10 +343,10 @@ class _Round:
         # The reply may answer an earlier attempt: timed from when that one was sent.
         rtt = now - pending.sent[query_id]
         channel.forget(pending)
-        if pending in channel.queue:
-            channel.queue.remove(pending)  # it was waiting to be asked again
+        if pending.requeued:
+            channel.queue.remove(pending)  # it was waiting to be asked again (rare)
         channel.problem = ""  # a well-matched reply: earlier strays were not about this
-        if flags & dns.flags.TC and flags & dns.flags.QR:
+        if flags & fastwire.TC and flags & fastwire.QR:
             pending.truncated = True
             self._to_tcp(channel, pending)
             return
@@ -432,11 +456,11 @@ class _Round:
         query = pending.query
         try:
             _, flags, _ = self.prober.parser.header(wire)
-            if not flags & dns.flags.QR:
+            if not flags & fastwire.QR:
                 raise Malformed("reply without the QR flag")
             if (flags >> 11) & 0xF != OPCODE_QUERY:
                 raise Malformed(f"reply with opcode {(flags >> 11) & 0xF}, not QUERY")
-            reply = self.prober.parser.parse(wire, pending.qtype)
+            reply = self.prober.parser.parse(wire, pending.qtype, pending.template.question)
         except Malformed as exc:
             return _result(query, Result.ERROR, rtt, str(exc), pending.over_tcp)
         if reply.question != pending.template.question:
@@ -457,8 +481,7 @@ class _Round:
     # --- deadlines --------------------------------------------------------------------------
 
     def _expire(self, channel: _Channel, now: float) -> None:
-        for pending in [p for p in channel.in_flight if p.deadline <= now]:
-            channel.in_flight.discard(pending)
+        for pending in channel.expired(now):
             if pending.attempt < self.settings.attempts and now < pending.budget_end(self.settings):
                 channel.queue.appendleft(pending)  # its earlier IDs still count if late
             else:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import dns.flags
-
+from monitor.probing import fastwire
 from monitor.probing.ede import Ede
 from monitor.probing.plan import NameKey, Purpose, Query
-from monitor.states import Result, Role
+from monitor.states import Result
 
 # Results that carry the answers a resolver hands out, right or wrong.
 ANSWERING = frozenset({Result.OK, Result.STALE, Result.WRONG_ANSWER})
@@ -50,7 +49,7 @@ class ProbeResult:
 
     @property
     def recursive(self) -> bool:
-        return self.query.server.role is Role.RECURSIVE
+        return self.query.recursion  # asked with RD exactly when the server is a resolver
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ def server_facts(results: Iterable[ProbeResult]) -> dict[str, ServerFacts]:
         if r.over_tcp:
             facts["tcp"] = bool(facts["tcp"]) or r.answered
         if r.flags is not None and r.recursive:
-            facts["ra"] = bool(facts["ra"]) or bool(r.flags & dns.flags.RA)
+            facts["ra"] = bool(facts["ra"]) or bool(r.flags & fastwire.RA)
     return {
         name: ServerFacts(bool(f["answered"]), f["edns"], f["tcp"], f["ra"])
         for name, f in seen.items()

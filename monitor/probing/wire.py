@@ -8,6 +8,7 @@ full message construction costs three to four times as much CPU per reply.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ import dns.rdatatype
 import dns.wire
 
 from monitor.config.answers import answer_text
-from monitor.probing import ede
+from monitor.probing import ede, fastwire
 from monitor.probing.ede import Ede
 from monitor.probing.plan import MAX_LINKS
 from monitor.states import Result
@@ -59,6 +60,25 @@ class Template:
 def template(name: str, rdtype: str, recursion: bool, edns: bool = True) -> Template:
     """Build the query once: EDNS0 with a 1232-byte buffer (unless a server cannot take
     EDNS), RD only for resolvers."""
+    qtype = qtype_code(rdtype)
+    fast = fastwire.query_wire(name, qtype, recursion, EDNS_PAYLOAD if edns else None)
+    if fast is not None:
+        return Template(fast[0], fast[1].lower(), edns)
+    return _full_template(name, rdtype, recursion, edns)
+
+
+@functools.cache
+def qtype_code(rdtype: str) -> int:
+    """``A`` → 1: the type's number, looked up once."""
+    return int(dns.rdatatype.from_text(rdtype))
+
+
+@functools.cache
+def _rcode(value: int) -> dns.rcode.Rcode:
+    return dns.rcode.Rcode.make(value)
+
+
+def _full_template(name: str, rdtype: str, recursion: bool, edns: bool) -> Template:
     if edns:
         message = dns.message.make_query(name, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
     else:
@@ -127,8 +147,20 @@ class ReplyParser:
         query_id, flags, qdcount, *_ = _HEADER.unpack_from(wire)
         return query_id, flags, qdcount
 
-    def parse(self, wire: bytes, qtype: int) -> Reply:
-        """Parse a reply's header, question and answers; raises Malformed."""
+    def parse(self, wire: bytes, qtype: int, question: bytes | None = None) -> Reply:
+        """Parse a reply's header, question and answers; raises Malformed.
+
+        Given the question asked, a plain reply to it is read on the fast path.
+        """
+        if question is not None:
+            fast = fastwire.parse(wire, question, qtype, self._memo)
+            if fast is not None:
+                if len(self._memo) > _MEMO_LIMIT:
+                    self._memo.clear()
+                return Reply(
+                    fast.query_id, fast.flags, _rcode(fast.rcode), question,
+                    fast.answers, fast.ttl, ede=fast.ede, edns=fast.edns,
+                )  # fmt: skip
         try:
             return self._parse(wire, qtype)
         except Malformed:
@@ -147,11 +179,13 @@ class ReplyParser:
         question = wire[12 : parser.current].lower()
         answer = self._answers(wire, parser, ancount, qname, qtype)
         referral = _authority(parser, nscount)
+        if answer.texts or answer.chain:
+            referral = None  # NS records beside an answer are the zone's, not a delegation
         opt = _additional(parser, arcount)
         if parser.remaining():
             raise Malformed(f"malformed reply: {parser.remaining()} bytes of trailing junk")
         soa = answer.soa
-        rcode = dns.rcode.Rcode.make((opt.extended_rcode << 4) | (flags & 0xF))
+        rcode = _rcode((opt.extended_rcode << 4) | (flags & 0xF))
         return Reply(
             query_id, flags, rcode, question, answer.texts, answer.ttl,
             soa.serial if soa is not None else None, soa.expire if soa is not None else None,
@@ -302,7 +336,7 @@ def classify_reply(
 
 def _negative(reply: Reply, recursion: bool) -> tuple[Result, str]:
     result = RCODE_RESULTS[reply.rcode]
-    if result is Result.NXDOMAIN and not recursion and not reply.flags & dns.flags.AA:
+    if result is Result.NXDOMAIN and not recursion and not reply.flags & fastwire.AA:
         return Result.ERROR, "NXDOMAIN without the AA flag: server is not authoritative"
     if recursion and ede.codes(reply.ede) & ede.STALE:
         return Result.STALE, f"NXDOMAIN served from expired cache{_why(reply)}"
@@ -311,7 +345,7 @@ def _negative(reply: Reply, recursion: bool) -> tuple[Result, str]:
 
 def _resolver_problem(reply: Reply) -> tuple[Result, str] | None:
     """A resolver that does not resolve: recursion off, or a referral handed back."""
-    if not reply.flags & dns.flags.RA:
+    if not reply.flags & fastwire.RA:
         return Result.ERROR, (
             "recursion not available (RA flag clear): the server answers only the zones "
             "it holds itself"
@@ -323,7 +357,7 @@ def _resolver_problem(reply: Reply) -> tuple[Result, str] | None:
 
 def _authority_problem(reply: Reply) -> tuple[Result, str] | None:
     """Asked with recursion off, a server must answer with authority, or delegate."""
-    if reply.flags & dns.flags.AA:
+    if reply.flags & fastwire.AA:
         return None
     if reply.referral is not None and not reply.answers and not reply.chain:
         return Result.OK, f"delegated to {reply.referral}, a child zone with servers of its own"

@@ -26,7 +26,7 @@ from monitor.outputs.report import Memory
 from monitor.probing import plan
 from monitor.probing.plan import NameKey
 from monitor.probing.probe import Prober, ProbeSettings
-from monitor.probing.results import Round, observed_chains
+from monitor.probing.results import Round, observed_chains, server_facts
 
 
 @dataclass
@@ -107,13 +107,14 @@ class Monitor:
         """States, causes and, for a running monitor, since when: the whole report."""
         health = health_module.judge(self.graph, results, services or None, self.clock)
         answers = list(results.results.values())
-        causes = causes_module.find(self.graph, health, answers)
+        facts = server_facts(answers)
+        causes = causes_module.find(self.graph, health, answers, facts)
         memory = None
         if self.history is not None:
             since = self.history.observe(results.started_at, state_keys(health, causes))
             memory = Memory(since, self.history.started_at)
         built = report.build(
             self.config, self.graph, health, results.started_at, results.duration_seconds,
-            answers, causes, memory,
+            answers, causes, memory, facts,
         )  # fmt: skip
         return Outcome(results, health, built, causes, memory)

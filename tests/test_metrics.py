@@ -1,0 +1,74 @@
+"""The fast exposition is prometheus-client's exposition, byte for byte.
+
+A round's large families are rendered from label prefixes kept across rounds; whatever
+the labels hold (quotes, backslashes, newlines in a cause's summary), the text must be
+exactly what prometheus-client's ``generate_latest`` writes for the same families, and
+prometheus-client's own parser must read every sample back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.judging import causes as causes_module
+from monitor.judging.health import judge
+from monitor.judging.history import History, state_keys
+from monitor.outputs import metrics
+from monitor.outputs.report import Memory
+from monitor.probing.ede import Ede
+from monitor.states import Result
+from tests.rounds import DB, GRAPH, edit, healthy_round, on, silence
+
+
+def collector_for(round_, totals: metrics.Totals | None = None) -> metrics.RoundCollector:
+    health = judge(GRAPH, round_)
+    found = causes_module.find(GRAPH, health, round_.results.values())
+    history = History(0.0)
+    memory = Memory(history.observe(round_.started_at, state_keys(health, found)), 0.0)
+    totals = totals or metrics.Totals()
+    totals.add(health, list(round_.results.values()))
+    view = metrics.RoundView(GRAPH, health, list(round_.results.values()), time.time(), 0.2,
+                             found, memory)  # fmt: skip
+    return metrics.RoundCollector(view, totals)
+
+
+def prometheus_text(collector: metrics.RoundCollector) -> str:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return generate_latest(registry).decode()
+
+
+def test_a_healthy_round_renders_exactly_as_prometheus_client_does() -> None:
+    collector = collector_for(healthy_round())
+    assert collector.text() == prometheus_text(collector)
+
+
+def test_a_broken_round_with_odd_labels_renders_exactly_the_same() -> None:
+    round_ = silence(healthy_round(), "ns1", "ns2")
+    edit(round_, on("resolver-b", name=DB[0]), result=Result.STALE, ede=(Ede(3),))
+    collector = collector_for(round_)
+    odd = causes_module.Cause(
+        causes_module.CauseKind.OTHER, 'a "quoted"\\target', 'line one\nline "two" \\ end'
+    )
+    collector.view.causes.append(odd)
+    text = collector.text()
+    assert text == prometheus_text(collector)
+    parsed = {f.name: f for f in text_string_to_metric_families(text)}
+    [info] = [s for s in parsed["dnsmon_cause_info"].samples if s.labels["kind"] == "other"]
+    assert info.labels["summary"] == 'line one\nline "two" \\ end'
+
+
+def test_counters_accumulate_across_rounds_in_both_renderings() -> None:
+    totals = metrics.Totals()
+    collector_for(healthy_round(), totals)
+    collector = collector_for(replace(healthy_round(), started_at=1030.0), totals)
+    text = collector.text()
+    assert text == prometheus_text(collector)
+    line = next(line for line in text.splitlines()
+                if line.startswith("dnsmon_probe_results_total{") and 'server="ns1"' in line
+                and 'name="ehr-db.region.internal"' in line)  # fmt: skip
+    assert line.endswith(" 2.0")
