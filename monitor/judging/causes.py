@@ -132,13 +132,15 @@ class _World:
         }
 
     def runway_tail(self, keys: Iterable[NameKey]) -> str:
-        """``; resolvers answer from cache for about 4 more minutes`` (or that they do not)."""
+        """``; resolvers answer from cache for about 4 minutes more`` (or that they do not)."""
         cached = [c for key in keys for c in self.health.names[key].cached]
         known = [c.seconds for c in cached if c.seconds is not None]
+        where = "expired cache" if cached and all(c.stale for c in cached) else "cache"
         if known:
-            return f"; resolvers answer from cache for about {_duration(min(known))} more"
+            bound = "at most " if where == "expired cache" else "about "
+            return f"; resolvers answer from {where} for {bound}{_duration(min(known))} more"
         if cached:
-            return "; resolvers answer from expired cache, for how long is unknown"
+            return f"; resolvers answer from {where}, for how long is unknown"
         return ""
 
     def with_services(self, cause: Cause) -> Cause:
