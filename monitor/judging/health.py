@@ -143,18 +143,28 @@ def _canaries_by_zone(results: Results) -> dict[str, list[ProbeResult]]:
 def _judge_names(graph: Graph, health: Health, results: Results) -> None:
     unreached = _unreached(health.zones)
     dark = {zone: z.dark for zone, z in health.zones.items()}
+    any_dark = any(dark.values())
     for key in graph.names:
-        own = [results[(key[0], key[1], s.name)] for s in graph.servers_of(key)
-               if (key[0], key[1], s.name) in results]  # fmt: skip
+        name, rdtype = key
+        found = (results.get((name, rdtype, s.name)) for s in graph.servers_of(key))
+        own = [r for r in found if r is not None]
         if not own:
             continue
         chain = graph.chain_of(key, health.chains)
-        along = _chain_results(graph, key, chain, results)
+        along = _chain_results(graph, key, chain, results) if chain else []
+        if not (chain or any_dark or unreached) and all(r.result is _OK for r in own):
+            health.names[key] = name_health(key, own)  # the common case: nothing to lose
+            continue
         lost = runway_module.lost_authority(graph, key, health.chains, results, dark)
-        zones = graph.zones_along(key, health.chains)
-        cut_off = {s: [z for z in zs if z in zones] for s, zs in unreached.items()}
+        cut_off: dict[str, list[str]] = {}
+        if unreached:
+            zones = graph.zones_along(key, health.chains)
+            cut_off = {s: [z for z in zs if z in zones] for s, zs in unreached.items()}
         cached = runway_module.cached_answers(graph, key, own, lost, cut_off)
         health.names[key] = name_health(key, own, along, chain, lost, cached)
+
+
+_OK = Result.OK
 
 
 def _unreached(zones: dict[str, ZoneHealth]) -> dict[str, list[str]]:
@@ -205,16 +215,16 @@ def name_health(
 ) -> NameHealth:
     """Healthy when every server is ok; degraded when some resolver is ok or stale; else
     failing. A name asked only of authoritative servers is judged by them."""
-    everything = own + (along or [])
-    recursive = [r for r in own if r.recursive]
+    everything = own + along if along else own
+    recursive = [r for r in own if r.query.recursion]
     judged = recursive or own
-    if all(r.ok for r in everything):
+    if all(r.result is _OK for r in everything):
         state = NameState.HEALTHY
     elif any(r.serves_clients for r in judged):
         state = NameState.DEGRADED
     else:
         state = NameState.FAILING
-    healthy = sum(1 for r in judged if r.ok)
+    healthy = sum(1 for r in judged if r.result is _OK)
     return NameHealth(
         key, state, tuple(everything), healthy, len(judged), consistent(own, along or []),
         chain, tuple(lost or ()), tuple(cached or ()),
@@ -227,7 +237,9 @@ def consistent(own: list[ProbeResult], along: list[ProbeResult]) -> bool:
     An authoritative answer that stops at a CNAME out of its zone must agree with the
     start of everyone else's chain; a referral has nothing to compare.
     """
-    views = [(r.chain, r.answers) for r in own if r.ok and r.referral is None]
+    views = {(r.chain, r.answers) for r in own if r.result is _OK and r.referral is None}
+    if len(views) <= 1 and not along:
+        return True  # one view: nothing to disagree (the common case)
     full = {view for view in views if view[1]}
     partial = {view[0] for view in views if not view[1]}
     answer_sets = {answers for _, answers in full}
