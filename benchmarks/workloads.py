@@ -116,7 +116,7 @@ def _scrape_config(labels: list[str], resolvers: dict, auths: dict) -> dict[str,
                  "zones": ["bench.internal"]} for n, s in auths.items()]  # fmt: skip
     return {
         "version": 1, "site": "bench",
-        "defaults": {"interval": "10s", "timeout": "1s", "attempts": 2, "max_qps_per_server": 5000},
+        "defaults": {"interval": "5s", "timeout": "1s", "attempts": 2, "max_qps_per_server": 5000},
         "servers": servers,
         "names": [{"name": n, "type": "A"} for n in labels],
         "services": [{"name": f"svc{i}", "depends_on": labels[i * 10 : i * 10 + 10]}
@@ -132,7 +132,9 @@ def _serve_and_scrape(config: Path, port: int, seconds: float) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base, process)
+        _quiet_rounds(base, process.pid)
         latencies, sizes = [], []
+        start_cpu, start_rounds = _round_counters(base)
         deadline = time.monotonic() + seconds
         # Scraped as Prometheus does: Accept-Encoding gzip.
         request = urllib.request.Request(base + "/metrics", headers={"Accept-Encoding": "gzip"})
@@ -146,10 +148,39 @@ def _serve_and_scrape(config: Path, port: int, seconds: float) -> None:
         body = gzip.decompress(compressed)
         samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
         status = json.loads(urllib.request.urlopen(base + "/api/status", timeout=10).read())
+        end_cpu, end_rounds = _round_counters(base)
         _print_scrape(latencies, sizes, samples, body, process.pid, status)
+        rounds = end_rounds - start_rounds
+        if rounds:
+            per_round = (end_cpu - start_cpu) / rounds
+            print(f"  whole process CPU per round (probe, judge, metrics, page, report,"
+                  f" and {len(latencies) / rounds:.0f} scrapes): {per_round:.2f} s"
+                  f" over {rounds:.0f} rounds")  # fmt: skip
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(10)
+
+
+def _quiet_rounds(base: str, pid: int, rounds: int = 6) -> None:
+    """CPU per round with no scrapes in between: probe, judge, metrics, page, report."""
+    cpu, done = _round_counters(base)
+    while _round_counters(base)[1] < done + rounds:
+        time.sleep(1.0)
+    end_cpu, end_done = _round_counters(base)
+    print(f"serve: whole process CPU per round, no scrapes between: "
+          f"{(end_cpu - cpu) / (end_done - done):.2f} s over {end_done - done:.0f} rounds;"
+          f" resident memory {_rss_mib(pid, 'VmRSS:'):.0f} MiB")  # fmt: skip
+
+
+def _round_counters(base: str) -> tuple[float, float]:
+    """(process CPU seconds, rounds) as the exporter reports them now."""
+    text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith(("process_cpu_seconds_total ", "dnsmon_rounds_total ")):
+            name, value = line.split()
+            values[name] = float(value)
+    return values.get("process_cpu_seconds_total", 0.0), values.get("dnsmon_rounds_total", 0.0)
 
 
 def _wait_ready(base: str, process: subprocess.Popen) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.outputs.render import few
 from monitor.outputs.report import state_index
 from monitor.states import GOOD_STATES, ServiceState
 
@@ -22,6 +25,11 @@ def _fields(record: logging.LogRecord) -> dict[str, object]:
         "msg": record.getMessage(),
     }
     fields.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
+    if record.exc_info and record.exc_info[1] is not None:
+        # The exception in fields of the line, never as a raw traceback after it.
+        exc = record.exc_info[1]
+        fields.setdefault("error", f"{type(exc).__name__}: {exc}")
+        fields.setdefault("traceback", "".join(traceback.format_exception(exc)).rstrip())
     return fields
 
 
@@ -44,13 +52,30 @@ def _logfmt_value(value: object) -> str:
 
 
 def setup(fmt: str = "logfmt", level: str = "info") -> logging.Logger:
-    """Send dnsmon's logs to stderr in ``fmt`` (logfmt or json)."""
+    """Send dnsmon's logs to stderr in ``fmt`` (logfmt or json).
+
+    asyncio's own messages (the HTTP server's event loop) and any exception that ends a
+    thread go the same way, so nothing reaches stderr as a raw traceback.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
     LOGGER.handlers[:] = [handler]
     LOGGER.setLevel(level.upper())
     LOGGER.propagate = False
+    loop_logger = logging.getLogger("asyncio")
+    loop_logger.handlers[:] = [handler]
+    loop_logger.setLevel("DEBUG" if level.upper() == "DEBUG" else "WARNING")
+    loop_logger.propagate = False
+    threading.excepthook = _thread_died
     return LOGGER
+
+
+def _thread_died(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    name = args.thread.name if args.thread else "?"
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
+    LOGGER.error(f"thread {name} died", exc_info=exc_info, extra={"thread_name": name})
 
 
 def log_round(before: dict[str, Any] | None, after: dict[str, Any]) -> None:
@@ -84,7 +109,7 @@ def _first_round(report: dict[str, Any]) -> None:
     by_state: dict[str, list[str]] = {}
     for service in report["services"]:
         by_state.setdefault(service["status"], []).append(service["name"])
-    parts = [f"{len(v)} {k} ({', '.join(v)})" for k, v in sorted(by_state.items()) if k != "up"]
+    parts = [f"{len(v)} {k} ({few(v)})" for k, v in sorted(by_state.items()) if k != "up"]
     status = report["status"]
     log = (
         LOGGER.error

@@ -33,6 +33,13 @@ def render(report: dict[str, Any], console: Console) -> None:
     _warnings(report, console)
 
 
+def few(names: list[str], shown: int = 8) -> str:
+    """``a, b, c, … (40 in all)``: a list people can read in one line."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])}, … ({len(names)} in all)"
+
+
 def headline(report: dict[str, Any]) -> Text:
     """The first line, which is all a Nagios or Icinga overview shows: say who is down."""
     head = Text(f"dnsmon {report['site']} ")
@@ -40,7 +47,7 @@ def headline(report: dict[str, Any]) -> Text:
     for state in ("down", "degraded"):
         names = [s["name"] for s in report["services"] if s["status"] == state]
         if names:
-            head.append(f" - {state}: {', '.join(names)}")
+            head.append(f" - {state}: {few(names)}")
     if report.get("causes") and report["status"] != "up":
         head.append(f" - {report['causes'][0]['summary']}")
     if "assumed_failures" in report:
