@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from config_cases import BOUNDED, MANY_ERRORS_FIRST, MANY_ERRORS_LAST
 
 TESTS = Path(__file__).parent
 CONFIGS = TESTS / "configs"
@@ -64,6 +65,24 @@ def test_bad_config_exits_3_naming_file_line_and_key(workdir: Path, verb: str) -
     )
     lines = [line for line in run.stderr.splitlines() if "several_errors.yaml:" in line]
     assert len(lines) == 6
+
+
+@pytest.mark.parametrize(("filename", "message"), BOUNDED, ids=[f for f, _ in BOUNDED])
+def test_config_that_once_crashed_or_hung_is_refused_by_lint(
+    workdir: Path, filename: str, message: str
+) -> None:
+    run = dnsmon("--config", filename, "lint", cwd=workdir)
+    assert run.returncode == 3, run.stderr
+    assert run.stdout == ""
+    assert run.stderr == f"invalid config:\n  {message}\n"
+
+
+def test_a_flood_of_errors_is_cut_short_by_lint(workdir: Path) -> None:
+    run = dnsmon("--config", "many_errors.yaml", "lint", cwd=workdir)
+    assert run.returncode == 3, run.stderr
+    lines = run.stderr.splitlines()
+    assert lines[0] == "invalid config:" and len(lines) == 102
+    assert (lines[1], lines[-1]) == (f"  {MANY_ERRORS_FIRST}", f"  {MANY_ERRORS_LAST}")
 
 
 def test_invalid_yaml_exits_3_with_its_line(workdir: Path) -> None:

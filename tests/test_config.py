@@ -12,6 +12,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import pytest
+from config_cases import BOUNDED, MANY_ERRORS_FIRST, MANY_ERRORS_LAST
 
 from monitor.config import DEFAULTS, ConfigError, Defaults, load, parse, parse_duration
 from monitor.config.answers import answer_text
@@ -158,6 +159,7 @@ INVALID = [
     ("undefined_alias.yaml", "undefined_alias.yaml:10: found undefined alias 'ehr-names'"),
     ("empty.yaml", "empty.yaml:1: empty config"),
     ("comments_only.yaml", "comments_only.yaml:1: empty config"),
+    *BOUNDED,
 ]
 
 
@@ -168,7 +170,7 @@ def test_invalid_config_is_refused_with_file_line_and_key(filename: str, message
 
 
 def test_every_invalid_config_file_has_a_case() -> None:
-    tested = {f for f, _ in INVALID} | {"several_errors.yaml"}
+    tested = {f for f, _ in INVALID} | {"several_errors.yaml", "many_errors.yaml"}
     assert {p.name for p in CONFIGS.glob("*.yaml")} == tested
 
 
@@ -192,6 +194,13 @@ def test_every_error_is_reported_at_once_in_file_order() -> None:
         "several_errors.yaml:15: names[0].expect[0]: '127.20.1.15' is not a valid AAAA answer:"
         " not an IPv6 address",
     ]
+
+
+@pytest.mark.usefixtures("in_configs")
+def test_a_flood_of_errors_shows_the_first_hundred_and_counts_the_rest() -> None:
+    errors = errors_of("many_errors.yaml")
+    assert len(errors) == 101
+    assert (errors[0], errors[-1]) == (MANY_ERRORS_FIRST, MANY_ERRORS_LAST)
 
 
 def test_misspelt_service_dependency_is_not_offered_the_service_itself() -> None:
@@ -258,8 +267,8 @@ def test_given_defaults_override_only_what_they_name() -> None:
 )
 def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
-    config = parse(f"defaults:\n  interval: {text}\n" + MINIMAL)
-    assert config.defaults.interval == seconds
+    config = parse(f"defaults:\n  interval: 2h\n  timeout: {text}\n" + MINIMAL)
+    assert config.defaults.timeout == seconds
 
 
 @pytest.mark.parametrize("text", ["0s", "-1s", "2 seconds", "1d", "", "s", True])

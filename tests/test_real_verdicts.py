@@ -117,8 +117,8 @@ def test_unbound_serving_stale_is_degraded_never_up_then_down(
     # resolver-b has no serve_stale in the config: how long it lasts is said to be unknown.
     code, report = poll(config, result_is("resolver-b", "stale"), "resolver-b answers stale")
     assert code == 1
-    assert any("resolver-b serves expired answers for an unknown time" in r
-               for r in report["services"][0]["reasons"]), report["services"][0]["reasons"]  # fmt: skip
+    reasons = report["services"][0]["reasons"]
+    assert any("resolver-b serves expired answers for an unknown time" in r for r in reasons)
 
     # Once the stale window has passed too, the service is down.
     code, report = poll(config, lambda r: services(r) == {"ehr": "down"}, "ehr down", 25)

@@ -11,7 +11,6 @@ import dns.rdataclass
 import dns.rdatatype
 from dns.rdtypes.ANY.TXT import TXT
 
-
 # Control characters in text a server sends are shown as zone files show them (\027 for
 # ESC): a hostile TXT record must not drive the terminal of whoever reads the report.
 _CONTROL = {c: f"\\{c:03d}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}

@@ -1,7 +1,11 @@
 """YAML with line numbers: plain Python data plus the line of every key path.
 
-PyYAML's composed nodes carry start marks; walking them ourselves lets every config error
-name the exact line of the key at fault.
+Data is built from PyYAML's parser events, so every config error can name the exact line
+of the key at fault, and so loading stays bounded whatever the file holds: values
+repeated through aliases are counted as they are built (an alias bomb is refused long
+before it could fill memory), nesting has a depth limit, and anything PyYAML would fail
+on deep inside (a 5,000-digit number, a bad timestamp, a list as a key) becomes a
+``YamlSyntaxError`` with its line.
 """
 
 from __future__ import annotations
@@ -10,7 +14,31 @@ from typing import Any
 
 import yaml
 
+from monitor.config.quoting import clip, key_text, printable_key, quote
+
 Path = tuple[str | int, ...]
+
+# probes.yaml needs 6 levels at most (services[0].backups[1].depends_on[2]); the rest is
+# room for flow style and mistakes. Deeper nesting is refused before Python's own
+# recursion limit could turn it into an internal error.
+MAX_DEPTH = 32
+# Values that aliases may repeat in all. Repeating a list of resolvers for every name of
+# a large config stays far below; the "billion laughs" file multiplies beyond it within
+# a few lines, and is refused as soon as it does.
+MAX_ALIASED_VALUES = 100_000
+# Values in all (keys, scalars, lists and mappings, aliases counted as what they repeat):
+# a config of 100,000 names holds about 700,000. The cap bounds a load to a few hundred
+# MB even for a file of nothing but one-letter list items.
+MAX_VALUES = 1_000_000
+# A number that long is no setting anyone meant, and Python refuses to print integers
+# over 4,300 digits; refusing them keeps every later message printable.
+MAX_NUMBER_LENGTH = 100
+
+_SCALAR_TAGS = {
+    f"tag:yaml.org,2002:{name}"
+    for name in ("null", "bool", "int", "float", "str", "timestamp", "binary")
+}
+_NUMBER_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
 
 
 class YamlSyntaxError(Exception):
@@ -26,7 +54,10 @@ def path_text(path: Path) -> str:
     """Render a key path as users read it: ``services[3].depends_on[1]``."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{printable_key(part)}" if text else printable_key(part)
     return text
 
 
@@ -40,9 +71,11 @@ def load_with_lines(text: str) -> tuple[Any, dict[Path, int]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise YamlSyntaxError(line, str(exc.problem or exc)) from exc
+        raise YamlSyntaxError(line, _first_line(str(exc.problem or exc))) from exc
+    except yaml.reader.ReaderError as exc:
+        raise YamlSyntaxError(_reader_line(text, exc.position), _reader_problem(exc)) from exc
     except yaml.YAMLError as exc:
-        raise YamlSyntaxError(1, str(exc)) from exc
+        raise YamlSyntaxError(1, _first_line(str(exc))) from exc
 
 
 # libyaml's parser is many times faster on large configs; the pure one is the fallback.
@@ -50,6 +83,23 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Plain scalars starting with any other character can only be strings in YAML 1.1, so
 # they skip PyYAML's regex-based resolver, which dominates load time on large configs.
 _MAYBE_TYPED = set("0123456789+-.~<=yYnNtTfFoO")
+
+
+def _first_line(message: str) -> str:
+    return clip(message.strip().split("\n", 1)[0], 200) or "not valid YAML"
+
+
+def _reader_line(text: str, position: int) -> int:
+    """The line of a reader error: libyaml counts bytes of UTF-8, PyYAML characters."""
+    if _LOADER is yaml.SafeLoader:
+        return text.count("\n", 0, position) + 1
+    return text.encode("utf-8")[:position].count(b"\n") + 1
+
+
+def _reader_problem(exc: yaml.reader.ReaderError) -> str:
+    character = exc.character if isinstance(exc.character, int) else 0
+    shown = quote(chr(character)) if 0 <= character < 0x110000 else "a character"
+    return f"{shown} is not allowed in YAML ({exc.reason}); write it as an escape in double quotes"
 
 
 class _Builder:
@@ -61,7 +111,10 @@ class _Builder:
     def __init__(self, events: Any, lines: dict[Path, int]) -> None:
         self.events = iter(events)
         self.lines = lines
-        self.anchors: dict[str, Any] = {}
+        self.anchors: dict[str, tuple[Any, int]] = {}  # anchor → (value, values inside)
+        self.values = 0  # built so far, each alias counted as everything it repeats
+        self.aliased = 0  # of which repeated through aliases
+        self.depth = 0
         self.loader = yaml.SafeLoader("")
 
     def document(self) -> Any:
@@ -70,40 +123,96 @@ class _Builder:
             if isinstance(event, yaml.DocumentStartEvent):
                 value = self.value(next(self.events), ())
                 break
+        for event in self.events:
+            if isinstance(event, yaml.DocumentStartEvent):
+                raise YamlSyntaxError(
+                    _line(event), "a second YAML document (---); probes.yaml is one document"
+                )
         return value
 
     def value(self, event: Any, path: Path) -> Any:
-        self.lines.setdefault(path, event.start_mark.line + 1)
+        self.lines.setdefault(path, _line(event))
+        if isinstance(event, yaml.AliasEvent):
+            return self.alias(event)
+        start = self.values
+        self.count(event)
         if isinstance(event, yaml.ScalarEvent):
             result = self.scalar(event)
-        elif isinstance(event, yaml.MappingStartEvent):
-            result = self.mapping(path)
-        elif isinstance(event, yaml.SequenceStartEvent):
-            result = self.sequence(path)
-        elif isinstance(event, yaml.AliasEvent):
-            if event.anchor not in self.anchors:  # PyYAML's composer refuses these too
-                line = event.start_mark.line + 1 if event.start_mark else 1
-                raise YamlSyntaxError(line, f"found undefined alias {event.anchor!r}")
-            return self.anchors[event.anchor]
+        elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            result = self.collection(event, path)
         else:
-            raise YamlSyntaxError(event.start_mark.line + 1, f"unexpected {type(event).__name__}")
+            raise YamlSyntaxError(_line(event), f"unexpected {type(event).__name__}")
         if getattr(event, "anchor", None):
-            self.anchors[event.anchor] = result
+            self.anchors[event.anchor] = (result, self.values - start)
+        return result
+
+    def alias(self, event: yaml.AliasEvent) -> Any:
+        """The anchored value, shared, not copied; counted as every value it repeats."""
+        if event.anchor not in self.anchors:  # PyYAML's composer refuses these too
+            raise YamlSyntaxError(_line(event), f"found undefined alias {quote(event.anchor)}")
+        value, size = self.anchors[event.anchor]
+        self.count(event, size)
+        self.aliased += size
+        if self.aliased > MAX_ALIASED_VALUES:
+            raise YamlSyntaxError(
+                _line(event),
+                f"alias *{printable_key(event.anchor)} takes the values repeated through "
+                f"aliases past {MAX_ALIASED_VALUES:,}, the most a config may repeat "
+                "(this refuses alias bombs); write the values out or alias smaller parts",
+            )
+        return value
+
+    def count(self, event: Any, values: int = 1) -> None:
+        self.values += values
+        if self.values > MAX_VALUES:
+            raise YamlSyntaxError(
+                _line(event),
+                f"more than {MAX_VALUES:,} values (keys, list items and what aliases "
+                "repeat) by here, the most a config may hold; about 140,000 names fit",
+            )
+
+    def collection(self, event: Any, path: Path) -> Any:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise YamlSyntaxError(
+                _line(event),
+                f"nested deeper than {MAX_DEPTH} levels; probes.yaml needs no more than 6",
+            )
+        is_mapping = isinstance(event, yaml.MappingStartEvent)
+        result = self.mapping(path) if is_mapping else self.sequence(path)
+        self.depth -= 1
         return result
 
     def scalar(self, event: yaml.ScalarEvent) -> Any:
         plain = event.implicit[0] and not event.style
         if event.tag not in (None, "!"):
             tag = event.tag
+            if tag not in _SCALAR_TAGS:
+                raise YamlSyntaxError(_line(event), f"unsupported tag {quote(_short_tag(tag))}")
         elif not plain or (event.value and event.value[0] not in _MAYBE_TYPED):
             return event.value
         else:
             tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-        construct = self.loader.yaml_constructors.get(tag)
-        if construct is None:
-            line = event.start_mark.line + 1 if event.start_mark else 1
-            raise YamlSyntaxError(line, f"unsupported tag {tag}")
-        return construct(self.loader, yaml.ScalarNode(tag, event.value, style=event.style))
+            if tag not in _SCALAR_TAGS:  # '=' and '<<' resolve to tags only keys may have
+                return event.value
+        return self.construct(event, tag)
+
+    def construct(self, event: yaml.ScalarEvent, tag: str) -> Any:
+        """A typed scalar; a value its tag cannot take is an error on its line."""
+        kind = tag.rsplit(":", 1)[-1]
+        if tag in _NUMBER_TAGS and len(event.value) > MAX_NUMBER_LENGTH:
+            raise YamlSyntaxError(
+                _line(event),
+                f"{quote(event.value)}: a number {len(event.value):,} characters long; "
+                "no setting takes one that long (quote it if it is text)",
+            )
+        node = yaml.ScalarNode(tag, event.value, style=event.style)
+        try:
+            return self.loader.yaml_constructors[tag](self.loader, node)
+        except Exception as exc:  # PyYAML's constructors fail in many ways ('!!timestamp')
+            raise YamlSyntaxError(
+                _line(event), f"{quote(event.value)} is not a valid {kind}"
+            ) from exc
 
     def sequence(self, path: Path) -> list[Any]:
         items: list[Any] = []
@@ -118,13 +227,31 @@ class _Builder:
         for event in self.events:
             if isinstance(event, yaml.MappingEndEvent):
                 return result
-            is_scalar = isinstance(event, yaml.ScalarEvent)
-            key = self.scalar(event) if is_scalar else self.value(event, (*path, "?"))
-            key_path = (*path, str(key))
-            line = event.start_mark.line + 1
+            key = self.key(event, path)
+            key_path = (*path, key_text(key))
             if key in result:
                 # PyYAML silently keeps the last of duplicate keys; config refuses them instead.
-                raise YamlSyntaxError(line, f"{path_text(key_path)}: duplicate key")
-            self.lines[key_path] = line
+                raise YamlSyntaxError(_line(event), f"{path_text(key_path)}: duplicate key")
+            self.lines[key_path] = _line(event)
+            self.count(event)
             result[key] = self.value(next(self.events), key_path)
         return result
+
+    def key(self, event: Any, path: Path) -> Any:
+        """A mapping key: written out, never a list, a mapping or an alias."""
+        if not isinstance(event, yaml.ScalarEvent):
+            what = "an alias" if isinstance(event, yaml.AliasEvent) else "a list or mapping"
+            where = f"{path_text(path)}: " if path else ""
+            raise YamlSyntaxError(_line(event), f"{where}a key must be plain text, not {what}")
+        return self.scalar(event)
+
+
+def _short_tag(tag: str) -> str:
+    """``!!map`` as people write it, rather than ``tag:yaml.org,2002:map``."""
+    standard = "tag:yaml.org,2002:"
+    return "!!" + tag[len(standard) :] if tag.startswith(standard) else tag
+
+
+def _line(event: Any) -> int:
+    mark = getattr(event, "start_mark", None)
+    return mark.line + 1 if mark is not None else 1

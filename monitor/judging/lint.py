@@ -1,26 +1,33 @@
-"""What can be known without probing: shared fate, single points of failure, gaps.
+"""What can be known without probing: shared fate, single points of failure, gaps,
+rounds that cannot fit their interval, and reloads that drop most of what was watched.
 
 Pure over the config's graph; ``dnsmon lint`` prints the findings (``outputs.render``) and
-exits 1 when there are any.
+exits 1 when there are any; ``serve`` logs ``reload_findings`` when it takes a new config.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
-from monitor.config import Backup, Config, Service
+from monitor.config import Backup, Config, Defaults, Service
+from monitor.config.values import format_duration
 from monitor.judging import graph as graph_module
 from monitor.judging.graph import Fate, Graph
 from monitor.states import CRITICALITY_RANK, Role, SharedFate
 
 Finding = dict[str, Any]
+DROPPED_NAMES_SHOWN = 3  # names quoted in a reload warning's message
+DROPPED_NAMES_LISTED = 50  # names listed in its ``names`` field
 
 
 def findings(config: Config, graph: Graph | None = None) -> list[Finding]:
     """Every static finding, most serious kind first."""
     graph = graph or graph_module.build(config)
     return [
+        *_pacing_overruns(graph),
+        *_timeout_overrun(graph.config),
         *_shared_fate(graph),
         *_criticality_inversions(graph),
         *_single_server_names(graph),
@@ -167,3 +174,104 @@ def _undescribed_backups(graph: Graph) -> Iterator[Finding]:
                     f"{service.name}/{backup.name}",
                     f"backup {backup.name} of {service.name} does not say what people do",
                 )
+
+
+def reload_findings(old: Config, new: Config, graph: Graph | None = None) -> list[Finding]:
+    """What to warn about when ``new`` replaces the running ``old`` config; warnings, never
+    reasons to refuse it: a new config that drops more than half of the names the running
+    one watches (a truncated or wrong file?), and rounds of ``new`` that cannot fit its
+    interval."""
+    graph = graph or graph_module.build(new)
+    return [*_names_dropped(old, new), *_pacing_overruns(graph), *_timeout_overrun(new)]
+
+
+def _names_dropped(old: Config, new: Config) -> Iterator[Finding]:
+    before = {(n.name, n.type) for n in old.names}
+    dropped = sorted(before - {(n.name, n.type) for n in new.names})
+    if len(dropped) * 2 <= len(before):
+        return
+    shown = [f"{name} {rdtype}" for name, rdtype in dropped]
+    examples = ", ".join(shown[:DROPPED_NAMES_SHOWN])
+    more = ", …" if len(shown) > DROPPED_NAMES_SHOWN else ""
+    yield _finding(
+        "names_dropped",
+        new.source,
+        f"the new config drops {len(dropped):,} of the {len(before):,} names the running one "
+        f"watches ({examples}{more}); if that was not meant, the file may be cut short or "
+        "the wrong one: restore it and reload again",
+        dropped=len(dropped),
+        watched=len(before),
+        names=shown[:DROPPED_NAMES_LISTED],
+    )
+
+
+def _pacing_overruns(graph: Graph) -> Iterator[Finding]:
+    """Servers asked more queries a round than ``max_qps_per_server`` lets fit in the
+    interval: every round overruns, and each server is probed less often than set."""
+    d = graph.config.defaults
+    for (address, port), names, count in _queries_per_server(graph):
+        seconds = count / d.max_qps_per_server
+        if seconds < d.interval:
+            continue
+        who, it = names[0], "it"
+        if len(names) > 1:  # the prober paces one address and port, whatever its names
+            who, it = f"{' and '.join(names)} (one server, {address} port {port})", "them"
+        # Twice the pacing time leaves half of each round for answers and retries.
+        qps = math.ceil(2 * count / d.interval)
+        interval = format_duration(math.ceil(2 * seconds))
+        yield _finding(
+            "pacing_overrun",
+            " and ".join(names),
+            f"{who} {'is' if it == 'it' else 'are'} asked {count:,} queries each round; at "
+            f"max_qps_per_server {d.max_qps_per_server:g} that takes {_about(seconds)}, "
+            f"{_against(seconds, d)}, so every round overruns: raise max_qps_per_server to "
+            f"{qps:,} or the interval to {interval}, or ask fewer names of {it}",
+            servers=names,
+            queries=count,
+            seconds=round(seconds, 3),
+        )
+
+
+def _queries_per_server(graph: Graph) -> Iterator[tuple[tuple[str, int], list[str], int]]:
+    """Queries of one round by server address, as the prober paces them: names, zone
+    serials and one canary per zone for each resolver (CNAME targets learned from
+    answers come on top)."""
+    counts: dict[tuple[str, int], int] = {}
+    names: dict[tuple[str, int], list[str]] = {}
+    asked = [q.server for q in graph.layout.build()]
+    asked += [s for s in graph.layout.recursive for _ in graph.zones]
+    for server in asked:
+        key = (server.address, server.port)
+        counts[key] = counts.get(key, 0) + 1
+        if server.name not in names.setdefault(key, []):
+            names[key].append(server.name)
+    for key, count in counts.items():
+        yield key, names[key], count
+
+
+def _timeout_overrun(config: Config) -> Iterator[Finding]:
+    """A server that stops answering holds each query for every attempt's timeout; if
+    that is the whole interval, every round overruns just when rounds matter most."""
+    d = config.defaults
+    held = d.timeout * d.attempts
+    if held < d.interval:
+        return
+    yield _finding(
+        "timeout_overrun",
+        "defaults",
+        f"a query to a server that stops answering is given up only after {d.attempts} "
+        f"attempts of {format_duration(d.timeout)} ({_about(held)}), {_against(held, d)}: "
+        "while any server is down every round overruns; lower timeout or attempts, or raise "
+        "the interval",
+        seconds=held,
+    )
+
+
+def _about(seconds: float) -> str:
+    return format_duration(round(seconds) if seconds >= 10 else round(seconds, 3))
+
+
+def _against(seconds: float, defaults: Defaults) -> str:
+    """How ``seconds`` compares with the interval, in words."""
+    relation = "as long as" if seconds == defaults.interval else "longer than"
+    return f"{relation} the interval ({format_duration(defaults.interval)})"
