@@ -131,18 +131,22 @@ class _Builder:
         return value
 
     def value(self, event: Any, path: Path) -> Any:
-        self.lines.setdefault(path, _line(event))
-        if isinstance(event, yaml.AliasEvent):
+        kind = type(event)
+        if path not in self.lines:
+            self.lines[path] = event.start_mark.line + 1
+        if kind is yaml.AliasEvent:
             return self.alias(event)
         start = self.values
-        self.count(event)
-        if isinstance(event, yaml.ScalarEvent):
+        self.values += 1
+        if self.values > MAX_VALUES:
+            self.count(event, 0)  # says how many is too many, on this line
+        if kind is yaml.ScalarEvent:
             result = self.scalar(event)
-        elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
             result = self.collection(event, path)
         else:
-            raise YamlSyntaxError(_line(event), f"unexpected {type(event).__name__}")
-        if getattr(event, "anchor", None):
+            raise YamlSyntaxError(_line(event), f"unexpected {kind.__name__}")
+        if event.anchor:
             self.anchors[event.anchor] = (result, self.values - start)
         return result
 
@@ -184,17 +188,15 @@ class _Builder:
         return result
 
     def scalar(self, event: yaml.ScalarEvent) -> Any:
-        plain = event.implicit[0] and not event.style
-        if event.tag not in (None, "!"):
-            tag = event.tag
-            if tag not in _SCALAR_TAGS:
-                raise YamlSyntaxError(_line(event), f"unsupported tag {quote(_short_tag(tag))}")
-        elif not plain or (event.value and event.value[0] not in _MAYBE_TYPED):
-            return event.value
-        else:
-            tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        tag, value = event.tag, event.value
+        if tag is None or tag == "!":
+            if event.style or not event.implicit[0] or (value and value[0] not in _MAYBE_TYPED):
+                return value  # quoted, or plain text no resolver could make anything else
+            tag = self.loader.resolve(yaml.ScalarNode, value, event.implicit)
             if tag not in _SCALAR_TAGS:  # '=' and '<<' resolve to tags only keys may have
-                return event.value
+                return value
+        elif tag not in _SCALAR_TAGS:
+            raise YamlSyntaxError(_line(event), f"unsupported tag {quote(_short_tag(tag))}")
         return self.construct(event, tag)
 
     def construct(self, event: yaml.ScalarEvent, tag: str) -> Any:
@@ -216,24 +218,29 @@ class _Builder:
 
     def sequence(self, path: Path) -> list[Any]:
         items: list[Any] = []
+        end = yaml.SequenceEndEvent
         for event in self.events:
-            if isinstance(event, yaml.SequenceEndEvent):
+            if type(event) is end:
                 return items
             items.append(self.value(event, (*path, len(items))))
         return items
 
     def mapping(self, path: Path) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
+        end, scalar = yaml.MappingEndEvent, yaml.ScalarEvent
         for event in self.events:
-            if isinstance(event, yaml.MappingEndEvent):
+            kind = type(event)
+            if kind is end:
                 return result
-            key = self.key(event, path)
-            key_path = (*path, key_text(key))
+            key = self.scalar(event) if kind is scalar else self.key(event, path)
+            key_path = (*path, key if type(key) is str else key_text(key))
             if key in result:
                 # PyYAML silently keeps the last of duplicate keys; config refuses them instead.
                 raise YamlSyntaxError(_line(event), f"{path_text(key_path)}: duplicate key")
-            self.lines[key_path] = _line(event)
-            self.count(event)
+            self.lines[key_path] = event.start_mark.line + 1
+            self.values += 1
+            if self.values > MAX_VALUES:
+                self.count(event, 0)
             result[key] = self.value(next(self.events), key_path)
         return result
 

@@ -43,6 +43,7 @@ class Graph:
 
     config: Config
     _deps: dict[str, Deps] = field(default_factory=dict)
+    _fate_zones: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def names(self) -> dict[NameKey, Name]:
@@ -175,7 +176,10 @@ class Graph:
 
     def fate_zone(self, name: str) -> str:
         """The zone for shared fate: the listed zone, else the parent domain."""
-        return self.zone_of(name) or name.partition(".")[2] or name
+        found = self._fate_zones.get(name)
+        if found is None:
+            found = self._fate_zones[name] = self.zone_of(name) or name.partition(".")[2] or name
+        return found
 
     def shared_fate(
         self, service: str, backup_deps: tuple[str, ...], chains: Chains | None = None
@@ -214,6 +218,8 @@ class Graph:
         yield SharedFate.SERVERS, self.recursive_servers(mine) & self.recursive_servers(theirs)
 
     def _names(self, keys: Iterable[NameKey], chains: Chains | None) -> set[str]:
+        if chains is None and not self.static_chains:  # no chain anywhere: the names alone
+            return {key[0] for key in keys}
         return {n for key in keys for n in self.names_along(key, chains)}
 
 

@@ -236,17 +236,23 @@ def _queries_per_server(graph: Graph) -> Iterator[tuple[tuple[str, int], list[st
     """Queries of one round by server address, as the prober paces them: names, zone
     serials and one canary per zone for each resolver (CNAME targets learned from
     answers come on top)."""
+    per_server: dict[str, int] = {}
+    layout = graph.layout
+    for name in graph.config.names:  # counted, not planned: no query objects needed
+        for server in layout.servers_for(name):
+            per_server[server.name] = per_server.get(server.name, 0) + 1
+    for zone in layout.zones:  # each zone's serial, and a canary per resolver
+        for server in [*layout.zone_servers[zone], *layout.recursive]:
+            per_server[server.name] = per_server.get(server.name, 0) + 1
     counts: dict[tuple[str, int], int] = {}
     names: dict[tuple[str, int], list[str]] = {}
-    asked = [q.server for q in graph.layout.build()]
-    asked += [s for s in graph.layout.recursive for _ in graph.zones]
-    for server in asked:
+    for server in graph.config.servers:
         key = (server.address, server.port)
-        counts[key] = counts.get(key, 0) + 1
-        if server.name not in names.setdefault(key, []):
-            names[key].append(server.name)
+        counts[key] = counts.get(key, 0) + per_server.get(server.name, 0)
+        names.setdefault(key, []).append(server.name)
     for key, count in counts.items():
-        yield key, names[key], count
+        if count:
+            yield key, names[key], count
 
 
 def _timeout_overrun(config: Config) -> Iterator[Finding]:

@@ -75,6 +75,7 @@ class Layout:
         }
         self.recursive = [s for s in config.servers if s.role is Role.RECURSIVE]
         self._zone_of: dict[str, str | None] = {}
+        self._servers_for: dict[tuple[tuple[str, ...] | None, str | None], list[Server]] = {}
         self._full: list[Query] | None = None
 
     def zone_of(self, name: str) -> str | None:
@@ -84,13 +85,17 @@ class Layout:
 
     def servers_for(self, name: Name) -> list[Server]:
         """Every server ``name`` is asked of: its resolvers, then its zone's authoritatives."""
-        if name.servers is not None:
-            chosen = [self.config.server(s) for s in name.servers]
-        else:
-            chosen = list(self.recursive)
-        zone = self.zone_of(name.name)
-        names = {s.name for s in chosen}
-        return chosen + [s for s in self.zone_servers.get(zone or "", []) if s.name not in names]
+        key = (name.servers, self.zone_of(name.name))
+        found = self._servers_for.get(key)
+        if found is None:  # names share a handful of server lists: computed once each
+            if name.servers is not None:
+                chosen = [self.config.server(s) for s in name.servers]
+            else:
+                chosen = list(self.recursive)
+            names = {s.name for s in chosen}
+            extra = self.zone_servers.get(key[1] or "", [])
+            found = self._servers_for[key] = chosen + [s for s in extra if s.name not in names]
+        return found
 
     def build(self, names: Iterable[Name] | None = None) -> list[Query]:
         """The queries of one round, for all names or only ``names``; the full plan is kept."""
