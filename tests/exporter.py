@@ -18,6 +18,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,14 @@ from dnsmon_cli import COMMAND
 from prometheus_client.parser import text_string_to_metric_families
 from servers import free_port, stop_process
 
+# Sets the soft limit on open files, then becomes the command (same PID): no preexec_fn.
+_WITH_NOFILE = [
+    sys.executable,
+    "-c",
+    "import os, resource, sys; hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), hard)); "
+    "os.execv(sys.argv[2], sys.argv[2:])",
+]
 START_DEADLINE = 20.0
 CHANGE_DEADLINE = 15.0  # rounds every second: anything that changes shows well within this
 POLL = 0.05
@@ -115,6 +124,8 @@ class Exporter:
         log_level: str = "info",
         tls: ssl.SSLContext | None = None,
         auth: str | None = None,
+        env: Mapping[str, str] | None = None,
+        nofile: int | None = None,
     ) -> None:
         self.config = config
         self.host = host
@@ -125,6 +136,8 @@ class Exporter:
         self.auth = auth  # the value of an Authorization header sent with every request
         self.log_path = workdir / f"dnsmon-serve-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.env = env  # added to the environment dnsmon runs in
+        self.nofile = nofile  # a soft limit on open files, as systemd's default of 1024
 
     @property
     def listen(self) -> str:
@@ -150,6 +163,8 @@ class Exporter:
         ]
         if self.web_config is not None:
             args += ["--web-config-file", str(self.web_config)]
+        if self.nofile is not None:
+            args = [*_WITH_NOFILE, str(self.nofile), *args]
         return args
 
     def start(self, wait: bool = True) -> Self:
@@ -160,6 +175,7 @@ class Exporter:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env={**os.environ, **self.env} if self.env else None,
             )
         if wait:
             try:
@@ -296,3 +312,17 @@ class Exporter:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def process_status(self) -> dict[str, int]:
+        """Numbers from /proc/PID/status in kB or counts (VmRSS, VmHWM, Threads), plus
+        open file descriptors (fds) and CPU seconds used so far (cpu_ms)."""
+        status: dict[str, int] = {}
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "Threads"):
+                status[key] = int(value.split()[0])
+        status["fds"] = len(os.listdir(f"/proc/{self.pid}/fd"))
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime + stime
+        status["cpu_ms"] = ticks * 1000 // os.sysconf("SC_CLK_TCK")
+        return status

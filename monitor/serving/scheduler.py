@@ -3,24 +3,34 @@
 Rounds never overlap: a slow round delays the next and is counted as an overrun. Each
 round's queries are spread over most of the interval instead of sent in a burst, and the
 round's metrics are rendered as soon as it ends, so scrapes never wait for a round.
+
+A watchdog notices when rounds stop, because their thread died or because none has
+finished for far longer than the config allows: ``check_health`` then says why (for
+``/-/healthy``), and the log says so once, with the exception or the stuck stack.
 """
 
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
 from monitor import config as config_module
 from monitor.config import Config, ConfigError
+from monitor.judging import lint
 from monitor.outputs import alerts, logs, metrics
 from monitor.outputs.logs import LOGGER
 from monitor.serving.alertmanager import AlertSender
 from monitor.serving.rounds import Monitor, Outcome
 
 SPREAD_FRACTION = 0.5  # of the interval left after the worst-case timeouts
+STALL_INTERVALS = 3  # rounds count as stopped after this many intervals without one …
+STALL_PASSES = 2  # … plus this many passes of every query's timeouts (plan, then chains)
+WATCHDOG_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -46,10 +56,18 @@ class Scheduler:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="dnsmon-rounds", daemon=True)
+        self._reloading = threading.Lock()
+        self._thread = _rounds_thread(self._loop)
+        self._watchdog = threading.Thread(target=self._watch, name="dnsmon-watchdog", daemon=True)
+        self._progress = time.monotonic()  # when a round last finished, or rounds started
+        self._death: str | None = None  # why the rounds thread ended, if it did
+        self._last_error: str | None = None  # the last round's exception, if it failed
+        self._unhealthy: str | None = None  # what the log was last told
 
     def start(self) -> None:
+        self._progress = time.monotonic()
         self._thread.start()
+        self._watchdog.start()
         self.sender.start()
 
     def stop(self) -> None:
@@ -57,34 +75,112 @@ class Scheduler:
         self._wake.set()
         self.sender.stop()
 
+    def health(self) -> str | None:
+        """None while rounds run; otherwise why they have stopped."""
+        if self._stop.is_set() or self._thread.ident is None:
+            return None  # stopping, or not started
+        if not self._thread.is_alive():
+            return f"the rounds thread has stopped: {self._death or 'for an unknown reason'}"
+        d = self.monitor.config.defaults
+        limit = STALL_INTERVALS * d.interval + STALL_PASSES * d.timeout * d.attempts
+        quiet = time.monotonic() - self._progress
+        if quiet <= limit:
+            return None
+        reason = f"no round has finished for {quiet:.0f} s (allowed: {limit:.0f} s)"
+        return reason + (f"; the last one failed: {self._last_error}" if self._last_error else "")
+
+    def check_health(self) -> str | None:
+        """``health()``, logging each change between running and stopped once."""
+        problem = self.health()
+        with self._lock:
+            was, self._unhealthy = self._unhealthy, problem
+        if problem and not was:
+            extra = {"reason": problem}
+            if self._thread.is_alive() and self._thread.ident is not None:
+                extra["stack"] = _stack_of(self._thread.ident)
+            LOGGER.error("rounds have stopped; /-/healthy fails until they run again", extra=extra)
+        elif was and not problem:
+            LOGGER.info("rounds run again; /-/healthy is OK", extra={"was": was})
+        return problem
+
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCHDOG_SECONDS):
+            self.check_health()
+
     def latest(self) -> Published | None:
         with self._lock:
             return self._latest
 
     def reload(self) -> str | None:
-        """Re-read the config; on error keep the old one and return the error text."""
+        """Re-read the config; on error keep the old one and return the error text.
+
+        A rounds thread that died is restarted; a reload that cannot restart it fails,
+        even with a good config.
+        """
+        with self._reloading:
+            try:
+                config = config_module.load(self.config_path)
+            except ConfigError as exc:
+                self.reload_state.successful = False
+                LOGGER.error(
+                    "config reload failed; keeping the running config", extra={"error": str(exc)}
+                )
+                return str(exc)
+            changed = config.fingerprint != self.monitor.config.fingerprint
+            findings: list[lint.Finding] = []
+            if changed:
+                monitor = Monitor(config, continuous=True)
+                findings = lint.reload_findings(self.monitor.config, config, monitor.graph)
+                monitor.succeed(self.monitor)
+                self.monitor = monitor
+                self._replace_sender(config)
+                self.totals.forget_except(config)
+            problem = self._restart_rounds()
+            self.reload_state.successful = problem is None
+            if problem is not None:
+                LOGGER.error("config reload failed: rounds do not run", extra={"error": problem})
+                return problem
+            self.reload_state.success_timestamp = time.time()
+            if changed:
+                LOGGER.info("config reloaded", extra={"fingerprint": config.fingerprint})
+                for finding in findings:  # warnings, not refusals: the reload stands
+                    fields = {"finding": finding["kind"], "subject": finding["subject"]}
+                    LOGGER.warning(finding["message"], extra=fields)
+                self._wake.set()  # probe the new config now rather than after a whole interval
+            return None
+
+    def _restart_rounds(self) -> str | None:
+        """Start a new rounds thread if the old one died; why rounds cannot run, if so."""
+        if self._stop.is_set() or self._thread.ident is None:
+            return None
+        if self._thread.is_alive():
+            stalled = self.health()
+            if stalled:  # a slow round ends some time; the new config applies from then on
+                LOGGER.warning(
+                    "rounds are stalled; the new config applies once the running round ends",
+                    extra={"reason": stalled},
+                )
+            return None
+        died = self._death
+        self._death, self._last_error = None, None
+        self._progress = time.monotonic()
+        old, self._thread = self._thread, _rounds_thread(self._loop)
         try:
-            config = config_module.load(self.config_path)
-        except ConfigError as exc:
-            self.reload_state.successful = False
-            LOGGER.error(
-                "config reload failed; keeping the running config", extra={"error": str(exc)}
-            )
-            return str(exc)
-        self.reload_state.successful = True
-        self.reload_state.success_timestamp = time.time()
-        if config.fingerprint == self.monitor.config.fingerprint:
-            return None  # unchanged: keep the running monitor and its schedule
-        monitor = Monitor(config, continuous=True)
-        monitor.succeed(self.monitor)
-        self.monitor = monitor
-        self._replace_sender(config)
-        self.totals.forget_except(config)
-        LOGGER.info("config reloaded", extra={"fingerprint": config.fingerprint})
-        self._wake.set()  # probe the new config now rather than after a whole interval
+            self._thread.start()
+        except RuntimeError as exc:  # no thread can be started: out of memory or tasks
+            self._thread, self._death = old, f"{died}; restarting it failed: {exc}"
+            return f"the rounds thread stopped ({died}) and could not be restarted: {exc}"
+        LOGGER.warning("rounds restarted by the reload", extra={"stopped_by": died})
         return None
 
     def _loop(self) -> None:
+        try:
+            self._rounds()
+        except BaseException as exc:  # whatever ends the thread is told, then it ends
+            self._death = f"{type(exc).__name__}: {exc}"
+            LOGGER.critical("the rounds thread died; no more rounds", exc_info=exc)
+
+    def _rounds(self) -> None:
         next_start = time.monotonic()
         while not self._stop.is_set():
             monitor = self.monitor
@@ -93,7 +189,8 @@ class Scheduler:
             first = self.latest() is None
             try:
                 self.run_once(monitor, spread=0.0 if first else _spread(monitor))
-            except Exception:  # a bug in one round must not stop the exporter; it is logged
+            except Exception as exc:  # a bug in one round must not stop the exporter
+                self._last_error = f"{type(exc).__name__}: {exc}"
                 LOGGER.exception("round failed")
             next_start += interval
             now = time.monotonic()
@@ -121,6 +218,7 @@ class Scheduler:
         previous = self.latest()
         with self._lock:
             self._latest = published
+        self._progress, self._last_error = time.monotonic(), None
         logs.log_round(previous.outcome.report if previous else None, outcome.report)
         hold = monitor.config.defaults.interval  # down in two rounds running before a page
         self.sender.update(alerts.build(outcome.report, self.status_url, hold))
@@ -146,6 +244,16 @@ class Scheduler:
         old.stop()
         self.sender = new
         new.start()
+
+
+def _rounds_thread(target: Any) -> threading.Thread:
+    return threading.Thread(target=target, name="dnsmon-rounds", daemon=True)
+
+
+def _stack_of(ident: int) -> str:
+    """Where a (stuck) thread is now, as a traceback reads."""
+    frame = sys._current_frames().get(ident)
+    return "".join(traceback.format_stack(frame)).rstrip() if frame else ""
 
 
 def _sender(config: Config) -> AlertSender:

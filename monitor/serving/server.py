@@ -36,7 +36,8 @@ def run(config_path: str, listen: str, web_config_path: str | None) -> int:
     signal.signal(signal.SIGHUP, reload)
     scheduler.start()
     LOGGER.info("listening", extra={"address": listen, "config": config_path,
-                                    "tls": web_config_path is not None})  # fmt: skip
+                                    "tls": web_config_path is not None,
+                                    "max_connections": http.max_connections})  # fmt: skip
     http.serve_forever(poll_interval=0.2)
     scheduler.stop()
     http.server_close()

@@ -6,11 +6,8 @@ config lists, so it can never be used as an open DNS proxy.
 
 from __future__ import annotations
 
-import json
 import socket
-import ssl
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import (
@@ -23,15 +20,28 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from monitor import __version__
-from monitor.outputs import metrics
-from monitor.outputs.logs import LOGGER
+from monitor.outputs import jsontext, metrics
 from monitor.outputs.statuspage import status_page
 from monitor.serving.alertmanager import AlertmanagerCollector, AlertSender
-from monitor.serving.scheduler import Scheduler
+from monitor.serving.httpserver import (
+    DEFAULT_LIMITS,
+    HttpServer,
+    Limits,
+    Request,
+    Response,
+    plain,
+)
+from monitor.serving.scheduler import Published, Scheduler
 from monitor.serving.webconfig import WebConfig
 
 DEFAULT_LISTEN = "127.0.0.1:9953"
-TLS_HANDSHAKE_SECONDS = 10.0
+# The status page has no script and loads nothing: anything injected into it is inert.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = (("Content-Security-Policy", PAGE_POLICY), ("Referrer-Policy", "no-referrer"))
+JSON = "application/json"
 
 
 def _process_registry(
@@ -49,6 +59,9 @@ def _process_registry(
     return registry
 
 
+Offload = Callable[..., Awaitable[Any]]
+
+
 def parse_listen(text: str) -> tuple[str, int]:
     """``127.0.0.1:9953`` or ``[::1]:9953`` → (host, port); hosts must be IP literals."""
     host, sep, port = text.rpartition(":")
@@ -62,123 +75,103 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class Server(HttpServer):
+    """dnsmon's endpoints on the hardened HTTP server (see httpserver.py for its limits)."""
 
-    def __init__(self, listen: str, scheduler: Scheduler, web: WebConfig) -> None:
-        host, port = parse_listen(listen)
-        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    def __init__(
+        self, listen: str, scheduler: Scheduler, web: WebConfig, limits: Limits = DEFAULT_LIMITS
+    ) -> None:
         self.scheduler = scheduler
         self.web = web
+        routes = Routes(scheduler, web, self.offload)
+        super().__init__(parse_listen(listen), routes, web.tls, limits)
+
+
+class Routes:
+    """What each path answers. Only ``POST /-/reload`` reads a body, and only after the
+    client is authorized; nothing reads a target from the request."""
+
+    def __init__(self, scheduler: Scheduler, web: WebConfig, offload: Offload) -> None:
+        self.scheduler = scheduler
+        self.web = web
+        self.offload = offload
         self.process_registry = _process_registry(scheduler.reload_state, lambda: scheduler.sender)
-        super().__init__((host, port), Handler)
-        if web.tls is not None:
-            self.socket = web.tls.wrap_socket(
-                self.socket, server_side=True, do_handshake_on_connect=False
-            )
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake runs here, in the connection's own thread: done on accept, one
-        # client that connects and never speaks would stall every other scrape.
-        if isinstance(request, ssl.SSLSocket):
-            try:
-                request.settimeout(TLS_HANDSHAKE_SECONDS)
-                request.do_handshake()
-                request.settimeout(None)
-            except OSError as exc:  # ssl.SSLError and timeouts too
-                LOGGER.debug("tls handshake failed", extra={"error": str(exc)})
-                return
-        super().finish_request(request, client_address)
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Server
-    protocol_version = "HTTP/1.1"
-    timeout = 30  # seconds an idle keep-alive connection may hold a handler thread
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        LOGGER.debug("http " + format % args)
-
-    def do_GET(self) -> None:  # noqa: N802
-        if not self._authorized():
-            return
-        path = self.path.split("?", 1)[0]
-        routes = {
+        self._rendered: dict[str, tuple[Published, bytes]] = {}  # per round, on first use
+        self._get: dict[str, Callable[[Request], Response]] = {
             "/metrics": self._metrics,
             "/api/status": self._status,
-            "/-/healthy": lambda: self._send(200, b"OK\n", "text/plain"),
+            "/-/healthy": self._healthy,
             "/-/ready": self._ready,
             "/": self._page,
         }
-        routes.get(path, lambda: self._send(404, b"not found\n", "text/plain"))()
 
-    def do_HEAD(self) -> None:  # noqa: N802
-        self.do_GET()
+    async def respond(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD", "POST"):
+            return plain(405, "method not allowed", ("Allow", "GET, HEAD, POST"))
+        if not await self._authorized(request.headers.get("authorization")):
+            return Response(401, headers=(("WWW-Authenticate", 'Basic realm="dnsmon"'),))
+        if request.method == "POST":
+            return await self._post(request)
+        route = self._get.get(request.path)
+        return route(request) if route else plain(404, "not found")
 
-    def do_POST(self) -> None:  # noqa: N802
-        if not self._authorized():
-            return
-        self.rfile.read(int(self.headers.get("Content-Length") or 0) or 0)  # keep-alive in step
-        if self.path.split("?", 1)[0] != "/-/reload":
-            self._send(404, b"not found\n", "text/plain")
-            return
-        error = self.server.scheduler.reload()
+    async def _authorized(self, header: str | None) -> bool:
+        quick = self.web.cached(header)
+        if quick is not None:
+            return quick
+        return await self.offload(self.web.authorized, header)  # bcrypt: off the loop
+
+    async def _post(self, request: Request) -> Response:
+        if request.path != "/-/reload":
+            return plain(404, "not found")
+        await request.read_body()  # reload takes none: a small one is read and dropped
+        error = await self.offload(self.scheduler.reload)
         if error is None:
-            self._send(200, b"config reloaded\n", "text/plain")
-        else:
-            self._send(500, f"config reload failed:\n{error}\n".encode(), "text/plain")
+            return plain(200, "config reloaded")
+        return plain(500, f"config reload failed:\n{error}")
 
-    def _authorized(self) -> bool:
-        if self.server.web.authorized(self.headers.get("Authorization")):
-            return True
-        self.send_response(401)
-        self.send_header("WWW-Authenticate", 'Basic realm="dnsmon"')
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        return False
-
-    def _metrics(self) -> None:
-        latest = self.server.scheduler.latest()
-        process = generate_latest(self.server.process_registry)
-        gzip_ok = "gzip" in self.headers.get("Accept-Encoding", "")
+    def _metrics(self, request: Request) -> Response:
+        latest = self.scheduler.latest()
+        process = generate_latest(self.process_registry)
+        vary = (("Vary", "Accept-Encoding"),)
         if latest is None:
-            body = process
-        elif gzip_ok:
+            return Response(200, process, CONTENT_TYPE_LATEST, vary)
+        if "gzip" in request.headers.get("accept-encoding", ""):
             # The round's part was compressed once; only the small process part is new.
             body = latest.exposition.gzipped_with(process)
-            self._send(200, body, CONTENT_TYPE_LATEST, encoding="gzip")
-            return
-        else:
-            body = latest.exposition.text_with(process)
-        self._send(200, body, CONTENT_TYPE_LATEST)
+            return Response(200, body, CONTENT_TYPE_LATEST, (*vary, ("Content-Encoding", "gzip")))
+        return Response(200, latest.exposition.text_with(process), CONTENT_TYPE_LATEST, vary)
 
-    def _status(self) -> None:
-        latest = self.server.scheduler.latest()
+    def _status(self, request: Request) -> Response:
+        latest = self.scheduler.latest()
         if latest is None:
-            self._send(503, b'{"error": "no round has finished yet"}\n', "application/json")
-            return
-        self._send(200, json.dumps(latest.outcome.report).encode(), "application/json")
+            return Response(503, b'{"error": "no round has finished yet"}\n', JSON)
+        body = self._once(latest, "status", lambda: jsontext.dumps(latest.outcome.report, False))
+        return Response(200, body, JSON)
 
-    def _ready(self) -> None:
-        if self.server.scheduler.latest() is None:
-            self._send(503, b"not ready: no round has finished yet\n", "text/plain")
+    def _healthy(self, request: Request) -> Response:
+        problem = self.scheduler.check_health()
+        return plain(503, f"unhealthy: {problem}") if problem else plain(200, "OK")
+
+    def _ready(self, request: Request) -> Response:
+        if self.scheduler.latest() is None:
+            return plain(503, "not ready: no round has finished yet")
+        return plain(200, "OK")
+
+    def _page(self, request: Request) -> Response:
+        latest = self.scheduler.latest()
+        site = self.scheduler.monitor.config.site
+        if latest is None:
+            page = status_page(None, site).encode()
         else:
-            self._send(200, b"OK\n", "text/plain")
+            page = self._once(
+                latest, "page", lambda: status_page(latest.outcome.report, site).encode()
+            )
+        return Response(200, page, "text/html; charset=utf-8", PAGE_HEADERS)
 
-    def _page(self) -> None:
-        latest = self.server.scheduler.latest()
-        report = latest.outcome.report if latest else None
-        site = self.server.scheduler.monitor.config.site
-        self._send(200, status_page(report, site).encode(), "text/html; charset=utf-8")
-
-    def _send(self, code: int, body: bytes, content_type: str, encoding: str = "") -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        if encoding:
-            self.send_header("Content-Encoding", encoding)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+    def _once(self, latest: Published, key: str, render: Callable[[], bytes]) -> bytes:
+        """Render a round's JSON or page once, on first request, and serve those bytes."""
+        cached = self._rendered.get(key)
+        if cached is None or cached[0] is not latest:
+            cached = self._rendered[key] = (latest, render())
+        return cached[1]

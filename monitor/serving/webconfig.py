@@ -42,27 +42,46 @@ class WebConfig:
     _verified: set[str] = field(default_factory=set)  # bcrypt is slow by design: cache hits
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def authorized(self, header: str | None) -> bool:
-        """True when no users are configured, or the Basic header matches one."""
+    def cached(self, header: str | None) -> bool | None:
+        """The answer when it needs no bcrypt check (no users, a malformed header, a
+        password verified before); None when only ``authorized`` can tell."""
         if not self.users:
             return True
-        if not header or not header.startswith("Basic "):
+        credentials = _credentials(header)
+        if credentials is None:
             return False
-        try:
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
+        with self._lock:
+            return True if _token(*credentials) in self._verified else None
+
+    def authorized(self, header: str | None) -> bool:
+        """True when no users are configured, or the Basic header matches one."""
+        quick = self.cached(header)
+        if quick is not None:
+            return quick
+        credentials = _credentials(header)
+        assert credentials is not None  # cached() said False otherwise
+        user, password = credentials
         # Unknown users cost a bcrypt check too, so timing does not reveal who exists.
         hashed = self.users.get(user, _DUMMY_HASH)
-        token = hashlib.sha256(f"{user}:{password}".encode()).hexdigest()
-        with self._lock:
-            if token in self._verified:
-                return True
         if bcrypt.checkpw(password.encode(), hashed) and user in self.users:
             with self._lock:
-                self._verified.add(token)
+                self._verified.add(_token(user, password))
             return True
         return False
+
+
+def _credentials(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.startswith("Basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+def _token(user: str, password: str) -> str:
+    return hashlib.sha256(f"{user}:{password}".encode()).hexdigest()
 
 
 def load(path: str | None) -> WebConfig:
