@@ -75,9 +75,9 @@ def pass_config(f: Any) -> Any:
 def _write_json(data: Any) -> None:
     from monitor.outputs.jsontext import dumps
 
-    stream = click.get_binary_stream("stdout")
-    stream.write(dumps(data) + b"\n")
-    stream.flush()
+    sys.stdout.flush()
+    sys.stdout.buffer.write(dumps(data) + b"\n")
+    sys.stdout.buffer.flush()
 
 
 def emit(report: dict[str, Any], fmt: str, render: Any) -> None:

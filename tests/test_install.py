@@ -183,8 +183,10 @@ NOT_RUN = {
     "scripts/test": "what CI runs, and it runs this file: it would run itself",
     ".venv/bin/python -m pytest -q -m 'not slow'": "the whole suite but this file: minutes, "
     "and CI runs every one of those tests anyway",
-    ".venv/bin/python benchmarks/bench.py": "all three benchmarks take a minute or more; "
+    ".venv/bin/python benchmarks/bench.py": "all four benchmarks take minutes; "
     "`bench.py static` runs the same script",
+    ".venv/bin/python benchmarks/soak.py --minutes 30": "half an hour by design; a soak, "
+    "not a test",
 }
 
 

@@ -1,0 +1,113 @@
+"""A soak of ``dnsmon serve``: 5,000 names × 4 servers for 30 minutes, a line a minute.
+
+    .venv/bin/python benchmarks/soak.py                 # 30 minutes
+    .venv/bin/python benchmarks/soak.py --minutes 5     # shorter
+
+Not a test: it prints, every minute, the rounds run, resident memory, CPU, /metrics
+latency (scraped every 15 s with gzip, as Prometheus does) and overruns, so a leak or a
+creeping round time shows as a trend. Two Knot and two Unbound servers run on loopback
+high ports; nothing leaves 127.0.0.0/8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import yaml  # noqa: E402
+
+from benchmarks.workloads import _rss_mib, _scrape_config, _wait_ready, big_zone  # noqa: E402
+
+SCRAPE_EVERY = 15.0
+REPORT_EVERY = 60.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--names", type=int, default=5000)
+    parser.add_argument("--interval", default="10s", help="probes.yaml interval")
+    args = parser.parse_args()
+    from tests.servers import Knot, Unbound, free_port
+
+    labels = [f"host{i:05d}.bench.internal" for i in range(args.names)]
+    zone = {"bench.internal": big_zone(labels)}
+    with Knot(zone) as ns1, Knot(zone) as ns2:
+        stubs = {"bench.internal": [ns1, ns2]}
+        with Unbound(stubs) as ra, Unbound(stubs) as rb, tempfile.TemporaryDirectory() as tmp:
+            config = _scrape_config(labels, {"resolver-a": ra, "resolver-b": rb},
+                                    {"ns1": ns1, "ns2": ns2})  # fmt: skip
+            config["defaults"]["interval"] = args.interval
+            config["defaults"]["max_qps_per_server"] = 2000
+            path = Path(tmp) / "probes.yaml"
+            path.write_text(yaml.safe_dump(config, sort_keys=False))
+            soak(path, free_port(), args.minutes * 60)
+
+
+def soak(config: Path, port: int, seconds: float) -> None:
+    command = [sys.executable, "-c", "from monitor.cli import main; main()", "--config",
+               str(config), "serve", "--listen", f"127.0.0.1:{port}",
+               "--log-level", "warning"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, process)
+        print("minute  rounds  RSS MiB  CPU %  scrape p95 ms  overruns", flush=True)
+        started = last_report = time.monotonic()
+        last_cpu, latencies = _counters(base)["process_cpu_seconds_total"], []
+        while time.monotonic() - started < seconds:
+            latencies.append(_scrape_ms(base))
+            time.sleep(SCRAPE_EVERY)
+            if time.monotonic() - last_report >= REPORT_EVERY:
+                counters = _counters(base)
+                cpu = counters["process_cpu_seconds_total"]
+                share = 100 * (cpu - last_cpu) / (time.monotonic() - last_report)
+                p95 = (
+                    max(latencies)
+                    if len(latencies) < 20
+                    else statistics.quantiles(latencies, n=20)[18]
+                )
+                minute = (time.monotonic() - started) / 60
+                print(f"{minute:6.0f}  {counters['dnsmon_rounds_total']:6.0f}"
+                      f"  {_rss_mib(process.pid, 'VmRSS:'):7.0f}  {share:5.1f}  {p95:13.1f}"
+                      f"  {counters['dnsmon_round_overruns_total']:8.0f}", flush=True)  # fmt: skip
+                last_report, last_cpu, latencies = time.monotonic(), cpu, []
+        print(f"peak RSS {_rss_mib(process.pid, 'VmHWM:'):.0f} MiB", flush=True)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+
+
+def _scrape_ms(base: str) -> float:
+    request = urllib.request.Request(base + "/metrics", headers={"Accept-Encoding": "gzip"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=10) as response:
+        gzip.decompress(response.read())
+    return (time.perf_counter() - started) * 1000
+
+
+def _counters(base: str) -> dict[str, float]:
+    wanted = ("process_cpu_seconds_total", "dnsmon_rounds_total", "dnsmon_round_overruns_total")
+    text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+    found = dict.fromkeys(wanted, 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in wanted:
+            found[name] = float(value)
+    return found
+
+
+if __name__ == "__main__":
+    main()
