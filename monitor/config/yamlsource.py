@@ -22,6 +22,7 @@ Path = tuple[str | int, ...]
 # room for flow style and mistakes. Deeper nesting is refused before Python's own
 # recursion limit could turn it into an internal error.
 MAX_DEPTH = 32
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels; probes.yaml needs no more than 6"
 # Values that aliases may repeat in all. Repeating a list of resolvers for every name of
 # a large config stays far below; the "billion laughs" file multiplies beyond it within
 # a few lines, and is refused as soon as it does.
@@ -71,7 +72,10 @@ def load_with_lines(text: str) -> tuple[Any, dict[Path, int]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise YamlSyntaxError(line, _first_line(str(exc.problem or exc))) from exc
+        problem = _first_line(str(exc.problem or exc))
+        if "maximum nesting depth" in problem:  # PyYAML 6.0.4's own limit, met first
+            problem = TOO_DEEP
+        raise YamlSyntaxError(line, problem) from exc
     except yaml.reader.ReaderError as exc:
         raise YamlSyntaxError(_reader_line(text, exc.position), _reader_problem(exc)) from exc
     except yaml.YAMLError as exc:
@@ -180,7 +184,7 @@ class _Builder:
         if self.depth > MAX_DEPTH:
             raise YamlSyntaxError(
                 _line(event),
-                f"nested deeper than {MAX_DEPTH} levels; probes.yaml needs no more than 6",
+                TOO_DEEP,
             )
         is_mapping = isinstance(event, yaml.MappingStartEvent)
         result = self.mapping(path) if is_mapping else self.sequence(path)
