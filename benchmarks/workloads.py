@@ -257,7 +257,12 @@ def check_benchmark(names: int, runs: int = 5) -> None:
             _run_check(path)  # warm the resolvers' caches
             baselines = [_timed_loop(queries) for _ in range(runs)]
             checks = [_run_check(path) for _ in range(runs)]
+            others = other_tools(queries)
     _print_check(names, len(queries), baselines, checks)
+    base_rate = len(queries) / statistics.median(b[1] for b in baselines)
+    for tool, per_wall, per_cpu in others:
+        print(f"  {tool:<25} {per_cpu:>9,.0f} q/CPU-s  {per_wall:,.0f} q/s wall;"
+              f" ratio to the plain loop per CPU second {per_cpu / base_rate:.2f}×")  # fmt: skip
 
 
 def _check_config(labels: list[str], resolvers: dict, auth: Any) -> dict[str, Any]:
@@ -314,3 +319,94 @@ def _print_check(
         print(f"  {label:<25} {per_cpu:>9,.0f} q/CPU-s  wall {med(rows, 0):.2f} s"
               f" ({spread(rows, 0)}), CPU {med(rows, 1):.2f} s ({spread(rows, 1)})")  # fmt: skip
     print(f"  ratio, queries per CPU second: {rate / base_rate:.2f}×")
+
+
+def other_tools(queries: list[Query]) -> list[tuple[str, float, float]]:
+    """(tool, queries per wall second, per CPU second) of Debian's dnsperf and
+    blackbox_exporter asking the same queries, where they are installed."""
+    import shutil
+
+    rows = []
+    if shutil.which("dnsperf"):
+        rows.append(_dnsperf(queries))
+    if shutil.which("prometheus-blackbox-exporter"):
+        rows.append(_blackbox(queries))
+    return rows
+
+
+def _child_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _dnsperf(queries: list[Query]) -> tuple[str, float, float]:
+    """dnsperf sends each server its share of the queries once (-n 1), as one round."""
+    total_wall = total_cpu = 0.0
+    by_server: dict[tuple[str, int], list[Query]] = {}
+    for q in queries:
+        by_server.setdefault((q.server.address, q.server.port), []).append(q)
+    with tempfile.TemporaryDirectory() as tmp:
+        for (address, port), asked in by_server.items():
+            data = Path(tmp) / f"{port}.txt"
+            data.write_text("".join(f"{q.name} {q.type}\n" for q in asked))
+            cpu, wall = _child_cpu(), time.perf_counter()
+            subprocess.run(["dnsperf", "-s", address, "-p", str(port), "-d", str(data),
+                            "-n", "1", "-q", "100"], capture_output=True, check=False)  # fmt: skip
+            total_wall += time.perf_counter() - wall
+            total_cpu += _child_cpu() - cpu
+    return "dnsperf (Debian)", len(queries) / total_wall, len(queries) / total_cpu
+
+
+def _blackbox(queries: list[Query], sample: int = 1500) -> tuple[str, float, float]:
+    """blackbox_exporter: one /probe per query, a module per name (its query_name is
+    fixed per module), on a sample of the queries, probed one after another."""
+    from tests.servers import free_port
+
+    chosen = queries[:sample]
+    modules = {
+        f"q{i}": {"prober": "dns", "timeout": "2s",
+                  "dns": {"query_name": q.name, "query_type": q.type,
+                          "recursion_desired": q.recursion, "preferred_ip_protocol": "ip4"}}
+        for i, q in enumerate(chosen)
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "blackbox.yml"
+        config.write_text(yaml.safe_dump({"modules": modules}))
+        port = free_port()
+        process = subprocess.Popen(
+            ["prometheus-blackbox-exporter", f"--config.file={config}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(base + "/-/healthy", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            cpu_before = _proc_cpu(process.pid)
+            wall = time.perf_counter()
+            for i, q in enumerate(chosen):
+                target = f"{q.server.address}:{q.server.port}"
+                urllib.request.urlopen(
+                    f"{base}/probe?module=q{i}&target={target}", timeout=5
+                ).read()
+            wall = time.perf_counter() - wall
+            cpu = _proc_cpu(process.pid) - cpu_before
+        finally:
+            process.terminate()
+            process.wait(10)
+    return "blackbox_exporter (Debian)", len(chosen) / wall, len(chosen) / cpu
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds a running process has used, from /proc."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
