@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
+from exporter import Exporter, write_config  # noqa: E402
 from servers import (  # noqa: E402
     PACKAGES,
     HostileMode,
@@ -106,3 +108,19 @@ def hostile() -> Iterator[Callable[..., HostileResponder]]:
     yield make
     for responder in started:
         responder.stop()
+
+
+@pytest.fixture
+def serve(region: TestRegion, tmp_path: Path) -> Iterator[Callable[..., Exporter]]:
+    """serve(config=None, wait=True, **Exporter kwargs): a private ``dnsmon serve`` for one
+    test, on the region's config unless given another; killed after the test."""
+    started: list[Exporter] = []
+
+    def make(config: Path | None = None, wait: bool = True, **kwargs: Any) -> Exporter:
+        config = config or write_config(region, tmp_path / "probes.yaml")
+        started.append(Exporter(config, tmp_path, **kwargs).start(wait=wait))
+        return started[-1]
+
+    yield make
+    for running in started:
+        running.stop(signal.SIGKILL)

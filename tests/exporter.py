@@ -24,11 +24,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from dnsmon_cli import COMMAND
 from prometheus_client.parser import text_string_to_metric_families
-from servers import free_port, stop_process
+from servers import TestRegion, free_port, stop_process
 
 # Sets the soft limit on open files, then becomes the command (same PID): no preexec_fn.
 _WITH_NOFILE = [
@@ -326,3 +326,12 @@ class Exporter:
         ticks = int(fields[11]) + int(fields[12])  # utime + stime
         status["cpu_ms"] = ticks * 1000 // os.sysconf("SC_CLK_TCK")
         return status
+
+
+FAST = {"interval": "1s", "timeout": "1s"}  # rounds every second: changes show at once
+
+
+def write_config(region: TestRegion, path: Path, **kwargs: Any) -> Path:
+    """The region's probes.yaml with rounds every second (``defaults`` merged over)."""
+    kwargs["defaults"] = {**FAST, **kwargs.get("defaults", {})}
+    return region.write_probes(path, **kwargs)

@@ -194,6 +194,14 @@ def ask(
     return dns.query.udp(query, address, timeout=timeout, port=port)
 
 
+def write_checked(path: Path, text: str, checker: str) -> None:
+    """Write a server's config and have the server's own checker pass it, or say why not."""
+    path.write_text(text)
+    check = subprocess.run([find_binary(checker), str(path)], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise ServerError(f"{checker} rejected {path}:\n{check.stdout}{check.stderr}\n{text}")
+
+
 def zone_serial(origin: str, text: str) -> int:
     zone = dns.zone.from_text(text, origin=origin, relativize=False, check_origin=False)
     return int(zone.get_soa().serial)
@@ -734,17 +742,7 @@ class Unbound(Server):
             for server in servers:
                 address, port = _endpoint(server)
                 text += f"    stub-addr: {address}@{port}\n"
-        self.config_path.write_text(text)
-        check = subprocess.run(
-            [find_binary("unbound-checkconf"), str(self.config_path)],
-            capture_output=True,
-            text=True,
-        )
-        if check.returncode != 0:
-            raise ServerError(
-                f"unbound-checkconf rejected {self.config_path}:\n"
-                f"{check.stdout}{check.stderr}\n{text}"
-            )
+        write_checked(self.config_path, text, "unbound-checkconf")
 
     def _command(self) -> list[str]:
         return [find_binary("unbound"), "-d", "-p", "-c", str(self.config_path)]
@@ -889,17 +887,7 @@ class BindResolver(Server):
         for zone, addresses in self.stub_zones.items():
             listed = " ".join(f"{address};" for address in addresses)
             text += f'zone "{zone}" {{ type static-stub; server-addresses {{ {listed} }}; }};\n'
-        self.config_path.write_text(text)
-        check = subprocess.run(
-            [find_binary("named-checkconf"), str(self.config_path)],
-            capture_output=True,
-            text=True,
-        )
-        if check.returncode != 0:
-            raise ServerError(
-                f"named-checkconf rejected {self.config_path}:\n"
-                f"{check.stdout}{check.stderr}\n{text}"
-            )
+        write_checked(self.config_path, text, "named-checkconf")
 
     def _command(self) -> list[str]:
         return [find_binary("named"), "-g", "-4", "-c", str(self.config_path)]
@@ -1121,7 +1109,43 @@ TEST_DEFAULTS: dict[str, Any] = {
 }
 
 
-class TestRegion:
+class ServerGroup:
+    """Servers started, stopped and closed together; ``servers`` names them."""
+
+    @property
+    def servers(self) -> Mapping[str, Server]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        try:
+            for server in self.servers.values():
+                server.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class TestRegion(ServerGroup):
     """The standard integration topology for region.internal and 20.127.in-addr.arpa.
 
     ns1 is Knot, ns2 is BIND, both authoritative for both zones; resolver-a and
@@ -1176,34 +1200,6 @@ class TestRegion:
 
     def __getitem__(self, name: str) -> Server:
         return self.servers[name]
-
-    def start(self) -> Self:
-        try:
-            for server in self.servers.values():
-                server.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def stop(self) -> None:
-        for server in self.servers.values():
-            server.stop()
-
-    def close(self) -> None:
-        for server in self.servers.values():
-            server.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def set_zone(
         self, server: str, serial: int, ttl: int | None = None, overrides: Records | None = None
@@ -1260,7 +1256,7 @@ class TestRegion:
         return path
 
 
-class DelegatedRegion:
+class DelegatedRegion(ServerGroup):
     """A parent zone that delegates a child zone to another server, and a resolver
     that follows the delegation.
 
@@ -1306,31 +1302,3 @@ class DelegatedRegion:
     @property
     def servers(self) -> dict[str, Server]:
         return {"parent": self.parent, "child": self.child, "resolver": self.resolver}
-
-    def start(self) -> Self:
-        try:
-            for server in self.servers.values():
-                server.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def stop(self) -> None:
-        for server in self.servers.values():
-            server.stop()
-
-    def close(self) -> None:
-        for server in self.servers.values():
-            server.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -14,14 +14,13 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from exporter import Exporter, wait_until
+from exporter import Exporter, wait_until, write_config
 from servers import TestRegion
-from test_serve import self_signed, write_config
+from test_serve import self_signed
 
 from monitor.serving.httpserver import HttpServer, Limits, Request, Response, plain
 
@@ -43,21 +42,6 @@ def exporter(region: TestRegion, workdir: Path) -> Iterator[Exporter]:
     config = write_config(region, workdir / "probes.yaml")
     with Exporter(config, workdir, nofile=NOFILE, log_level="debug") as started:
         yield started
-
-
-@pytest.fixture
-def serve(region: TestRegion, tmp_path: Path) -> Iterator[Callable[..., Exporter]]:
-    """serve(config=None, wait=True, **Exporter kwargs): a private exporter for one test."""
-    started: list[Exporter] = []
-
-    def make(config: Path | None = None, wait: bool = True, **kwargs: Any) -> Exporter:
-        config = config or write_config(region, tmp_path / "probes.yaml")
-        started.append(Exporter(config, tmp_path, **kwargs).start(wait=wait))
-        return started[-1]
-
-    yield make
-    for running in started:
-        running.stop()
 
 
 def raw(exporter: Exporter, data: bytes, timeout: float = 5.0) -> str:

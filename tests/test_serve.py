@@ -19,17 +19,15 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import bcrypt
 import pytest
 import yaml
-from exporter import Exporter, Samples, parse_exposition, wait_until
+from exporter import Exporter, Samples, parse_exposition, wait_until, write_config
 from servers import DEFAULT_SERVICES, TestRegion
 
-FAST = {"interval": "1s", "timeout": "1s"}
 EHR_UP = 'dnsmon_service_status{criticality="critical",service="ehr",status="up"} 1.0'
 # Every metric of SPEC.md as it appears in a scrape (a histogram by its buckets).
 # dnsmon_service_runway_seconds is absent while no runway exists, so it is not listed.
@@ -68,11 +66,6 @@ PACS = {
 PACS_UP = {"service": "pacs", "criticality": "high", "status": "up"}
 
 
-def write_config(region: TestRegion, path: Path, **kwargs: Any) -> Path:
-    kwargs["defaults"] = {**FAST, **kwargs.get("defaults", {})}
-    return region.write_probes(path, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("serve")
@@ -89,21 +82,6 @@ def exporter(shared_exporter: Exporter) -> Exporter:
     """One exporter for the tests that only read, once it shows the region healthy."""
     shared_exporter.wait_for_metric("dnsmon_service_status", 1.0, **EHR, status="up")
     return shared_exporter
-
-
-@pytest.fixture
-def serve(region: TestRegion, tmp_path: Path) -> Iterator[Callable[..., Exporter]]:
-    """serve(config=None, **Exporter kwargs): a private exporter, stopped after the test."""
-    started: list[Exporter] = []
-
-    def make(config: Path | None = None, wait: bool = True, **kwargs: Any) -> Exporter:
-        config = config or write_config(region, tmp_path / "probes.yaml")
-        started.append(Exporter(config, tmp_path, **kwargs).start(wait=wait))
-        return started[-1]
-
-    yield make
-    for running in started:
-        running.stop(signal.SIGKILL)
 
 
 @pytest.fixture

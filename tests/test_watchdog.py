@@ -10,36 +10,20 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import dns.message
 import dns.rcode
 import pytest
-from exporter import Exporter, wait_until
+from exporter import Exporter, wait_until, write_config
 from nameserver import TestNameserver
-from servers import DEFAULT_NAMES, TestRegion
-from test_serve import _logfmt, write_config
+from servers import DEFAULT_NAMES
+from test_serve import _logfmt
 
 from monitor.outputs import logs
 from monitor.serving import scheduler as scheduler_module
 from monitor.serving.scheduler import Scheduler
-
-
-@pytest.fixture
-def serve(region: TestRegion, tmp_path: Path) -> Iterator[Callable[..., Exporter]]:
-    """serve(config=None, wait=True, **Exporter kwargs): a private exporter for one test."""
-    started: list[Exporter] = []
-
-    def make(config: Path | None = None, wait: bool = True, **kwargs: Any) -> Exporter:
-        config = config or write_config(region, tmp_path / "probes.yaml")
-        started.append(Exporter(config, tmp_path, **kwargs).start(wait=wait))
-        return started[-1]
-
-    yield make
-    for running in started:
-        running.stop()
 
 
 def unhealthy(exporter: Exporter) -> str | None:
