@@ -158,3 +158,12 @@ def test_a_single_check_has_no_since() -> None:
     assert built["causes"][0]["summary"].startswith("ns3, the only authoritative server of")
     assert {s["since"] for s in built["services"]} == {None}
     assert built["tracking_since"] is None
+
+
+def test_a_dead_resolver_is_named_even_behind_a_dark_zone() -> None:
+    refused = "no answer after 2 attempts (port unreachable)"
+    round_ = edit(silence(healthy_round(), "ns1", "ns2", "resolver-a"),
+                  on("ns1", "ns2", "resolver-a"), detail=refused)  # fmt: skip
+    keys = planted(round_)
+    assert ("server_unreachable", "resolver-a") in keys
+    assert ("zone_dark", "region.internal") in keys

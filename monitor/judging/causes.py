@@ -26,7 +26,7 @@ SILENT = frozenset({Result.TIMEOUT, Result.ERROR})
 
 
 class CauseKind(Vocabulary):
-    """The kinds of fault of SPEC.md, tried in this order."""
+    """The kinds of fault of SPEC.md; with as many services each, listed in this order."""
 
     ZONE_DARK = "zone_dark"
     SERVER_UNREACHABLE = "server_unreachable"
@@ -86,8 +86,8 @@ def find(
     world = _World(graph, health, results, facts if facts is not None else server_facts(results))
     left = set(world.symptoms)
     found: list[Cause] = []
-    for kind in ORDER:
-        for cause in _FINDERS[kind](world):
+    for finder in FINDERS:
+        for cause in finder(world):
             useful = cause.explains & left
             if useful:
                 left -= useful
@@ -207,6 +207,15 @@ def _zone_dark(world: _World) -> Iterable[Cause]:
 
 def _asks_along(world: _World, r: ProbeResult, names: list[NameKey]) -> bool:
     return r.recursive and any(k in names for k in world.names_of.get(r.query.key, []))
+
+
+def _closed_servers(world: _World) -> Iterable[Cause]:
+    """Servers whose host says nothing listens (ICMP port unreachable): dead for certain,
+    so their silence is theirs, not that of a zone behind them."""
+    for cause in _server_unreachable(world):
+        mine = [r for r in world.bad if r.query.server.name == cause.target]
+        if mine and all("port unreachable" in r.detail for r in mine):
+            yield cause
 
 
 def _server_unreachable(world: _World) -> Iterable[Cause]:
@@ -383,18 +392,21 @@ def _other(world: _World) -> Iterable[Cause]:
                     frozenset({r.query.key}))  # fmt: skip
 
 
-_FINDERS: Mapping[CauseKind, Callable[[_World], Iterable[Cause]]] = {
-    CauseKind.ZONE_DARK: _zone_dark,
-    CauseKind.SERVER_UNREACHABLE: _server_unreachable,
-    CauseKind.AUTHORITY_UNREACHABLE: _authority_unreachable,
-    CauseKind.DNSSEC: _dnssec,
-    CauseKind.REFUSED: _refused,
-    CauseKind.RECORD_CHANGED: _record_changed,
-    CauseKind.SERIALS_DIFFER: _serials_differ,
-    CauseKind.STALE_ANSWERS: _stale_answers,
-    CauseKind.ANSWERS_DIFFER: _answers_differ,
-    CauseKind.OTHER: _other,
-}
+# Tried in this order: servers known dead first (their silence is their own), then a
+# dark zone (which a resolver timing out on its names may only seem to be), and so on.
+FINDERS: list[Callable[[_World], Iterable[Cause]]] = [
+    _closed_servers,
+    _zone_dark,
+    _server_unreachable,
+    _authority_unreachable,
+    _dnssec,
+    _refused,
+    _record_changed,
+    _serials_differ,
+    _stale_answers,
+    _answers_differ,
+    _other,
+]
 
 
 def _and(items: list[str]) -> str:
