@@ -9,12 +9,12 @@ two into one notification, and the cause in plain words as an annotation.
 
 from __future__ import annotations
 
-import calendar
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from monitor.outputs.report import epoch_of
 
 RUNWAY_SHORT_SECONDS = 600  # the threshold of the DnsmonCacheRunwayShort rule
 PAGING = {"critical", "high"}  # criticalities whose services page when they go down
@@ -49,7 +49,7 @@ def build(report: dict[str, Any], status_url: str = "", hold_seconds: float = 0.
     """Every alert a report raises, firing now. A service must have been down for
     ``hold_seconds`` (a round, in ``serve``) before it pages: one lost packet pages nobody,
     as the Prometheus rule's ``for: 1m`` does."""
-    started = _epoch(report["started_at"])
+    started = epoch_of(report["started_at"])
     causes = report.get("causes", [])
     site = report["site"]
     found: list[Alert] = []
@@ -65,7 +65,7 @@ def _service_alerts(
     service: dict[str, Any], site: str, causes: list[dict[str, Any]], started: float, hold: float
 ) -> list[Alert]:
     name, state = service["name"], service["status"]
-    since = _epoch(service["since"]) if service.get("since") else started
+    since = epoch_of(service["since"]) if service.get("since") else started
     why = _causes_of(causes, name)
     out = []
     label = service.get("description") or name
@@ -88,7 +88,7 @@ def _service_alerts(
     for backup in service["backups"]:
         if backup["status"] == "unusable":
             severity = "critical" if state == "down" else "warning"
-            b_since = _epoch(backup["since"]) if backup.get("since") else started
+            b_since = epoch_of(backup["since"]) if backup.get("since") else started
             out.append(_alert(
                 "DnsmonBackupUnusable", severity, site, b_since,
                 {"service": name, "backup": backup["name"]},
@@ -101,7 +101,7 @@ def _service_alerts(
 def _zone_dark(zone: dict[str, Any], site: str, causes: list[dict[str, Any]], at: float) -> Alert:
     mine = [c for c in causes if c["kind"] == "zone_dark" and c["target"] == zone["name"]]
     summary = mine[0]["summary"] if mine else f"no authoritative server of {zone['name']} answers"
-    since = _epoch(mine[0]["since"]) if mine and mine[0].get("since") else at
+    since = epoch_of(mine[0]["since"]) if mine and mine[0].get("since") else at
     return _alert(
         "DnsmonZoneDark", "critical", site, since, {"zone": zone["name"]},
         summary=f"zone {zone['name']} is dark, seen from {site}", cause=summary,
@@ -131,10 +131,6 @@ def _usable_backups(service: dict[str, Any]) -> str:
         for b in usable
     ]
     return "usable backups: " + " | ".join(told)
-
-
-def _epoch(iso: str) -> float:
-    return float(calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
 
 
 def _iso(timestamp: float) -> str:

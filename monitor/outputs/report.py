@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -89,8 +90,16 @@ def server_entries(graph: Graph, facts: Mapping[str, ServerFacts]) -> list[dict[
     ]  # fmt: skip
 
 
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def iso_time(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(timestamp, UTC).strftime(ISO_FORMAT)
+
+
+def epoch_of(iso: str) -> float:
+    """The Unix time of a report's ``…Z`` timestamp: ``iso_time`` undone."""
+    return float(calendar.timegm(time.strptime(iso, ISO_FORMAT)))
 
 
 def overall_status(graph: Graph, health: Health) -> ServiceState:

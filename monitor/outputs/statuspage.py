@@ -12,12 +12,12 @@ Every string from the config or from answers is escaped.
 
 from __future__ import annotations
 
-import calendar
 import time
 from html import escape
 from typing import Any
 
 from monitor.outputs.render import runway_text
+from monitor.outputs.report import epoch_of
 
 REFRESH_SECONDS = 10
 STYLE = (
@@ -158,7 +158,7 @@ def _runway(service: dict[str, Any], report: dict[str, Any]) -> str:
     seconds = service.get("runway_seconds")
     if seconds is None or service["status"] == "down":  # down already: no time left to tell
         return ""
-    until = _epoch(report["started_at"]) + seconds
+    until = epoch_of(report["started_at"]) + seconds
     return (
         "<p class='runway'>Still answered from DNS caches, but only for"
         f"<span class='countdown' id='runway-{escape(service['name'])}'>"
@@ -275,13 +275,9 @@ def _footer(report: dict[str, Any]) -> str:
     )
 
 
-def _epoch(iso: str) -> float:
-    return float(calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
-
-
 def _clock(iso: str) -> str:
     """``03:02`` in the server's local time, with the date when it is not today."""
-    moment = time.localtime(_epoch(iso))
+    moment = time.localtime(epoch_of(iso))
     if time.strftime("%Y-%m-%d", moment) == time.strftime("%Y-%m-%d"):
         return time.strftime("%H:%M", moment)
     return time.strftime("%Y-%m-%d %H:%M", moment)
