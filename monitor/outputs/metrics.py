@@ -36,7 +36,7 @@ from monitor.judging.causes import Cause
 from monitor.judging.graph import Graph
 from monitor.judging.health import Health
 from monitor.outputs.report import Memory, clock_time
-from monitor.probing.results import ProbeResult, servers_answered
+from monitor.probing.results import ProbeResult, ServerFacts, server_facts
 from monitor.states import BackupState, ServiceState
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -126,6 +126,11 @@ class RoundView:
     duration: float
     causes: list[Cause] = field(default_factory=list)
     memory: Memory | None = None  # since when, for a running monitor
+    facts: dict[str, ServerFacts] | None = None  # per server; from ``results`` when None
+
+    def __post_init__(self) -> None:
+        if self.facts is None:
+            self.facts = server_facts(self.results)
 
 
 @dataclass
@@ -271,10 +276,10 @@ def _servers(self: RoundCollector) -> Iterator[Metric | Series]:
     up = _gauge(
         "dnsmon_server_up", "1 if the server answered anything this round.", ["server", "role"]
     )
-    answered = servers_answered(self.view.results)
+    facts = self.view.facts or {}
     for spec in self.view.graph.config.servers:
-        if spec.name in answered:
-            up.add_metric([spec.name, spec.role.value], 1.0 if answered[spec.name] else 0.0)
+        if spec.name in facts:
+            up.add_metric([spec.name, spec.role.value], 1.0 if facts[spec.name].answered else 0.0)
     yield from (histogram, up)
 
 

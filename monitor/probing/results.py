@@ -62,11 +62,6 @@ class ServerFacts:
     recursion_available: bool | None = None
 
 
-def servers_answered(results: Iterable[ProbeResult]) -> dict[str, bool]:
-    """Each server asked, and whether it said anything well-formed at all."""
-    return {name: facts.answered for name, facts in server_facts(results).items()}
-
-
 def server_facts(results: Iterable[ProbeResult]) -> dict[str, ServerFacts]:
     """Per server: answered anything, EDNS, TCP and recursion as its replies showed."""
     seen: dict[str, dict[str, bool | None]] = {}

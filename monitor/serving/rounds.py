@@ -26,7 +26,7 @@ from monitor.outputs.report import Memory
 from monitor.probing import plan
 from monitor.probing.plan import NameKey
 from monitor.probing.probe import Prober, ProbeSettings
-from monitor.probing.results import Round, observed_chains, server_facts
+from monitor.probing.results import Round, ServerFacts, observed_chains, server_facts
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Outcome:
     report: dict[str, Any]
     causes: list[Cause] = field(default_factory=list)
     memory: Memory | None = None
+    facts: dict[str, ServerFacts] = field(default_factory=dict)  # per server, as judged
 
 
 def settings_of(config: Config) -> ProbeSettings:
@@ -117,4 +118,4 @@ class Monitor:
             self.config, self.graph, health, results.started_at, results.duration_seconds,
             answers, causes, memory, facts,
         )  # fmt: skip
-        return Outcome(results, health, built, causes, memory)
+        return Outcome(results, health, built, causes, memory, facts)

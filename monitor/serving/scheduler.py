@@ -211,7 +211,7 @@ class Scheduler:
         finished = time.time()
         view = metrics.RoundView(
             monitor.graph, outcome.health, results, finished, outcome.round.duration_seconds,
-            outcome.causes, outcome.memory,
+            outcome.causes, outcome.memory, outcome.facts,
         )  # fmt: skip
         exposition = metrics.render(metrics.RoundCollector(view, self.totals))
         published = Published(outcome, exposition, finished)
