@@ -18,6 +18,7 @@ from monitor.judging.graph import Fate, Graph
 from monitor.states import CRITICALITY_RANK, Role, SharedFate
 
 Finding = dict[str, Any]
+BackupFate = tuple[Service, Backup, Fate]
 DROPPED_NAMES_SHOWN = 3  # names quoted in a reload warning's message
 DROPPED_NAMES_LISTED = 50  # names listed in its ``names`` field
 
@@ -25,17 +26,18 @@ DROPPED_NAMES_LISTED = 50  # names listed in its ``names`` field
 def findings(config: Config, graph: Graph | None = None) -> list[Finding]:
     """Every static finding, most serious kind first."""
     graph = graph or graph_module.build(config)
+    fates = list(_fates(graph))
     return [
         *_pacing_overruns(graph),
         *_timeout_overrun(graph.config),
-        *_shared_fate(graph),
+        *_shared_fate(fates),
         *_criticality_inversions(graph),
         *_single_server_names(graph),
         *_single_server_zones(graph),
         *_unwatched_authority(graph),
         *_services_without_backup(graph),
         *_undescribed_backups(graph),
-        *_shared_resolvers_only(graph),
+        *_shared_resolvers_only(fates),
     ]
 
 
@@ -43,10 +45,10 @@ def _finding(kind: str, subject: str, message: str, **extra: Any) -> Finding:
     return {"kind": kind, "subject": subject, "message": message, **extra}
 
 
-def _shared_fate(graph: Graph) -> Iterator[Finding]:
+def _shared_fate(fates: list[BackupFate]) -> Iterator[Finding]:
     """Backups that one DNS fault takes down with their service: the same name, zone or
     authoritative servers. Sharing only the resolvers is told once, at the end."""
-    for service, backup, fate in _fates(graph):
+    for service, backup, fate in fates:
         if fate.level is None or fate.level is SharedFate.SERVERS:
             continue
         shared = ", ".join(fate.shared)
@@ -70,15 +72,16 @@ _LEVEL_WORDS = {
 }
 
 
-def _fates(graph: Graph) -> Iterator[tuple[Service, Backup, Fate]]:
+def _fates(graph: Graph) -> Iterator[BackupFate]:
+    """Every backup with its service and what one DNS fault would take from both."""
     for service in graph.services.values():
         for backup in service.backups:
             yield service, backup, graph.shared_fate(service.name, backup.depends_on)
 
 
-def _shared_resolvers_only(graph: Graph) -> Iterator[Finding]:
+def _shared_resolvers_only(fates: list[BackupFate]) -> Iterator[Finding]:
     """One line for what is true of nearly every backup: the same resolvers."""
-    pairs = [f"{s.name}/{b.name}" for s, b, f in _fates(graph) if f.level is SharedFate.SERVERS]
+    pairs = [f"{s.name}/{b.name}" for s, b, f in fates if f.level is SharedFate.SERVERS]
     if pairs:
         yield _finding(
             "shared_resolvers",
