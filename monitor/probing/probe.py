@@ -296,24 +296,26 @@ class _Round:
             return False
         return True
 
-    def _start(self, pending: _Pending, now: float) -> bool:
-        """Count an attempt; False (and a timeout) when the query's time is already up."""
+    def _start(self, channel: _Channel, pending: _Pending, now: float) -> bool:
+        """Count an attempt and fit the question to what the server speaks; False (and a
+        timeout) when the query's time is already up."""
         if pending.first_sent is None:
             pending.first_sent = now
         elif now >= pending.budget_end(self.settings):
-            self._timeout(pending, "no answer in time")
+            over = " over TCP" if pending.over_tcp else ""
+            self._timeout(pending, f"no answer{over} in time")
             return False
         pending.attempt += 1
         pending.deadline = min(now + self.settings.timeout, pending.budget_end(self.settings))
+        if pending.template.edns and not channel.edns:
+            pending.template = self.prober.template(pending.query, edns=False)
         return True
 
     def _send(self, channel: _Channel, pending: _Pending, now: float) -> None:
         pending.requeued = False
-        if not self._start(pending, now):
+        if not self._start(channel, pending, now):
             channel.forget(pending)
             return
-        if pending.template.edns and not channel.edns:
-            pending.template = self.prober.template(pending.query, edns=False)
         query_id = channel.new_id()
         pending.sent[query_id] = now
         channel.by_id[query_id] = pending
@@ -385,16 +387,11 @@ class _Round:
 
     def _open_tcp(self, channel: _Channel, pending: _Pending, now: float) -> None:
         pending.over_tcp = True
-        if pending.first_sent is not None and now >= pending.budget_end(self.settings):
-            self._timeout(pending, "no answer over TCP in time")
+        if not self._start(channel, pending, now):
             return
         if channel.tcp_given_up:
             self._give_up_tcp(pending, channel)
             return
-        if not self._start(pending, now):
-            return
-        if pending.template.edns and not channel.edns:
-            pending.template = self.prober.template(pending.query, edns=False)
         query_id = channel.new_id()
         exchange = Exchange(
             channel.address, channel.port, pending.template.with_id(query_id), now,
