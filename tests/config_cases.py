@@ -1,10 +1,19 @@
 """Configs that once crashed, hung or ate memory, each refused now with its exact message.
 
 One file each in tests/configs/; ``test_config`` loads them through the library and
-``test_cli_config`` through the real ``dnsmon lint``, which must exit 3.
+``test_cli_config`` through the real ``dnsmon lint``, which must exit 3. ``MINIMAL`` is
+the smallest valid config, for tests that change one thing about it.
 """
 
 from __future__ import annotations
+
+MINIMAL = """\
+servers:
+  - name: resolver-a
+    address: 127.0.0.1
+names:
+  - name: ehr-db.region.internal
+"""
 
 BOUNDED = [
     (

@@ -12,7 +12,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import pytest
-from config_cases import BOUNDED, MANY_ERRORS_FIRST, MANY_ERRORS_LAST
+from config_cases import BOUNDED, MANY_ERRORS_FIRST, MANY_ERRORS_LAST, MINIMAL
 
 from monitor.config import DEFAULTS, ConfigError, Defaults, load, parse, parse_duration
 from monitor.config.answers import answer_text
@@ -20,14 +20,6 @@ from monitor.states import Role, Transport
 
 CONFIGS = Path(__file__).parent / "configs"
 EXAMPLE = Path(__file__).parent.parent / "probes.yaml"
-
-MINIMAL = """\
-servers:
-  - name: resolver-a
-    address: 127.0.0.1
-names:
-  - name: ehr-db.region.internal
-"""
 
 
 @pytest.fixture

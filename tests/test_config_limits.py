@@ -14,17 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from config_cases import MINIMAL
 
 from monitor.config import ConfigError, load, parse, yamlsource
 from monitor.config.reading import MAX_BYTES
-
-MINIMAL = """\
-servers:
-  - name: resolver-a
-    address: 127.0.0.1
-names:
-  - name: ehr-db.region.internal
-"""
 
 
 def measured(call: Callable[[], object]) -> tuple[list[str], float, int]:
