@@ -15,7 +15,6 @@ import gzip
 import http.client
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -59,13 +58,6 @@ def wait_until(
         if time.monotonic() > end:
             raise AssertionError(f"not within {deadline:.0f}s: {what}\n{describe()}")
         time.sleep(POLL)
-
-
-def free_port6() -> int:
-    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-        sock.bind(("::1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -129,7 +121,7 @@ class Exporter:
     ) -> None:
         self.config = config
         self.host = host
-        self.port = port or (free_port6() if ":" in host else free_port())
+        self.port = port or (free_port(host) if ":" in host else free_port())
         self.web_config = web_config
         self.log_format, self.log_level = log_format, log_level
         self.tls = tls

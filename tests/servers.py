@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import shutil
 import signal
 import socket
@@ -138,23 +139,43 @@ def stop_process(
         return None
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for ports bound to 0 (outgoing sockets, ours and servers')."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+EPHEMERAL = _ephemeral_range()
+# Servers listen below the ephemeral range: a port picked there cannot be taken, between
+# picking and the server's bind, by a resolver's or prober's outgoing socket.
+_LISTEN_RANGE = (max(1024, EPHEMERAL[0] - 12000), EPHEMERAL[0] - 1)
+_handed_out: set[int] = set()
+
+
 def free_port(*addresses: str) -> int:
     """A port free for both UDP and TCP right now on 127.0.0.1 and every other address
-    given (e.g. free_port(LOOPBACK, "127.0.0.2") for two servers sharing a port)."""
+    given (e.g. free_port(LOOPBACK, "127.0.0.2") for two servers sharing a port).
+
+    Never one handed out before in this process, nor one the kernel gives to sockets
+    bound to port 0."""
     others = [a for a in addresses if a != LOOPBACK]
     while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((LOOPBACK, 0))
-            port: int = udp.getsockname()[1]
-            if all(_port_free(address, port) for address in [LOOPBACK, *others]):
-                return port
+        port = random.randint(*_LISTEN_RANGE)
+        if port in _handed_out:
+            continue
+        if all(_port_free(address, port) for address in [LOOPBACK, *others]):
+            _handed_out.add(port)
+            return port
 
 
 def _port_free(address: str, port: int) -> bool:
-    """Whether TCP, and UDP unless it is the probe socket's own, can bind here."""
-    kinds = [socket.SOCK_STREAM] if address == LOOPBACK else [socket.SOCK_DGRAM, socket.SOCK_STREAM]
-    for kind in kinds:
-        with socket.socket(socket.AF_INET, kind) as sock:
+    """Whether both UDP and TCP can bind here."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(family, kind) as sock:
             try:
                 sock.bind((address, port))
             except OSError:
@@ -678,6 +699,9 @@ class Unbound(Server):
             "verbosity: 1",
             f"interface: {self.address}@{self.port}",
             f"outgoing-interface: {self.address}",
+            # Outgoing queries from the kernel's ephemeral range only, never from a
+            # port a test server is about to listen on.
+            f"outgoing-port-avoid: 0-{EPHEMERAL[0] - 1}",
             "do-ip6: no",
             "access-control: 127.0.0.0/8 allow",
             # Without this Unbound will not ask servers on 127.0.0.0/8.

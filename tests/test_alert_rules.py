@@ -12,7 +12,6 @@ import ipaddress
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "dashboards"
@@ -307,13 +307,6 @@ def test_alertmanager_groups_and_routes_by_labels_both_alert_paths_carry() -> No
         assert not set(rule.get("equal", [])) & ONE_PATH_ONLY - {"instance"}, rule
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _http(url: str, body: Any = None) -> Any:
     """GET (or POST ``body`` as JSON to) Alertmanager's API; its JSON answer, if any."""
     data = None if body is None else json.dumps(body).encode()
@@ -332,12 +325,12 @@ def test_a_pushed_alert_and_the_rules_alert_share_one_alertmanager_group(tmp_pat
     pushes itself, its own copy and the Prometheus rule's (here from two sites) arrive in
     one group, so in one notification; the watchdog goes to the heartbeat alone."""
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text(encoding="utf-8"))
-    closed = f"http://127.0.0.1:{_free_port()}/"  # nothing listens: no notification leaves
+    closed = f"http://127.0.0.1:{free_port()}/"  # nothing listens: no notification leaves
     for receiver in config["receivers"]:
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = closed
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     prometheus = {"job": "dnsmon", "monitor": "dnsmon-example"}
     cases = {  # alertname: (receiver, dnsmon's own labels, the rule's extra labels)
