@@ -17,6 +17,7 @@ from monitor import config as config_module
 from monitor.config import Config, ConfigError
 from monitor.config.suggest import did_you_mean
 from monitor.outputs.report import EXIT_UNKNOWN, exit_code
+from monitor.serving import memory
 
 FORMAT = click.Choice(["text", "json"])
 
@@ -32,6 +33,7 @@ class Context:
     def config(self) -> Config:
         if self._config is None:
             self._config = config_module.load(self.config_path)
+            memory.settle()
         return self._config
 
 
@@ -52,6 +54,7 @@ def cli(ctx: click.Context, config_path: str) -> None:
 
     Exit codes: 0 all up, 1 degraded or warnings, 2 something down, 3 unknown.
     """
+    memory.tune()
     ctx.obj = Context(config_path)
 
 

@@ -11,7 +11,6 @@ finished for far longer than the config allows: ``check_health`` then says why (
 
 from __future__ import annotations
 
-import ctypes
 import sys
 import threading
 import time
@@ -24,6 +23,7 @@ from monitor.config import Config, ConfigError
 from monitor.judging import lint
 from monitor.outputs import alerts, logs, metrics
 from monitor.outputs.logs import LOGGER
+from monitor.serving import memory
 from monitor.serving.alertmanager import AlertSender
 from monitor.serving.rounds import Monitor, Outcome
 
@@ -49,6 +49,7 @@ class Scheduler:
         self.config_path = config_path
         self.status_url = status_url  # where alerts point people: the status page
         self.monitor = Monitor(config_module.load(config_path), continuous=True)
+        memory.settle()
         self.sender = _sender(self.monitor.config)
         self.totals = metrics.Totals()
         self.reload_state = metrics.ReloadState()
@@ -135,6 +136,7 @@ class Scheduler:
                 self.monitor = monitor
                 self._replace_sender(config)
                 self.totals.forget_except(config)
+                memory.settle()
             problem = self._restart_rounds()
             self.reload_state.successful = problem is None
             if problem is not None:
@@ -223,7 +225,7 @@ class Scheduler:
         hold = monitor.config.defaults.interval  # down in two rounds running before a page
         self.sender.update(alerts.build(outcome.report, self.status_url, hold))
         del previous
-        _release_memory()
+        memory.release()
         LOGGER.debug(
             "round done",
             extra={"seconds": round(outcome.round.duration_seconds, 3),
@@ -258,27 +260,6 @@ def _stack_of(ident: int) -> str:
 
 def _sender(config: Config) -> AlertSender:
     return AlertSender(config.alerting.alertmanagers, config.defaults.interval)
-
-
-def _release_memory() -> None:
-    """Hand the previous round's freed memory back to the system (glibc only).
-
-    A round allocates and frees tens of megabytes of short-lived strings; without a
-    trim, glibc keeps them in the heap and the exporter's resident size creeps up.
-    """
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-def _load_libc() -> Any:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
-
-
-_LIBC = _load_libc()
 
 
 def _spread(monitor: Monitor) -> float:

@@ -14,13 +14,14 @@ from monitor.serving import webconfig
 from monitor.serving.scheduler import Scheduler
 from monitor.serving.web import Server
 
-SWITCH_INTERVAL = 0.001
+SWITCH_INTERVAL = 0.0002
 
 
 def run(config_path: str, listen: str, web_config_path: str | None) -> int:
     """Serve until SIGTERM or SIGINT; SIGHUP reloads. Returns the exit code."""
-    # The rounds thread computes for a second at a time at scale; switching threads every
-    # millisecond rather than every five keeps a scrape from waiting behind it.
+    # The rounds thread computes for a second at a time at scale, and a scrape takes the
+    # interpreter back after each of its twenty-odd system calls: switching every 0.2 ms
+    # rather than every 5 keeps it from waiting behind the round (p95 26 ms → 9 ms).
     sys.setswitchinterval(SWITCH_INTERVAL)
     scheduler = Scheduler(config_path, status_url=f"http://{listen}/")
     try:

@@ -1,0 +1,56 @@
+"""The heap of a process that runs large rounds: collect garbage seldom, give back what is freed.
+
+A round at 5,000 names × 4 servers makes over a million short-lived objects. With
+CPython's default thresholds the cycle collector runs about 600 times a round and walks
+the whole heap (modules, config, graph, the last outcome) a few times: 0.2–0.35 CPU-s a
+round, in pauses of up to 130 ms that a scrape waits behind. Almost everything a round
+makes is freed by reference counting alone, so dnsmon collects far less often, and keeps
+what is loaded once (modules, config, graph) out of the collector's sight.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+from typing import Any
+
+# New objects before a young collection (CPython: 700), then how many young collections
+# make a middle one, and middle ones an old one. A young collection then walks at most
+# this many objects (under 10 ms); a middle one at most five times as many.
+THRESHOLDS = (50_000, 5, 10)
+
+
+def tune() -> None:
+    """Collect seldom; call once, at start."""
+    gc.set_threshold(*THRESHOLDS)
+
+
+def settle() -> None:
+    """Everything alive now lives as long as the config: collect once, then keep it out
+    of every later collection. Called after a config is loaded (and after a reload, once
+    the old config has been let go)."""
+    gc.unfreeze()  # what an old config left behind is collected with the rest
+    gc.collect()
+    gc.freeze()
+
+
+def release() -> None:
+    """Hand the previous round's freed memory back to the system (glibc only).
+
+    A round allocates and frees tens of megabytes of short-lived strings; without a
+    trim, glibc keeps them in the heap and the exporter's resident size creeps up.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def _libc() -> Any:
+    import ctypes  # only where rounds run: not worth its import time for ``--help``
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
