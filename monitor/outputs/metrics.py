@@ -148,8 +148,8 @@ class Series:
         self.sample = f"{name}_total" if kind is CounterMetricFamily else name
         self.values: list[tuple[tuple[str, ...], float]] = []
 
-    def add_metric(self, labels: Iterable[str], value: float) -> None:
-        self.values.append((tuple(labels), value))
+    def add_metric(self, labels: tuple[str, ...], value: float) -> None:
+        self.values.append((labels, value))
 
     def metric(self) -> Metric:
         """The same family as prometheus-client builds it (for ``collect``)."""
@@ -160,26 +160,48 @@ class Series:
 
     def text(self) -> str:
         header = _header(self.kind is CounterMetricFamily, self.name, self.doc, tuple(self.labels))
-        lines = [_prefix(self.sample, self.labels, v) + floatToGoString(x) + "\n"
-                 for v, x in self.values]  # fmt: skip
+        prefixes = _prefixes(self.sample)
+        lines = []
+        for values, value in self.values:
+            prefix = prefixes.get(values) or _new_prefix(prefixes, self.sample, self.labels, values)
+            lines.append(f"{prefix}{_WHOLE_TEXTS.get(value) or _value_text(value)}\n")
         return header + "".join(lines)
 
 
-_PREFIXES: dict[tuple[str, tuple[str, ...]], str] = {}
+# Go's text of whole numbers seen so far: most values are 0 or 1 (states, success), a
+# TTL or a count shared by many series. A lookup costs a fifth of a formatting. (Never
+# -0.0, which equals 0.0 as a key: no dnsmon value is negative.)
+_WHOLE_TEXTS: dict[float, str] = {}
+_WHOLE_TEXTS_LIMIT = 100_000
+
+
+def _value_text(value: float) -> str:
+    text: str = floatToGoString(value)
+    if float(value).is_integer() and len(_WHOLE_TEXTS) < _WHOLE_TEXTS_LIMIT:
+        _WHOLE_TEXTS[value] = text
+    return text
+
+
+_PREFIXES: dict[str, dict[tuple[str, ...], str]] = {}
 _PREFIX_LIMIT = 2_000_000  # label sets come from the config; a reload may leave old ones
 
 
-def _prefix(sample: str, names: list[str], values: tuple[str, ...]) -> str:
+def _prefixes(sample: str) -> dict[tuple[str, ...], str]:
+    """The label prefixes of one sample name, by label values, kept across rounds."""
+    found = _PREFIXES.get(sample)
+    if found is None or len(found) > _PREFIX_LIMIT:
+        found = _PREFIXES[sample] = {}
+    return found
+
+
+def _new_prefix(
+    prefixes: dict[tuple[str, ...], str], sample: str, names: list[str], values: tuple[str, ...]
+) -> str:
     """``dnsmon_probe_success{name="…",server="…",type="A"} ``: labels sorted by name and
     escaped as prometheus-client does, computed once per label set."""
-    key = (sample, values)
-    found = _PREFIXES.get(key)
-    if found is None:
-        if len(_PREFIXES) > _PREFIX_LIMIT:
-            _PREFIXES.clear()
-        pairs = sorted(zip(names, values, strict=True))
-        labels = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
-        found = _PREFIXES[key] = f"{sample}{{{labels}}} " if labels else f"{sample} "
+    pairs = sorted(zip(names, values, strict=True))
+    labels = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
+    found = prefixes[values] = f"{sample}{{{labels}}} " if labels else f"{sample} "
     return found
 
 
@@ -247,21 +269,21 @@ def _probes(self: RoundCollector) -> Iterator[Series]:
     for values, r in labelled(self.view.health):
         if r.query.zone_soa:
             continue
-        success.add_metric(list(values), 1.0 if r.ok else 0.0)
+        success.add_metric(values, 1.0 if r.ok else 0.0)
         if r.rtt_seconds is not None:
-            duration.add_metric(list(values), r.rtt_seconds)
+            duration.add_metric(values, r.rtt_seconds)
         if r.ttl is not None and r.ok:
-            ttl.add_metric(list(values), float(r.ttl))
+            ttl.add_metric(values, float(r.ttl))
     totals = _counter("dnsmon_probe_results", "Answers by result since start.", [*labels, "result"])
     for key, count in self.totals.results.items():
-        totals.add_metric(list(key), float(count))
+        totals.add_metric(key, float(count))
     ede = _counter(
         "dnsmon_probe_ede",
         "Answers carrying this Extended DNS Error since start.",
         [*labels, "code"],
     )
     for key, count in self.totals.ede.items():
-        ede.add_metric(list(key), float(count))
+        ede.add_metric(key, float(count))
     yield from (success, duration, ttl, totals, ede)
 
 
@@ -279,7 +301,7 @@ def _servers(self: RoundCollector) -> Iterator[Metric | Series]:
     facts = self.view.facts or {}
     for spec in self.view.graph.config.servers:
         if spec.name in facts:
-            up.add_metric([spec.name, spec.role.value], 1.0 if facts[spec.name].answered else 0.0)
+            up.add_metric((spec.name, spec.role.value), 1.0 if facts[spec.name].answered else 0.0)
     yield from (histogram, up)
 
 
@@ -304,12 +326,12 @@ def _names(self: RoundCollector) -> Iterator[Metric | Series]:
     )
     memory = self.view.memory
     for (name, rdtype), health in self.view.health.names.items():
-        healthy.add_metric([name, rdtype], float(health.healthy_servers))
-        servers.add_metric([name, rdtype], float(health.servers))
-        consistent.add_metric([name, rdtype], 1.0 if health.consistent else 0.0)
+        healthy.add_metric((name, rdtype), float(health.healthy_servers))
+        servers.add_metric((name, rdtype), float(health.servers))
+        consistent.add_metric((name, rdtype), 1.0 if health.consistent else 0.0)
         since = memory.since.get(("consistency", f"{name} {rdtype}")) if memory else None
         if since is not None:
-            consistent_since.add_metric([name, rdtype], since)
+            consistent_since.add_metric((name, rdtype), since)
     yield from (healthy, servers, consistent, consistent_since)
 
 
@@ -339,14 +361,14 @@ def _services(self: RoundCollector) -> Iterator[Metric | Series]:
     for name, service in self.view.health.services.items():
         criticality = graph.services[name].criticality.value
         for state in ServiceState:
-            status.add_metric([name, criticality, state.value], float(service.state is state))
+            status.add_metric((name, criticality, state.value), float(service.state is state))
         if service.runway_seconds is not None:
-            runway.add_metric([name], float(service.runway_seconds))
+            runway.add_metric((name,), float(service.runway_seconds))
         for b in service.backups:
             for bstate in BackupState:
-                backup.add_metric([name, b.name, bstate.value], float(b.state is bstate))
+                backup.add_metric((name, b.name, bstate.value), float(b.state is bstate))
             if b.fate.level is not None:
-                fate.add_metric([name, b.name, b.fate.level.value], 1.0)
+                fate.add_metric((name, b.name, b.fate.level.value), 1.0)
     yield from (status, runway, backup, fate, _service_since(self))
 
 
@@ -360,7 +382,7 @@ def _service_since(self: RoundCollector) -> Series:
     for name in self.view.health.services:
         found = memory.since.get(("service", name)) if memory else None
         if found is not None:
-            since.add_metric([name], found)
+            since.add_metric((name,), found)
     return since
 
 
@@ -377,10 +399,10 @@ def _causes(self: RoundCollector) -> Iterator[Metric | Series]:
     )
     memory = self.view.memory
     for cause in self.view.causes:
-        active.add_metric(list(cause.key), 1.0)
+        active.add_metric(cause.key, 1.0)
         since = memory.since.get(("cause", *cause.key)) if memory else None
         headline = cause.headline(clock_time(since) if since is not None else None)
-        info.add_metric([*cause.key, headline], 1.0)
+        info.add_metric((*cause.key, headline), 1.0)
     yield from (active, info)
 
 
@@ -404,11 +426,11 @@ def _zones(self: RoundCollector) -> Iterator[Metric | Series]:
     for zone in self.view.health.zones.values():
         for server, value in zone.serials.items():
             if value is not None:
-                serial.add_metric([zone.name, server], float(value))
-        consistent.add_metric([zone.name], 1.0 if zone.consistent else 0.0)
-        dark.add_metric([zone.name], 1.0 if zone.dark else 0.0)
+                serial.add_metric((zone.name, server), float(value))
+        consistent.add_metric((zone.name,), 1.0 if zone.consistent else 0.0)
+        dark.add_metric((zone.name,), 1.0 if zone.dark else 0.0)
         for server, reached in sorted(zone.reach.items()):
-            reach.add_metric([zone.name, server], 1.0 if reached else 0.0)
+            reach.add_metric((zone.name, server), 1.0 if reached else 0.0)
     yield from (serial, consistent, dark, reach)
 
 
