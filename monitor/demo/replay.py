@@ -173,7 +173,7 @@ class Demo:
             latest = scheduler.latest()
             if latest is not None and latest.finished_at != seen:
                 seen = latest.finished_at
-                self._narrate(latest.outcome.report, elapsed, told)
+                self._narrate(latest.report, elapsed, told)
             time.sleep(0.2)
         self._say(None, "demo finished: everything recovered and the servers are stopped.", "bold")
 

@@ -1,4 +1,4 @@
-"""The exporter's heart: a round every interval, the latest outcome, and config reloads.
+"""The exporter's heart: a round every interval, the latest report, and config reloads.
 
 Rounds never overlap: a slow round delays the next and is counted as an overrun. Each
 round's queries are spread over most of the interval instead of sent in a burst, and the
@@ -25,7 +25,7 @@ from monitor.outputs import alerts, logs, metrics
 from monitor.outputs.logs import LOGGER
 from monitor.serving import memory
 from monitor.serving.alertmanager import AlertSender
-from monitor.serving.rounds import Monitor, Outcome
+from monitor.serving.rounds import Monitor
 
 SPREAD_FRACTION = 0.5  # of the interval left after the worst-case timeouts
 STALL_INTERVALS = 3  # rounds count as stopped after this many intervals without one …
@@ -35,9 +35,13 @@ WATCHDOG_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class Published:
-    """What readers see: the last outcome and its rendered metrics."""
+    """What readers see: the last round's report and its rendered metrics.
 
-    outcome: Outcome
+    Only these outlive the round: its raw answers and judged health are dropped as soon
+    as they are rendered, so two rounds' worth never sit in memory at once.
+    """
+
+    report: dict[str, Any]
     exposition: metrics.Exposition
     finished_at: float
 
@@ -216,12 +220,12 @@ class Scheduler:
             outcome.causes, outcome.memory, outcome.facts,
         )  # fmt: skip
         exposition = metrics.render(metrics.RoundCollector(view, self.totals))
-        published = Published(outcome, exposition, finished)
+        published = Published(outcome.report, exposition, finished)
         previous = self.latest()
         with self._lock:
             self._latest = published
         self._progress, self._last_error = time.monotonic(), None
-        logs.log_round(previous.outcome.report if previous else None, outcome.report)
+        logs.log_round(previous.report if previous else None, outcome.report)
         hold = monitor.config.defaults.interval  # down in two rounds running before a page
         self.sender.update(alerts.build(outcome.report, self.status_url, hold))
         del previous

@@ -146,7 +146,7 @@ class Routes:
         latest = self.scheduler.latest()
         if latest is None:
             return Response(503, b'{"error": "no round has finished yet"}\n', JSON)
-        body = self._once(latest, "status", lambda: jsontext.dumps(latest.outcome.report, False))
+        body = self._once(latest, "status", lambda: jsontext.dumps(latest.report, False))
         return Response(200, body, JSON)
 
     def _healthy(self, request: Request) -> Response:
@@ -165,7 +165,7 @@ class Routes:
             page = status_page(None, site).encode()
         else:
             page = self._once(
-                latest, "page", lambda: status_page(latest.outcome.report, site).encode()
+                latest, "page", lambda: status_page(latest.report, site).encode()
             )
         return Response(200, page, "text/html; charset=utf-8", PAGE_HEADERS)
 
