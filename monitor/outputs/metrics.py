@@ -160,11 +160,15 @@ class Series:
 
     def text(self) -> str:
         header = _header(self.kind is CounterMetricFamily, self.name, self.doc, tuple(self.labels))
-        prefixes = _prefixes(self.sample)
+        names = tuple(self.labels)
+        texts = _label_texts(names)
+        sample = self.sample
         lines = []
         for values, value in self.values:
-            prefix = prefixes.get(values) or _new_prefix(prefixes, self.sample, self.labels, values)
-            lines.append(f"{prefix}{_WHOLE_TEXTS.get(value) or _value_text(value)}\n")
+            labels = texts.get(values)
+            if labels is None:
+                labels = texts[values] = _label_text(names, values)
+            lines.append(f"{sample}{labels} {_WHOLE_TEXTS.get(value) or _value_text(value)}\n")
         return header + "".join(lines)
 
 
@@ -182,27 +186,25 @@ def _value_text(value: float) -> str:
     return text
 
 
-_PREFIXES: dict[str, dict[tuple[str, ...], str]] = {}
-_PREFIX_LIMIT = 2_000_000  # label sets come from the config; a reload may leave old ones
+# Label texts by label names, then values; families with the same label names (success,
+# duration and TTL of each name and server) share them.
+_LABEL_TEXTS: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
+_LABEL_TEXTS_LIMIT = 1_000_000  # label sets come from the config; a reload may leave old ones
 
 
-def _prefixes(sample: str) -> dict[tuple[str, ...], str]:
-    """The label prefixes of one sample name, by label values, kept across rounds."""
-    found = _PREFIXES.get(sample)
-    if found is None or len(found) > _PREFIX_LIMIT:
-        found = _PREFIXES[sample] = {}
+def _label_texts(names: tuple[str, ...]) -> dict[tuple[str, ...], str]:
+    found = _LABEL_TEXTS.get(names)
+    if found is None or len(found) > _LABEL_TEXTS_LIMIT:
+        found = _LABEL_TEXTS[names] = {}
     return found
 
 
-def _new_prefix(
-    prefixes: dict[tuple[str, ...], str], sample: str, names: list[str], values: tuple[str, ...]
-) -> str:
-    """``dnsmon_probe_success{name="…",server="…",type="A"} ``: labels sorted by name and
-    escaped as prometheus-client does, computed once per label set."""
+def _label_text(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    """``{name="…",server="…",type="A"}``: labels sorted by name and escaped as
+    prometheus-client does ("" without labels)."""
     pairs = sorted(zip(names, values, strict=True))
     labels = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
-    found = prefixes[values] = f"{sample}{{{labels}}} " if labels else f"{sample} "
-    return found
+    return f"{{{labels}}}" if labels else ""
 
 
 def _escape(value: str) -> str:

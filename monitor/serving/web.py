@@ -164,9 +164,7 @@ class Routes:
         if latest is None:
             page = status_page(None, site).encode()
         else:
-            page = self._once(
-                latest, "page", lambda: status_page(latest.report, site).encode()
-            )
+            page = self._once(latest, "page", lambda: status_page(latest.report, site).encode())
         return Response(200, page, "text/html; charset=utf-8", PAGE_HEADERS)
 
     def _once(self, latest: Published, key: str, render: Callable[[], bytes]) -> bytes:
