@@ -11,7 +11,10 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from prometheus_client import CollectorRegistry, generate_latest
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.judging import causes as causes_module
@@ -72,3 +75,21 @@ def test_counters_accumulate_across_rounds_in_both_renderings() -> None:
                 if line.startswith("dnsmon_probe_results_total{") and 'server="ns1"' in line
                 and 'name="ehr-db.region.internal"' in line)  # fmt: skip
     assert line.endswith(" 2.0")
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=10.0), max_size=60))
+def test_the_round_trip_histogram_counts_what_prometheus_clients_histogram_counts(
+    seconds: list[float],
+) -> None:
+    ours = metrics._Histogram()
+    theirs = Histogram("rtt", "", buckets=metrics.BUCKETS, registry=CollectorRegistry())
+    for value in seconds:
+        ours.observe(value)
+        theirs.observe(value)
+    expected = [
+        (s.labels["le"], s.value) for s in theirs.collect()[0].samples if s.name == "rtt_bucket"
+    ]
+    assert [(float(le), n) for le, n in ours.family_buckets()] == [
+        (float(le), n) for le, n in expected
+    ]
+    assert (ours.count, ours.total) == pytest.approx((len(seconds), sum(seconds)))

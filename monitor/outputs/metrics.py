@@ -14,7 +14,9 @@ round, in exactly prometheus-client's text format (a test compares the two byte 
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -44,20 +46,21 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 
 @dataclass
 class _Histogram:
-    buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
+    # Per bound, the values that fit it and no smaller one; the last counts those over
+    # every bound (a bisection per value rather than a comparison with every bound).
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
     count: int = 0
     total: float = 0.0
 
     def observe(self, value: float) -> None:
         self.count += 1
         self.total += value
-        for i, bound in enumerate(BUCKETS):
-            if value <= bound:
-                self.buckets[i] += 1
+        self.buckets[bisect.bisect_left(BUCKETS, value)] += 1
 
     def family_buckets(self) -> list[tuple[str, float]]:
-        """Cumulative per bound (``observe`` already counts each value in every bucket it fits)."""
-        pairs = [(_bound(b), float(n)) for b, n in zip(BUCKETS, self.buckets, strict=True)]
+        """Cumulative per bound, as the exposition has them."""
+        cumulative = itertools.accumulate(self.buckets[: len(BUCKETS)])
+        pairs = [(_bound(b), float(n)) for b, n in zip(BUCKETS, cumulative, strict=True)]
         return [*pairs, ("+Inf", float(self.count))]
 
 
