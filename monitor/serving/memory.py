@@ -18,11 +18,18 @@ from typing import Any
 # make a middle one, and middle ones an old one. A young collection then walks at most
 # this many objects (under 10 ms); a middle one at most five times as many.
 THRESHOLDS = (50_000, 5, 10)
+M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 
 def tune() -> None:
-    """Collect seldom; call once, at start."""
+    """Collect seldom, and allocate from one heap; call once, at start, before threads."""
     gc.set_threshold(*THRESHOLDS)
+    libc = _libc()
+    if libc is not None:
+        # glibc gives each thread that allocates its own heap (arena), and a thread's heap
+        # keeps what it held at its peak: the HTTP thread's scrapes would hold tens of MB
+        # besides the rounds'. Python runs one thread at a time anyway.
+        libc.mallopt(M_ARENA_MAX, 1)
 
 
 def settle() -> None:
@@ -51,6 +58,6 @@ def _libc() -> Any:
 
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
+        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
     except OSError:
         return None
