@@ -374,7 +374,14 @@ def test_a_pushed_alert_and_the_rules_alert_share_one_alertmanager_group(tmp_pat
                 assert time.monotonic() < deadline, (tmp_path / "alertmanager.log").read_text()
                 time.sleep(0.1)
         _http(f"{url}/api/v2/alerts", alerts)
-        groups = _http(f"{url}/api/v2/alerts/groups")
+        # Alertmanager's dispatcher groups what was posted a moment later, not at once.
+        deadline = time.monotonic() + 10
+        while True:
+            groups = _http(f"{url}/api/v2/alerts/groups")
+            if sum(len(g["alerts"]) for g in groups) >= len(alerts):
+                break
+            assert time.monotonic() < deadline, groups
+            time.sleep(0.1)
     finally:
         process.terminate()
         process.wait(timeout=10)
