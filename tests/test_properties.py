@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from monitor.config import Config, ConfigError, parse
 from monitor.judging import graph as graph_module
+from monitor.judging import impact
 from monitor.judging.graph import Graph
 from monitor.judging.health import Health, judge
 from monitor.judging.runway import CachedAnswer, RunwayClock, runway
@@ -82,10 +83,14 @@ def config_texts(draw: st.DrawFn) -> str:
     return yaml.safe_dump({"servers": SERVERS, "names": listed, "services": list(services)})
 
 
-def results_for(draw: st.DrawFn, config: Config) -> dict[tuple[str, str, str], ProbeResult]:
+def results_for(
+    draw: st.DrawFn, config: Config, ok_weight: int = 1
+) -> dict[tuple[str, str, str], ProbeResult]:
+    """Any result for every query; ``ok_weight`` times as likely ok as anything else."""
     out = {}
+    kinds = [Result.OK] * (ok_weight - 1) + list(Result)
     for query in plan.build(config):
-        result = draw(st.sampled_from(list(Result)), label=str(query.key))
+        result = draw(st.sampled_from(kinds), label=str(query.key))
         ok = result is Result.OK
         out[query.key] = ProbeResult(
             query,
@@ -276,3 +281,19 @@ def test_shared_fate_is_the_same_whatever_the_order(data: st.DataObject) -> None
             assert graph.shared_fate(service.name, shuffled) == graph.shared_fate(
                 service.name, backup.depends_on
             )
+
+
+@SETTINGS
+@given(st.data())
+def test_the_short_path_for_names_ok_everywhere_judges_as_the_long_way(
+    data: st.DataObject,
+) -> None:
+    """Names answered ok by every server skip the runway and cache work; whatever the
+    round, and whatever ``impact`` imagines, the verdicts are those of the long way."""
+    config = parse(data.draw(config_texts(), label="probes.yaml"))
+    graph = graph_module.build(config)
+    measured = Round(0.0, results=results_for(data.draw, config, ok_weight=8))
+    assert judge(graph, measured) == judge(graph, measured, long_way=True)
+    failing = data.draw(st.lists(st.sampled_from(SERVER_NAMES), max_size=3, unique=True))
+    imagined = impact.imagine(graph, [impact.Failure("server", name) for name in failing])
+    assert judge(graph, imagined) == judge(graph, imagined, long_way=True)

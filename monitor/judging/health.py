@@ -105,15 +105,19 @@ def judge(
     round_: Round,
     services: list[str] | None = None,
     clock: RunwayClock | None = None,
+    *,
+    long_way: bool = False,
 ) -> Health:
     """Judge a round; ``services`` limits the verdict to those services (and what they
-    need); ``clock`` anchors runways across rounds (``serve``, ``watch``)."""
+    need); ``clock`` anchors runways across rounds (``serve``, ``watch``). ``long_way``
+    judges every name without the short path for names ok everywhere (a test holds the
+    two to the same verdicts)."""
     results = round_.results
     health = Health(chains={**graph.static_chains, **round_.chains})
     canaries = _canaries_by_zone(results)
     for zone in graph.zones:
         health.zones[zone] = zone_health(graph, zone, results, canaries.get(zone, []))
-    _judge_names(graph, health, results)
+    _judge_names(graph, health, results, long_way)
     if clock is not None:
         _anchor_runways(health, clock, round_.started_at)
     wanted = set(services) if services is not None else None
@@ -140,7 +144,7 @@ def _canaries_by_zone(results: Results) -> dict[str, list[ProbeResult]]:
     return by_zone
 
 
-def _judge_names(graph: Graph, health: Health, results: Results) -> None:
+def _judge_names(graph: Graph, health: Health, results: Results, long_way: bool) -> None:
     unreached = _unreached(health.zones)
     dark = {zone: z.dark for zone, z in health.zones.items()}
     any_dark = any(dark.values())
@@ -152,7 +156,7 @@ def _judge_names(graph: Graph, health: Health, results: Results) -> None:
             continue
         chain = graph.chain_of(key, health.chains)
         along = _chain_results(graph, key, chain, results) if chain else []
-        if not (chain or any_dark or unreached) and all(r.result is _OK for r in own):
+        if not (long_way or chain or any_dark or unreached) and all(r.result is _OK for r in own):
             health.names[key] = name_health(key, own)  # the common case: nothing to lose
             continue
         lost = runway_module.lost_authority(graph, key, health.chains, results, dark)
