@@ -88,7 +88,10 @@ def emit(report: dict[str, Any], fmt: str, render: Any) -> None:
     if fmt == "json":
         _write_json(report)
     else:
-        render(report, Console(highlight=False, soft_wrap=True))
+        from monitor.outputs.render import one_shot_console
+
+        with one_shot_console() as console:
+            render(report, console)
 
 
 @cli.command()
@@ -126,14 +129,15 @@ def lint(obj: Context, fmt: str) -> int:
         dnsmon --config probes.yaml lint
     """
     from monitor.judging.lint import findings
-    from monitor.outputs.render import render_lint
+    from monitor.outputs.render import one_shot_console, render_lint
 
     config = obj.config
     found = findings(config)
     if fmt == "json":
         _write_json({"valid": True, "findings": found})
     else:
-        render_lint(config, found, Console(highlight=False, soft_wrap=True))
+        with one_shot_console() as console:
+            render_lint(config, found, console)
     return 1 if found else 0
 
 
@@ -268,7 +272,7 @@ def diff(obj: Context, before: str, after: str | None, fmt: str) -> int:
         dnsmon diff before.json
     """
     from monitor.outputs import snapshot as snapshot_module
-    from monitor.outputs.render import render_diff
+    from monitor.outputs.render import one_shot_console, render_diff
     from monitor.serving.rounds import Monitor
 
     try:
@@ -283,7 +287,8 @@ def diff(obj: Context, before: str, after: str | None, fmt: str) -> int:
     if fmt == "json":
         _write_json(result.as_json())
     else:
-        render_diff(result.as_json(), Console(highlight=False, soft_wrap=True))
+        with one_shot_console() as console:
+            render_diff(result.as_json(), console)
     return result.exit_code()
 
 

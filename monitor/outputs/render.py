@@ -16,6 +16,48 @@ STYLES: dict[str, str] = {state: _COLOURS[level] for state, level in TROUBLE.ite
 ORDER = (ServiceState.DOWN, ServiceState.DEGRADED, ServiceState.UP)
 
 
+def one_shot_console() -> Console:
+    """A console for a command's whole output, printed as one write (use it in ``with``).
+
+    rich's cost is per ``print`` call: it checks the terminal, its size and the
+    environment, then renders. At 10,000 services (160,000 lines) that was 8 of
+    ``impact``'s 16 seconds; this console asks about the terminal once and prints the
+    lines it is given as one text when the ``with`` block ends.
+    """
+    probe = Console()
+    return _Page(
+        highlight=False,
+        soft_wrap=True,
+        force_terminal=probe.is_terminal,
+        width=probe.width,
+        height=probe.height,
+    )
+
+
+class _Page(Console):
+    """Gathers the lines it is given and prints them as one text."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._lines: list[Text] = []
+
+    def print(self, *objects: Any, **options: Any) -> None:  # type: ignore[override]
+        if options or len(objects) > 1 or (objects and not isinstance(objects[0], Text)):
+            self._flush()  # anything but a line of text, in its turn
+            super().print(*objects, **options)
+        else:
+            self._lines.append(objects[0] if objects else Text())
+
+    def _flush(self) -> None:
+        if self._lines:
+            lines, self._lines = self._lines, []
+            super().print(Text("\n").join(lines))
+
+    def __exit__(self, *exc: Any) -> None:
+        self._flush()
+        super().__exit__(*exc)
+
+
 def render(report: dict[str, Any], console: Console) -> None:
     """Print a report (from ``report.build``) to a rich console: the verdict, the causes,
     then services by state, names, zones and warnings."""
