@@ -96,6 +96,9 @@ def static() -> None:
         f"  total lint (parse + findings): {wall + lint_wall:.2f} s;"
         f" impact (parse + judge): {wall + impact_wall:.2f} s"
     )
+    from benchmarks.workloads import whole_commands
+
+    whole_commands(text)
 
 
 @part

@@ -300,6 +300,41 @@ def _run_check(config: Path) -> tuple[float, float, int]:
     return wall, cpu, ok
 
 
+def whole_commands(config_text: str, runs: int = 3) -> None:
+    """``dnsmon lint`` and ``dnsmon impact`` as a user runs them: a fresh process from
+    start-up to the last line printed (to a file), text and JSON."""
+    impact = ["impact", "--fail", "server:ns1", "--fail", "server:ns2"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "probes.yaml"
+        path.write_text(config_text)
+        for verb in (["lint"], impact):
+            for fmt in ("text", "json"):
+                timings = [_run_command(path, [*verb, "--format", fmt]) for _ in range(runs)]
+                walls = sorted(t[0] for t in timings)
+                cpu = statistics.median(t[1] for t in timings)
+                print(f"  whole dnsmon {verb[0]} --format {fmt}: wall"
+                      f" {statistics.median(walls):.2f} s ({walls[0]:.2f}–{walls[-1]:.2f}),"
+                      f" CPU {cpu:.2f} s, {timings[0][2]:,} bytes out")  # fmt: skip
+
+
+def _run_command(config: Path, args: list[str]) -> tuple[float, float, int]:
+    """(wall, CPU of the child, bytes printed) of one whole dnsmon command."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        subprocess.run(
+            [str(Path(sys.executable).parent / "dnsmon"), "--config", str(config), *args],
+            stdout=out, stderr=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+        size = out.tell()
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, size
+
+
 def _print_check(
     names: int, queries: int, baselines: list[tuple[float, float, int]],
     checks: list[tuple[float, float, int]],

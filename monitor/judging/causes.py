@@ -10,6 +10,7 @@ before it did, so forty failing names behind one dark zone read as one cause.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -120,8 +121,16 @@ class _World:
 
     def along(self, zone: str) -> list[NameKey]:
         """The names whose CNAME chain passes through ``zone``."""
-        chains = self.health.chains
-        return [k for k in self.health.names if zone in self.graph.zones_along(k, chains)]
+        return self._names_by_zone.get(zone, [])
+
+    @functools.cached_property
+    def _names_by_zone(self) -> dict[str, list[NameKey]]:
+        """Every zone's names, worked out once: finders ask per zone and per symptom."""
+        by_zone: dict[str, list[NameKey]] = {}
+        for key in self.health.names:
+            for zone in self.graph.zones_along(key, self.health.chains):
+                by_zone.setdefault(zone, []).append(key)
+        return by_zone
 
     def cached(self, keys: Iterable[NameKey], servers: set[str] | None = None) -> set[Symptom]:
         return {
