@@ -88,10 +88,10 @@ def emit(report: dict[str, Any], fmt: str, render: Any) -> None:
     if fmt == "json":
         _write_json(report)
     else:
-        from monitor.outputs.render import one_shot_console
+        from monitor.outputs.render import page
 
-        with one_shot_console() as console:
-            render(report, console)
+        with page() as out:
+            render(report, out)
 
 
 @cli.command()
@@ -129,15 +129,15 @@ def lint(obj: Context, fmt: str) -> int:
         dnsmon --config probes.yaml lint
     """
     from monitor.judging.lint import findings
-    from monitor.outputs.render import one_shot_console, render_lint
+    from monitor.outputs.render import page, render_lint
 
     config = obj.config
     found = findings(config)
     if fmt == "json":
         _write_json({"valid": True, "findings": found})
     else:
-        with one_shot_console() as console:
-            render_lint(config, found, console)
+        with page() as out:
+            render_lint(config, found, out)
     return 1 if found else 0
 
 
@@ -272,7 +272,7 @@ def diff(obj: Context, before: str, after: str | None, fmt: str) -> int:
         dnsmon diff before.json
     """
     from monitor.outputs import snapshot as snapshot_module
-    from monitor.outputs.render import one_shot_console, render_diff
+    from monitor.outputs.render import page, render_diff
     from monitor.serving.rounds import Monitor
 
     try:
@@ -287,8 +287,8 @@ def diff(obj: Context, before: str, after: str | None, fmt: str) -> int:
     if fmt == "json":
         _write_json(result.as_json())
     else:
-        with one_shot_console() as console:
-            render_diff(result.as_json(), console)
+        with page() as out:
+            render_diff(result.as_json(), out)
     return result.exit_code()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.text import Text
@@ -16,49 +16,78 @@ STYLES: dict[str, str] = {state: _COLOURS[level] for state, level in TROUBLE.ite
 ORDER = (ServiceState.DOWN, ServiceState.DEGRADED, ServiceState.UP)
 
 
-def one_shot_console() -> Console:
-    """A console for a command's whole output, printed as one write (use it in ``with``).
+class Printer(Protocol):
+    """Where a report is printed: a rich ``Console``, or a ``Page`` of one."""
+
+    def print(self, *objects: Any, **options: Any) -> None: ...
+
+
+def page() -> Page:
+    """A page for a command's whole output, printed when its ``with`` block ends.
 
     rich's cost is per ``print`` call: it checks the terminal, its size and the
     environment, then renders. At 10,000 services (160,000 lines) that was 8 of
-    ``impact``'s 16 seconds; this console asks about the terminal once and prints the
-    lines it is given as one text when the ``with`` block ends.
+    ``impact``'s 16 seconds; this console asks about the terminal once.
     """
     probe = Console()
-    return _Page(
-        highlight=False,
-        soft_wrap=True,
-        force_terminal=probe.is_terminal,
-        width=probe.width,
-        height=probe.height,
+    return Page(
+        Console(
+            highlight=False,
+            soft_wrap=True,
+            force_terminal=probe.is_terminal,
+            width=probe.width,
+            height=probe.height,
+        )
     )
 
 
-class _Page(Console):
-    """Gathers the lines it is given and prints them as one text."""
+class Page:
+    """Gathers the lines of text it is given and prints them at once, as one text.
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
+    Without colours (a file, a pipe, ``NO_COLOR``) the lines' plain text is written as
+    it is: rich's own plain rendering, which splits a large text into lines again, costs
+    seconds at 160,000 lines and gives the same characters (a test holds it to that).
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
         self._lines: list[Text] = []
 
-    def print(self, *objects: Any, **options: Any) -> None:  # type: ignore[override]
+    def print(self, *objects: Any, **options: Any) -> None:
         if options or len(objects) > 1 or (objects and not isinstance(objects[0], Text)):
             self._flush()  # anything but a line of text, in its turn
-            super().print(*objects, **options)
+            self.console.print(*objects, **options)
         else:
             self._lines.append(objects[0] if objects else Text())
 
     def _flush(self) -> None:
-        if self._lines:
-            lines, self._lines = self._lines, []
-            super().print(Text("\n").join(lines))
+        if not self._lines:
+            return
+        lines, self._lines = self._lines, []
+        if self.console.color_system is None and not self.console.record:
+            self.console.file.write("".join(f"{_plain(line)}\n" for line in lines))
+            self.console.file.flush()
+        else:
+            self.console.print(Text("\n").join(lines))
 
-    def __exit__(self, *exc: Any) -> None:
+    def __enter__(self) -> Page:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self._flush()
-        super().__exit__(*exc)
 
 
-def render(report: dict[str, Any], console: Console) -> None:
+def _plain(line: Text) -> str:
+    """A line as rich prints it without colours: control codes are already gone (``Text``
+    strips them), tabs expanded to columns of 8 as rich does."""
+    if "\t" not in line.plain:
+        return line.plain
+    expanded = line.copy()
+    expanded.expand_tabs(8)
+    return expanded.plain
+
+
+def render(report: dict[str, Any], console: Printer) -> None:
     """Print a report (from ``report.build``) to a rich console: the verdict, the causes,
     then services by state, names, zones and warnings."""
     console.print(headline(report))
@@ -99,7 +128,7 @@ def headline(report: dict[str, Any]) -> Text:
     return head
 
 
-def causes(report: dict[str, Any], console: Console) -> None:
+def causes(report: dict[str, Any], console: Printer) -> None:
     """The faults behind it all, most affected services first."""
     found = report.get("causes", [])
     if not found:
@@ -114,7 +143,7 @@ def causes(report: dict[str, Any], console: Console) -> None:
         console.print(line)
 
 
-def _service(service: dict[str, Any], console: Console, detailed: bool) -> None:
+def _service(service: dict[str, Any], console: Printer, detailed: bool) -> None:
     line = Text(f"  {service['name']}", style="bold")
     line.append(f" [{service['criticality']}]")
     if service.get("description"):
@@ -129,7 +158,7 @@ def _service(service: dict[str, Any], console: Console, detailed: bool) -> None:
         _backup(backup, console, detailed)
 
 
-def _backup(backup: dict[str, Any], console: Console, detailed: bool) -> None:
+def _backup(backup: dict[str, Any], console: Printer, detailed: bool) -> None:
     line = Text("    backup ")
     line.append(backup["name"], style="bold")
     line.append(": ")
@@ -143,7 +172,7 @@ def _backup(backup: dict[str, Any], console: Console, detailed: bool) -> None:
             console.print(Text(f"        {reason}"))
 
 
-def _names(report: dict[str, Any], console: Console) -> None:
+def _names(report: dict[str, Any], console: Printer) -> None:
     bad = [n for n in report["names"] if n["status"] != "healthy"]
     healthy = len(report["names"]) - len(bad)
     console.print()
@@ -166,7 +195,7 @@ def result_line(result: dict[str, Any]) -> str:
     return f"{result['server']}{asked}: {result['result']}{detail}"
 
 
-def _zones(report: dict[str, Any], console: Console) -> None:
+def _zones(report: dict[str, Any], console: Printer) -> None:
     for zone in report["zones"]:
         serials = ", ".join(
             f"{s} {v if v is not None else '-'}" for s, v in zone["serials"].items()
@@ -180,7 +209,7 @@ def _zones(report: dict[str, Any], console: Console) -> None:
         console.print(Text(f"ZONE {zone['name']}: {serials}{mark}"))
 
 
-def _warnings(report: dict[str, Any], console: Console) -> None:
+def _warnings(report: dict[str, Any], console: Printer) -> None:
     if report["warnings"]:
         console.print()
         console.print(Text(f"WARNINGS ({len(report['warnings'])})", style="yellow"))
@@ -199,7 +228,7 @@ def runway_text(seconds: int) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
-def render_diff(diff: dict[str, Any], console: Console) -> None:
+def render_diff(diff: dict[str, Any], console: Printer) -> None:
     """A snapshot diff for people: what broke first, then what changed."""
     if not diff["same_config"]:
         console.print(Text("note: the snapshots come from different configs", style="yellow"))
@@ -220,7 +249,7 @@ def render_diff(diff: dict[str, Any], console: Console) -> None:
 _KIND_ORDER = {"service": 0, "backup": 1, "name": 2}
 
 
-def _section(console: Console, title: str, items: list[Any], style: str, line: Any) -> None:
+def _section(console: Printer, title: str, items: list[Any], style: str, line: Any) -> None:
     if not items:
         return
     console.print(Text(f"{title} ({len(items)})", style=style))
@@ -256,7 +285,7 @@ def _ttl_line(c: dict[str, Any]) -> str:
     return f"{c['name']} {c['type']} on {c['server']}: {c['before']} → {c['after']}{note}"
 
 
-def render_lint(config: Config, found: list[dict[str, Any]], console: Console) -> None:
+def render_lint(config: Config, found: list[dict[str, Any]], console: Printer) -> None:
     """Findings for people, grouped by kind."""
     console.print(
         Text(
