@@ -125,7 +125,7 @@ class _Checker(Checker):
             if made is None and isinstance(item, dict) and isinstance(item.get("name"), str):
                 name = item["name"].lower().rstrip(".")
                 self.dropped.setdefault(str(path[-1]), set()).add(name)
-        return tuple(replace(b, index=i) for i, b in enumerate(built) if b is not None)
+        return tuple(b for b in built if b is not None)
 
     def defaults(self, value: Any) -> Defaults:
         fields = {"interval", "timeout", "attempts", "transport", "max_qps_per_server"}
@@ -185,7 +185,7 @@ class _Checker(Checker):
         serve_stale = self.serve_stale(raw, path, role)
         if name is None or address is None or role is None:
             return None
-        return Server(name, address, port, role, zones, serve_stale)
+        return Server(name, address, port, role, zones, serve_stale, _index(path))
 
     def port(self, value: Any, path: KeyPath) -> int:
         if self.typed(value, path, int, "a port number") is None:
@@ -241,7 +241,7 @@ class _Checker(Checker):
         name = self.dns_name(name, (*path, "name")) if name is not None else None
         if name is None:
             return None
-        return Name(name, rdtype, expect, servers)
+        return Name(name, rdtype, expect, servers, _index(path))
 
     def record_type(self, value: Any, path: KeyPath) -> str | None:
         rdtype = value.upper() if isinstance(value, str) else None
@@ -279,7 +279,7 @@ class _Checker(Checker):
         backups = self.items(raw.get("backups", []), (*path, "backups"), self.backup)
         if name is None or criticality is None:
             return None
-        return Service(name, description, criticality, depends_on, backups)
+        return Service(name, description, criticality, depends_on, backups, _index(path))
 
     def backup(self, value: Any, path: KeyPath) -> Backup | None:
         raw = self.mapping(value, path, {"name", "description", "depends_on", "instructions"})
@@ -291,4 +291,9 @@ class _Checker(Checker):
         depends_on = self.string_list(raw.get("depends_on", []), (*path, "depends_on"))
         if name is None:
             return None
-        return Backup(name, description, depends_on, instructions)
+        return Backup(name, description, depends_on, instructions, _index(path))
+
+
+def _index(path: KeyPath) -> int:
+    """An entry's position in the file's list: the last part of its path."""
+    return int(path[-1])
