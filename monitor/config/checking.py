@@ -6,9 +6,10 @@ fault through ``quoting``, so no message grows with what the file holds.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any
 
@@ -31,10 +32,15 @@ _MAX_PLAIN_NAME = 253
 class Checker:
     """Turns raw YAML values into checked ones while collecting located errors."""
 
-    def __init__(self, source: str, lines: dict[Path, int]) -> None:
+    def __init__(self, source: str, lines: Callable[[], dict[Path, int]]) -> None:
+        """``lines`` gives the line of every key path; asked at the first error only."""
         self.source = source
-        self.lines = lines
+        self._lines_of = lines
         self.errors = Errors(source)
+
+    @functools.cached_property
+    def lines(self) -> dict[Path, int]:
+        return self._lines_of()
 
     def error(self, path: Path, message: str) -> None:
         where = f"{path_text(path)}: " if path else ""

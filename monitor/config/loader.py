@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.config import reading, rules, values
+from monitor.config import reading, rules, values, yamlsource
 from monitor.config.answers import canonical_rdata
 from monitor.config.checking import Checker, kind_of
 from monitor.config.errors import ConfigError
@@ -21,7 +22,7 @@ from monitor.config.model import Alerting, Backup, Config, Defaults, Name, Serve
 from monitor.config.quoting import clip, quote
 from monitor.config.values import parse_duration
 from monitor.config.yamlsource import Path as KeyPath
-from monitor.config.yamlsource import YamlSyntaxError, load_with_lines
+from monitor.config.yamlsource import YamlSyntaxError
 from monitor.states import RECORD_TYPES, Criticality, Role, Transport
 
 __all__ = ["ConfigError", "load", "parse", "parse_duration"]
@@ -41,12 +42,13 @@ def parse(text: str, source: str = "probes.yaml") -> Config:
     """
     data = reading.check_text(text, source)
     try:
-        raw, lines = load_with_lines(text)
+        raw = yamlsource.load(text)
     except YamlSyntaxError as exc:
         raise ConfigError([f"{source}:{exc.line}: {exc.message}"]) from exc
     if raw is None:  # an empty file, or one with only comments
         raise ConfigError([f"{source}:1: empty config"])
-    checker = _Checker(source, lines)
+    # Lines are read only for an error: the text is parsed again, with them.
+    checker = _Checker(source, lambda: yamlsource.load_with_lines(text)[1])
     config = checker.config(raw)
     if config is not None:
         config = replace(config, fingerprint=hashlib.sha256(data).hexdigest()[:16])
@@ -59,7 +61,7 @@ def parse(text: str, source: str = "probes.yaml") -> Config:
 class _Checker(Checker):
     """Turns raw YAML data into the config's dataclasses while collecting located errors."""
 
-    def __init__(self, source: str, lines: dict[KeyPath, int]) -> None:
+    def __init__(self, source: str, lines: Callable[[], dict[KeyPath, int]]) -> None:
         super().__init__(source, lines)
         # Names of entries too broken to build, by section: references to them are not
         # reported again as unknown, so all errors show at once without false ones.
