@@ -20,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import Config, ConfigError, load, parse
+from monitor.config import Config, ConfigError, load, parse, yamlsource
 from monitor.judging.lint import findings
 
 EXAMPLE = (Path(__file__).parent.parent / "probes.yaml").read_text()
@@ -266,3 +266,35 @@ def test_config_shaped_data_of_any_types_is_a_config_or_located_errors(
     data: dict[str, object], flow: bool
 ) -> None:
     check_text(yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True))
+
+
+# Scalars PyYAML's resolver turns into other types, and strings that only look like them.
+LOOKALIKES = st.sampled_from(
+    ["yes", "No", "on", "off", "~", "null", "1e3", "0x1f", "0o17", "1_000", ".inf", "-.NaN",
+     "2001-12-14", "12:30:45", "+12", "-0", "0.5", "=", "<<", "127.0.0.1", "ns1", "true"]
+)  # fmt: skip
+
+
+@FUZZ
+@given(
+    st.recursive(
+        SCALARS | LOOKALIKES,
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(st.text(max_size=6) | LOOKALIKES, inner, max_size=4)
+        ),
+        max_leaves=20,
+    ),
+    st.booleans(),
+)
+def test_the_bounded_reader_reads_what_pyyaml_reads(data: object, flow: bool) -> None:
+    """With lines or without, dnsmon's own reader builds what ``yaml.safe_load`` builds
+    (where both read the document at all)."""
+    text = yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True)
+    expected = yaml.safe_load(text)
+    try:
+        ours = yamlsource.load(text)
+    except yamlsource.YamlSyntaxError:
+        return  # refused on purpose: a limit, a tag or a key dnsmon does not take
+    assert ours == expected or repr(ours) == repr(expected)  # NaN is not equal to itself
+    assert yamlsource.load_with_lines(text)[0] == ours or repr(ours) == repr(expected)

@@ -40,6 +40,7 @@ _SCALAR_TAGS = {
     for name in ("null", "bool", "int", "float", "str", "timestamp", "binary")
 }
 _NUMBER_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class YamlSyntaxError(Exception):
@@ -206,7 +207,9 @@ class _Builder:
             if event.style or not event.implicit[0] or (value and value[0] not in _MAYBE_TYPED):
                 return value  # quoted, or plain text no resolver could make anything else
             tag = self.loader.resolve(yaml.ScalarNode, value, event.implicit)
-            if tag not in _SCALAR_TAGS:  # '=' and '<<' resolve to tags only keys may have
+            # A string as it stands (most such are names), or '=' and '<<', which resolve
+            # to tags only keys may have.
+            if tag == _STR_TAG or tag not in _SCALAR_TAGS:
                 return value
         elif tag not in _SCALAR_TAGS:
             raise YamlSyntaxError(_line(event), f"unsupported tag {quote(_short_tag(tag))}")
