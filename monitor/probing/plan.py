@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.config import Config, Name, Server
 from monitor.states import Role, Vocabulary
@@ -43,10 +43,12 @@ class Query:
     expect: frozenset[str] | None = None
     purpose: Purpose = Purpose.NAME
     zone: str | None = None  # the listed zone it is asked under (authoritative, canary)
+    # (name, type, server): what results are filed under. Kept, not built on each use:
+    # judging a large round reads it millions of times.
+    key: tuple[str, str, str] = field(init=False, compare=False, repr=False)
 
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.name, self.type, self.server.name)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.name, self.type, self.server.name))
 
     @property
     def zone_soa(self) -> bool:
