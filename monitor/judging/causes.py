@@ -114,6 +114,8 @@ class _World:
             if not name.consistent:
                 self.symptoms.add(("differs", key))
         self.bad = [r for r in self.results if not _good(r)]  # failing answers and canaries
+        # Resolvers saying they could not reach an authority (EDE 22, 23): asked per zone.
+        self.no_authority = [r for r in self.bad if r.ede and ede.codes(r.ede) & ede.NO_AUTHORITY]
         self.symptoms |= {r.query.key for r in self.bad}
         for zone in self.health.zones.values():
             if not zone.consistent:
@@ -251,11 +253,7 @@ def _authority_unreachable(world: _World) -> Iterable[Cause]:
             continue
         names = world.along(zone.name)
         cut_off = {s for s, ok in zone.reach.items() if not ok and world.facts[s].answered}
-        cut_off |= {
-            r.query.server.name
-            for r in world.bad
-            if ede.codes(r.ede) & ede.NO_AUTHORITY and _asks_along(world, r, names)
-        }
+        cut_off |= {r.query.server.name for r in world.no_authority if _asks_along(world, r, names)}
         if not cut_off:
             continue
         explains: set[Symptom] = {
