@@ -12,7 +12,7 @@ class Vocabulary(StrEnum):
     """A str-valued enum that renders as its value in f-strings and JSON."""
 
     def __str__(self) -> str:
-        return self.value
+        return str(self._value_)  # not ``value``: a property, ten times slower
 
 
 class Result(Vocabulary):

@@ -6,6 +6,7 @@ The same functions judge a real round (``check``, ``serve``) and an imagined one
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -51,7 +52,7 @@ class NameHealth:
     lost: tuple[LostAuthority, ...] = ()
     cached: tuple[CachedAnswer, ...] = ()
 
-    @property
+    @functools.cached_property  # read for every service that needs the name
     def reason(self) -> str:
         """``ehr-db.region.internal A: ns1 timeout, ns2 timeout``: the servers not ok."""
         bad = [f"{r.query.server.name} {r.result}" for r in self.results if not r.ok]

@@ -9,14 +9,14 @@ with a cache runway instead.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.config import Config
 from monitor.config.suggest import did_you_mean
 from monitor.judging.graph import Graph
 from monitor.probing import plan
 from monitor.probing.ede import Ede
-from monitor.probing.plan import Purpose
+from monitor.probing.plan import NameKey, Purpose
 from monitor.probing.results import ProbeResult, Round
 from monitor.states import Result, Role
 
@@ -84,6 +84,7 @@ class _World:
     servers: set[str]
     zones: set[str]
     names: set[str]
+    lost_along: dict[NameKey, list[str]] = field(default_factory=dict)
 
     def result(self, query: plan.Query) -> ProbeResult:
         if query.server.name in self.servers:
@@ -111,8 +112,7 @@ class _World:
         return ProbeResult(query, Result.OK, answers=answers, serial=serial)
 
     def _from_resolver(self, query: plan.Query) -> ProbeResult:
-        key = (query.name, query.type)
-        lost = [z for z in self.graph.zones_along(key) if z in self.zones]
+        lost = self._lost_along((query.name, query.type))
         if not lost:
             return self._answer(query, False)
         if query.server.serve_stale:  # known to go on answering from expired cache
@@ -122,6 +122,15 @@ class _World:
                 detail=f"assumed: zone {lost[0]} lost; serves expired answers (serve_stale)",
             )  # fmt: skip
         return _failed(query, f"assumed failed: zone {lost[0]} (once caches expire)")
+
+    def _lost_along(self, key: NameKey) -> list[str]:
+        """The failed zones along a name's chain; the same for every resolver asked."""
+        found = self.lost_along.get(key)
+        if found is None:
+            found = self.lost_along[key] = [
+                z for z in self.graph.zones_along(key) if z in self.zones
+            ]
+        return found
 
 
 def _failed(query: plan.Query, detail: str) -> ProbeResult:
