@@ -150,8 +150,11 @@ def _ephemeral_range() -> tuple[int, int]:
 
 EPHEMERAL = _ephemeral_range()
 # Servers listen below the ephemeral range: a port picked there cannot be taken, between
-# picking and the server's bind, by a resolver's or prober's outgoing socket.
+# picking and the server's bind, by a resolver's or prober's outgoing socket. (Where the
+# kernel's range leaves too little room below it, ports come from the kernel instead.)
 _LISTEN_RANGE = (max(1024, EPHEMERAL[0] - 12000), EPHEMERAL[0] - 1)
+_LISTEN_RANGE_USABLE = _LISTEN_RANGE[1] - _LISTEN_RANGE[0] >= 1000
+_PICKS = 1000  # tries in the range before asking the kernel
 _handed_out: set[int] = set()
 
 
@@ -159,14 +162,19 @@ def free_port(*addresses: str) -> int:
     """A port free for both UDP and TCP right now on 127.0.0.1 and every other address
     given (e.g. free_port(LOOPBACK, "127.0.0.2") for two servers sharing a port).
 
-    Never one handed out before in this process, nor one the kernel gives to sockets
-    bound to port 0."""
-    others = [a for a in addresses if a != LOOPBACK]
-    while True:
+    Never one handed out before in this process, and where the machine allows, none the
+    kernel gives to sockets bound to port 0."""
+    candidates = [LOOPBACK, *(a for a in addresses if a != LOOPBACK)]
+    for _ in range(_PICKS if _LISTEN_RANGE_USABLE else 0):
         port = random.randint(*_LISTEN_RANGE)
-        if port in _handed_out:
-            continue
-        if all(_port_free(address, port) for address in [LOOPBACK, *others]):
+        if port not in _handed_out and all(_port_free(a, port) for a in candidates):
+            _handed_out.add(port)
+            return port
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((LOOPBACK, 0))
+            port = udp.getsockname()[1]
+        if port not in _handed_out and all(_port_free(a, port) for a in candidates):
             _handed_out.add(port)
             return port
 

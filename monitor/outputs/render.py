@@ -44,7 +44,7 @@ def page() -> Page:
 class Page:
     """Gathers the lines of text it is given and prints them at once, as one text.
 
-    Without colours (a file, a pipe, ``NO_COLOR``) the lines' plain text is written as
+    Without colours (output to a file or a pipe) the lines' plain text is written as
     it is: rich's own plain rendering, which splits a large text into lines again, costs
     seconds at 160,000 lines and gives the same characters (a test holds it to that).
     """
