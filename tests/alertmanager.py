@@ -17,13 +17,12 @@ import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import pytest
 import yaml
 from exporter import wait_until
-from servers import free_port, stop_process
+from servers import Managed, free_port, stop_process
 
 
 class Webhook:
@@ -60,7 +59,7 @@ class Webhook:
         self.server.server_close()
 
 
-class Alertmanager:
+class Alertmanager(Managed):
     """A private Alertmanager that delivers every group at once to ``webhook``."""
 
     def __init__(self, workdir: Path, webhook: Webhook) -> None:
@@ -120,12 +119,3 @@ class Alertmanager:
     def stop(self) -> None:
         stop_process(self.proc, signal.SIGTERM)
         self.proc = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:  # fmt: skip
-        self.stop()

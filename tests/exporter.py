@@ -22,12 +22,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from dnsmon_cli import COMMAND
 from prometheus_client.parser import text_string_to_metric_families
-from servers import TestRegion, free_port, stop_process
+from servers import Managed, TestRegion, free_port, stop_process
 
 # Sets the soft limit on open files, then becomes the command (same PID): no preexec_fn.
 _WITH_NOFILE = [
@@ -101,7 +100,7 @@ def parse_exposition(text: str) -> Samples:
     return samples
 
 
-class Exporter:
+class Exporter(Managed):
     """``dnsmon --config CONFIG serve`` in a child process on a free loopback port."""
 
     def __init__(
@@ -293,17 +292,6 @@ class Exporter:
         """Signal by PID, SIGKILL after ``grace``; the exit code (None if killed)."""
         proc, self.proc = self.proc, None
         return stop_process(proc, signum, grace)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def process_status(self) -> dict[str, int]:
         """Numbers from /proc/PID/status in kB or counts (VmRSS, VmHWM, Threads), plus

@@ -33,7 +33,6 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar
 
 import dns.exception
@@ -247,7 +246,27 @@ def _close_all() -> None:
         server.close()
 
 
-class Server:
+class Managed:
+    """A helper for ``with``: started on entry, closed when the block ends. ``close`` is
+    ``stop`` unless the helper also has files to remove."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Server(Managed):
     """A DNS server process: config in a temp dir, foreground, stdout+stderr to a log."""
 
     recursive = False
@@ -391,17 +410,6 @@ class Server:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
         _live.discard(self)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 S = TypeVar("S", bound=Server)
@@ -928,7 +936,7 @@ class BindResolver(Server):
         return self._soa_rcode("localhost.") == dns.rcode.NOERROR
 
 
-class Responder:
+class Responder(Managed):
     """A fake DNS server in this process: UDP, and TCP if `tcp`, on one port, served by
     background threads. Subclasses say what `reply` sends; `queries` counts the
     well-formed queries received. Start/stop or use as a context manager.
@@ -1035,17 +1043,6 @@ class Responder:
         self._threads.clear()
         self._sockets.clear()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 HostileMode = Literal["garbage", "wrong_id", "truncated", "silent", "servfail"]
 HOSTILE_MODES: tuple[HostileMode, ...] = ("garbage", "wrong_id", "truncated", "silent", "servfail")
@@ -1141,7 +1138,7 @@ TEST_DEFAULTS: dict[str, Any] = {
 }
 
 
-class ServerGroup:
+class ServerGroup(Managed):
     """Servers started, stopped and closed together; ``servers`` names them."""
 
     @property
@@ -1164,17 +1161,6 @@ class ServerGroup:
     def close(self) -> None:
         for server in self.servers.values():
             server.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class TestRegion(ServerGroup):

@@ -15,13 +15,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import pytest
 import yaml
 from exporter import Exporter, wait_until
-from servers import TestRegion, free_port, stop_process
+from servers import Managed, TestRegion, free_port, stop_process
 
 SITE = "test-site"
 DEADLINE = 30.0
@@ -37,7 +36,7 @@ def find_prometheus(name: str = "prometheus") -> str:
     return found
 
 
-class Prometheus:
+class Prometheus(Managed):
     """A private Prometheus on a free loopback port, scraping one target every second."""
 
     def __init__(self, target: str, workdir: Path) -> None:
@@ -145,17 +144,6 @@ class Prometheus:
         """SIGTERM by PID, SIGKILL if it lingers."""
         proc, self.proc = self.proc, None
         stop_process(proc, signal.SIGTERM, 10)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 @pytest.fixture(scope="module")
