@@ -22,13 +22,19 @@ M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 
 def tune() -> None:
-    """Collect seldom, and allocate from one heap; call once, at start, before threads."""
+    """Collect seldom; call once, at start."""
     gc.set_threshold(*THRESHOLDS)
+
+
+def one_heap() -> None:
+    """Allocate from one heap for every thread; call before threads start (``serve``).
+
+    glibc gives each thread that allocates its own heap (arena), and a thread's heap
+    keeps what it held at its peak: the HTTP thread's scrapes would hold tens of MB
+    besides the rounds'. Python runs one thread at a time anyway.
+    """
     libc = _libc()
     if libc is not None:
-        # glibc gives each thread that allocates its own heap (arena), and a thread's heap
-        # keeps what it held at its peak: the HTTP thread's scrapes would hold tens of MB
-        # besides the rounds'. Python runs one thread at a time anyway.
         libc.mallopt(M_ARENA_MAX, 1)
 
 

@@ -52,6 +52,7 @@ class Scheduler:
     def __init__(self, config_path: str, status_url: str = "") -> None:
         self.config_path = config_path
         self.status_url = status_url  # where alerts point people: the status page
+        memory.one_heap()
         self.monitor = Monitor(config_module.load(config_path), continuous=True)
         memory.settle()
         self.sender = _sender(self.monitor.config)
