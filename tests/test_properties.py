@@ -7,6 +7,7 @@ same parser users' files do. Results are drawn from the whole vocabulary.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.config import Config, ConfigError, parse
+from monitor.config.answers import canonical_rdata
 from monitor.judging import graph as graph_module
 from monitor.judging import impact
 from monitor.judging.graph import Graph
@@ -297,3 +299,29 @@ def test_the_short_path_for_names_ok_everywhere_judges_as_the_long_way(
     failing = data.draw(st.lists(st.sampled_from(SERVER_NAMES), max_size=3, unique=True))
     imagined = impact.imagine(graph, [impact.Failure("server", name) for name in failing])
     assert judge(graph, imagined) == judge(graph, imagined, long_way=True)
+
+
+def _address_as_ipaddress_reads_it(text: str) -> str:
+    """The expect reader before its fast path: Python's ipaddress, strict, v4 only."""
+    address = ipaddress.ip_address(text.strip())
+    if address.version != 4:
+        raise ValueError("not an IPv4 address")
+    return str(address)
+
+
+dotted = st.lists(st.integers(0, 300).map(str) | st.sampled_from(["00", "01", "0x1", ""]),
+                  min_size=1, max_size=6).map(".".join)  # fmt: skip
+
+
+@SETTINGS
+@given(dotted | st.text(alphabet="0123456789.:abfx \t\n\x00٣", max_size=24) | st.text())
+def test_an_a_expect_reads_exactly_as_ipaddress_reads_it(text: str) -> None:
+    try:
+        expected: str | type[ValueError] = _address_as_ipaddress_reads_it(text)
+    except ValueError:
+        expected = ValueError
+    try:
+        got: str | type[ValueError] = canonical_rdata("A", text)
+    except ValueError:
+        got = ValueError
+    assert got == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 import dns.exception
 import dns.name
@@ -42,7 +43,12 @@ def canonical_rdata(rdtype: str, text: str) -> str:
     """
     if rdtype == "TXT":
         return _txt(text)
-    if rdtype in _ADDRESS_TYPES:  # the common case, without the tokenizer's cost
+    if rdtype == "A":  # the most common case: the C parser, strict as ipaddress is
+        try:
+            return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text))
+        except (OSError, ValueError):
+            pass  # ipaddress below says why, or accepts it with spaces around
+    if rdtype in _ADDRESS_TYPES:  # without the tokenizer's cost
         try:
             address = ipaddress.ip_address(text.strip())
         except ValueError as exc:
