@@ -85,7 +85,7 @@ def find(
     round's ``server_facts`` when the caller has them already."""
     results = list(results)
     world = _World(graph, health, results, facts if facts is not None else server_facts(results))
-    left = set(world.symptoms)
+    left = world.left
     found: list[Cause] = []
     for finder in FINDERS:
         for cause in finder(world):
@@ -106,11 +106,16 @@ class _World:
         self.graph, self.health, self.results = graph, health, results
         self.facts = facts
         self.symptoms: set[Symptom] = set()
-        self.names_of: dict[tuple[str, str, str], list[NameKey]] = {}
+        # The names whose CNAME chain asks a query of another name (a name's own queries
+        # are filed under it, so they are not kept here: a round has hundreds of thousands).
+        self.chained: dict[tuple[str, str, str], list[NameKey]] = {}
         for key, name in self.health.names.items():
-            for r in name.results:
-                self.names_of.setdefault(r.query.key, []).append(key)
-            self.symptoms |= {("cached", key, c.server) for c in name.cached}
+            if graph.chain_of(key, health.chains):
+                for r in name.results:
+                    if r.query.name != key[0] or r.query.type != key[1]:
+                        self.chained.setdefault(r.query.key, []).append(key)
+            if name.cached:
+                self.symptoms |= {("cached", key, c.server) for c in name.cached}
             if not name.consistent:
                 self.symptoms.add(("differs", key))
         self.bad = [r for r in self.results if not _good(r)]  # failing answers and canaries
@@ -120,6 +125,14 @@ class _World:
         for zone in self.health.zones.values():
             if not zone.consistent:
                 self.symptoms.add(("serials", zone.name))
+        self.left = set(self.symptoms)  # not yet explained by a cause found so far
+
+    def names_of(self, query: tuple[str, str, str]) -> list[NameKey]:
+        """The listed names whose answers include this query's: its own, and any whose
+        CNAME chain leads through it."""
+        own = query[:2]
+        chained = self.chained.get(query, [])
+        return [own, *chained] if own in self.health.names else chained  # type: ignore[list-item]
 
     def along(self, zone: str) -> list[NameKey]:
         """The names whose CNAME chain passes through ``zone``."""
@@ -171,7 +184,7 @@ class _World:
             return [symptom[1]]
         if symptom[0] == "serials":
             return self.along(symptom[1])
-        found = self.names_of.get(symptom, [])
+        found = self.names_of(symptom) if len(symptom) == 3 else []
         if found or len(symptom) != 3:
             return found
         zone = self.graph.zone_of(symptom[0])  # a serial or canary: the zone's names
@@ -217,7 +230,7 @@ def _zone_dark(world: _World) -> Iterable[Cause]:
 
 
 def _asks_along(world: _World, r: ProbeResult, names: list[NameKey]) -> bool:
-    return r.recursive and any(k in names for k in world.names_of.get(r.query.key, []))
+    return r.recursive and any(k in names for k in world.names_of(r.query.key))
 
 
 def _closed_servers(world: _World) -> Iterable[Cause]:
@@ -381,7 +394,9 @@ def _answers_differ(world: _World) -> Iterable[Cause]:
 
 def _other(world: _World) -> Iterable[Cause]:
     """Whatever is left, by server when one server fails several names, else by name."""
-    failing = [r for r in world.bad if r.query.purpose is not Purpose.CANARY]
+    failing = [
+        r for r in world.bad if r.query.purpose is not Purpose.CANARY and r.query.key in world.left
+    ]
     by_server: dict[str, list[ProbeResult]] = {}
     for r in failing:
         by_server.setdefault(r.query.server.name, []).append(r)
