@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ def server_entries(graph: Graph, facts: Mapping[str, ServerFacts]) -> list[dict[
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
+@functools.lru_cache(maxsize=64)  # a round's report gives the same few "since" times
 def iso_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime(ISO_FORMAT)
 

@@ -92,13 +92,20 @@ def observed_chains(
     nothing answered this round are left out, so the caller keeps what it knew.
     """
     links: dict[NameKey, list[tuple[str, ...]]] = {}
+    answered: set[NameKey] = set()  # answered without a CNAME by some server
+    asked_for_names = (Purpose.NAME, Purpose.CHAIN)
     for r in results:
-        if r.query.purpose in (Purpose.NAME, Purpose.CHAIN) and r.result in ANSWERING:
-            links.setdefault((r.query.name, r.query.type), []).append(r.chain)
+        if r.result in ANSWERING and r.query.purpose in asked_for_names:
+            if r.chain:
+                links.setdefault((r.query.name, r.query.type), []).append(r.chain)
+            else:
+                answered.add((r.query.name, r.query.type))
     chains = {}
     for key in keys:
         if key in links:
             chains[key] = _follow(key, links)
+        elif key in answered:
+            chains[key] = ()
     return chains
 
 
