@@ -133,7 +133,7 @@ def _serve_and_scrape(config: Path, port: int, seconds: float) -> None:
     try:
         _wait_ready(base, process)
         _quiet_rounds(base, process.pid)
-        latencies, sizes = [], []
+        latencies, sizes, resident = [], [], []
         start_cpu, start_rounds = _round_counters(base)
         deadline = time.monotonic() + seconds
         # Scraped as Prometheus does: Accept-Encoding gzip.
@@ -144,12 +144,13 @@ def _serve_and_scrape(config: Path, port: int, seconds: float) -> None:
                 compressed = response.read()
             latencies.append(time.perf_counter() - started)
             sizes.append(len(compressed))
+            resident.append(_rss_mib(process.pid, "VmRSS:"))
             time.sleep(0.05)
         body = gzip.decompress(compressed)
         samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
         status = json.loads(urllib.request.urlopen(base + "/api/status", timeout=10).read())
         end_cpu, end_rounds = _round_counters(base)
-        _print_scrape(latencies, sizes, samples, body, process.pid, status)
+        _print_scrape(latencies, sizes, samples, body, process.pid, status, resident)
         rounds = end_rounds - start_rounds
         if rounds:
             per_round = (end_cpu - start_cpu) / rounds
@@ -205,9 +206,10 @@ def _print_scrape(
     body: bytes,
     pid: int,
     status: dict[str, Any],
+    resident: list[float],
 ) -> None:
     quantiles = statistics.quantiles(latencies, n=20)
-    rss, peak = _rss_mib(pid, "VmRSS:"), _rss_mib(pid, "VmHWM:")
+    peak = _rss_mib(pid, "VmHWM:")
     prefix = b"dnsmon_metrics_render_cpu_seconds "
     render_cpu = next(
         (float(line.split()[-1]) for line in body.splitlines() if line.startswith(prefix)),
@@ -226,7 +228,11 @@ def _print_scrape(
         f"  rendering CPU per round: {render_cpu:.3f} s;"
         f" round wall {status['duration_seconds']:.2f} s"
     )
-    print(f"  resident memory of dnsmon serve: {rss:.0f} MiB now, {peak:.0f} MiB peak")
+    print(
+        f"  resident memory of dnsmon serve after each scrape: median"
+        f" {statistics.median(resident):.0f} MiB ({statistics.median(resident) * 1.048576:.0f} MB),"
+        f" {min(resident):.0f}–{max(resident):.0f} MiB; peak {peak:.0f} MiB"
+    )
 
 
 def _rss_mib(pid: int, field: str) -> float:

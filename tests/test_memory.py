@@ -43,3 +43,41 @@ def test_a_settled_config_is_out_of_sight_until_the_next_settle_collects_it() ->
     assert alive() is not None, "a frozen cycle must not be walked by collections"
     memory.settle()  # a reload: the old config is let go, then settled away
     assert alive() is None, "the next settle must collect what the old config left"
+
+
+# Run in a child: how glibc places large blocks is process-wide and cannot be undone.
+_LARGE_BLOCKS = """
+import ctypes, sys
+from monitor.serving import memory
+
+class Info(ctypes.Structure):
+    _fields_ = [(f, ctypes.c_size_t) for f in (
+        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split())]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Info
+if sys.argv[1] == "serve":
+    memory.one_heap()
+first = ctypes.create_string_buffer(600_000)  # a scrape's gzip stream, say
+del first
+mapped = libc.mallinfo2().hblkhd
+second = ctypes.create_string_buffer(600_000)  # the next scrape's
+print(libc.mallinfo2().hblkhd - mapped >= 600_000)
+"""
+
+
+@pytest.mark.parametrize(("mode", "mapped"), [("plain", "False"), ("serve", "True")])
+def test_serve_keeps_large_blocks_out_of_the_heap_after_one_is_freed(
+    mode: str, mapped: str
+) -> None:
+    """glibc raises its mapping threshold once a mapped block is freed, so the next
+    scrape's buffer would land in the heap among a round's objects; serve fixes it."""
+    import subprocess
+    import sys
+
+    if memory._libc() is None:
+        pytest.skip("not glibc")
+    done = subprocess.run(
+        [sys.executable, "-c", _LARGE_BLOCKS, mode], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == mapped

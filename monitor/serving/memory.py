@@ -18,7 +18,13 @@ from typing import Any
 # make a middle one, and middle ones an old one. A young collection then walks at most
 # this many objects (under 10 ms); a middle one at most five times as many.
 THRESHOLDS = (50_000, 5, 10)
-M_ARENA_MAX = -8  # glibc's mallopt parameter
+M_ARENA_MAX = -8  # glibc's mallopt parameters
+M_MMAP_THRESHOLD = -3
+# Blocks this large and larger are mapped on their own and unmapped when freed. glibc
+# raises its threshold after each such free, after which a scrape's buffers (a gzip
+# stream of 0.6 MB, compressor copies) land in the heap between a round's small objects
+# and keep it from shrinking. A fixed threshold keeps them out.
+MMAP_THRESHOLD = 256 * 1024
 
 
 def tune() -> None:
@@ -36,6 +42,7 @@ def one_heap() -> None:
     libc = _libc()
     if libc is not None:
         libc.mallopt(M_ARENA_MAX, 1)
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def settle() -> None:
