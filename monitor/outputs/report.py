@@ -183,7 +183,7 @@ def name_entry(name: NameHealth, when: _Since) -> dict[str, Any]:
     return {
         "name": name.key[0],
         "type": name.key[1],
-        "status": name.state.value,
+        "status": name.state._value_,  # not ``value``, a property: read for every name
         "since": when("name", f"{name.key[0]} {name.key[1]}"),
         "consistent": name.consistent,
         "healthy_servers": name.healthy_servers,
@@ -196,8 +196,8 @@ def name_entry(name: NameHealth, when: _Since) -> dict[str, Any]:
 def result_entry(result: ProbeResult) -> dict[str, Any]:
     entry = {
         "server": result.query.server.name,
-        "role": result.query.server.role.value,
-        "result": result.result.value,
+        "role": result.query.server.role._value_,  # as for names: read for every result
+        "result": result.result._value_,
         "rtt_seconds": round(result.rtt_seconds, 6) if result.rtt_seconds is not None else None,
         "ttl": result.ttl,
         "answers": list(result.answers),
