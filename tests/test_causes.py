@@ -167,3 +167,20 @@ def test_a_dead_resolver_is_named_even_behind_a_dark_zone() -> None:
     keys = planted(round_)
     assert ("server_unreachable", "resolver-a") in keys
     assert ("zone_dark", "region.internal") in keys
+
+
+def test_what_is_left_is_told_without_what_a_cause_already_explained() -> None:
+    """ns1 answers one name wrongly with ns2 (a changed record) and fails another alone:
+    the leftover is that one query, not "ns1 fails 2 queries"."""
+    round_ = edit(healthy_round(), on("ns1", "ns2", name=DB[0]), result=Result.WRONG_ANSWER,
+                  answers=("127.20.1.77",))  # fmt: skip
+    edit(round_, on("ns1", name="ehr-copy.backup.internal"), result=Result.ERROR, answers=(),
+         detail="reply to another question")  # fmt: skip
+    found = {cause.key: cause for cause in causes_of(round_)}
+    assert set(found) == {
+        ("record_changed", "ehr-db.region.internal A"),
+        ("other", "ehr-copy.backup.internal A"),
+    }
+    assert found[("other", "ehr-copy.backup.internal A")].summary == (
+        "ehr-copy.backup.internal A on ns1: error (reply to another question)"
+    )
