@@ -165,11 +165,13 @@ def _judge_names(graph: Graph, health: Health, results: Results, long_way: bool)
         if unreached:
             zones = graph.zones_along(key, health.chains)
             cut_off = {s: [z for z in zs if z in zones] for s, zs in unreached.items()}
-        cached = runway_module.cached_answers(graph, key, own, lost, cut_off)
+        cached = []
+        if lost or cut_off or any(r.result is _STALE for r in own):  # else none is cached-only
+            cached = runway_module.cached_answers(graph, key, own, lost, cut_off)
         health.names[key] = name_health(key, own, along, chain, lost, cached)
 
 
-_OK = Result.OK
+_OK, _STALE = Result.OK, Result.STALE
 
 
 def _unreached(zones: dict[str, ZoneHealth]) -> dict[str, list[str]]:

@@ -60,12 +60,17 @@ def lost_authority(
         servers = graph.zone_servers(zone)
         found = [results.get((asked, key[1], s.name)) for s in servers]
         answers = [r for r in found if r is not None]
-        detail = ", ".join(f"{r.query.server.name} {r.result}" for r in answers)
         if dark.get(zone):
-            lost.append(LostAuthority(zone, True, detail or "no authoritative server answers"))
+            detail = _said(answers) or "no authoritative server answers"
+            lost.append(LostAuthority(zone, True, detail))
         elif answers and len(answers) == len(servers) and not any(r.ok for r in answers):
-            lost.append(LostAuthority(zone, False, detail))
+            lost.append(LostAuthority(zone, False, _said(answers)))
     return lost
+
+
+def _said(answers: list[ProbeResult]) -> str:
+    """What the servers said: ``ns1 timeout, ns2 timeout``."""
+    return ", ".join(f"{r.query.server.name} {r.result}" for r in answers)
 
 
 def _asked_in_zones(graph: Graph, key: NameKey, chains: Chains) -> list[tuple[str, str]]:
