@@ -85,6 +85,7 @@ class _World:
     zones: set[str]
     names: set[str]
     lost_along: dict[NameKey, list[str]] = field(default_factory=dict)
+    answer_sets: dict[frozenset[str], tuple[str, ...]] = field(default_factory=dict)
 
     def result(self, query: plan.Query) -> ProbeResult:
         if query.server.name in self.servers:
@@ -108,20 +109,28 @@ class _World:
             return _failed(query, f"assumed failed: zone {self.graph.zone_of(query.name)}")
         if query.name in self.names:
             return ProbeResult(query, Result.NXDOMAIN, detail=f"assumed failed: name:{query.name}")
-        answers = tuple(sorted(query.expect)) if query.expect else ()
-        return ProbeResult(query, Result.OK, answers=answers, serial=serial)
+        return ProbeResult(query, Result.OK, answers=self._expected(query), serial=serial)
 
     def _from_resolver(self, query: plan.Query) -> ProbeResult:
         lost = self._lost_along((query.name, query.type))
         if not lost:
             return self._answer(query, False)
         if query.server.serve_stale:  # known to go on answering from expired cache
-            answers = tuple(sorted(query.expect)) if query.expect else ("(cached answer)",)
+            answers = self._expected(query) or ("(cached answer)",)
             return ProbeResult(
                 query, Result.STALE, ttl=30, answers=answers, ede=(Ede(3),),
                 detail=f"assumed: zone {lost[0]} lost; serves expired answers (serve_stale)",
             )  # fmt: skip
         return _failed(query, f"assumed failed: zone {lost[0]} (once caches expire)")
+
+    def _expected(self, query: plan.Query) -> tuple[str, ...]:
+        """The answers the config expects, in order; worked out once per name, not per server."""
+        if not query.expect:
+            return ()
+        found = self.answer_sets.get(query.expect)
+        if found is None:
+            found = self.answer_sets[query.expect] = tuple(sorted(query.expect))
+        return found
 
     def _lost_along(self, key: NameKey) -> list[str]:
         """The failed zones along a name's chain; the same for every resolver asked."""
