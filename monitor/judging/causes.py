@@ -85,13 +85,12 @@ def find(
     round's ``server_facts`` when the caller has them already."""
     results = list(results)
     world = _World(graph, health, results, facts if facts is not None else server_facts(results))
-    left = world.left
     found: list[Cause] = []
     for finder in FINDERS:
         for cause in finder(world):
-            useful = cause.explains & left
+            useful = cause.explains & world.left
             if useful:
-                left -= useful
+                world.left -= useful  # later finders ('other') read what is still left
                 found.append(world.with_services(cause))
     return sorted(found, key=lambda c: (-len(c.services), ORDER.index(c.kind), c.target))
 
@@ -132,7 +131,7 @@ class _World:
         CNAME chain leads through it."""
         own = query[:2]
         chained = self.chained.get(query, [])
-        return [own, *chained] if own in self.health.names else chained  # type: ignore[list-item]
+        return [own, *chained] if own in self.health.names else chained
 
     def along(self, zone: str) -> list[NameKey]:
         """The names whose CNAME chain passes through ``zone``."""

@@ -94,8 +94,12 @@ def server_entries(graph: Graph, facts: Mapping[str, ServerFacts]) -> list[dict[
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-@functools.lru_cache(maxsize=64)  # a round's report gives the same few "since" times
 def iso_time(timestamp: float) -> str:
+    return _iso_time(timestamp)
+
+
+@functools.lru_cache(maxsize=64)  # a round's report gives the same few "since" times
+def _iso_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime(ISO_FORMAT)
 
 

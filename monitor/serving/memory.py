@@ -37,7 +37,8 @@ def one_heap() -> None:
 
     glibc gives each thread that allocates its own heap (arena), and a thread's heap
     keeps what it held at its peak: the HTTP thread's scrapes would hold tens of MB
-    besides the rounds'. Python runs one thread at a time anyway.
+    besides the rounds'. Python runs one thread at a time anyway. Blocks of
+    ``MMAP_THRESHOLD`` and more are mapped on their own, whatever was freed before.
     """
     libc = _libc()
     if libc is not None:
