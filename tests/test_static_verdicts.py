@@ -4,10 +4,10 @@ for several what-ifs, held to a recorded file.
 
 The config is generated (seeded, so it is the same each run) to reach what a small
 example does not: names in four zones on shared and separate authoritative servers, a
-zone with one server, CNAMEs into other zones, names asked of one resolver, a resolver
-serving stale, AAAA, TXT and MX names, services needing services, and backups sharing
-each level of fate. A change that means to alter a verdict records the file again:
-``DNSMON_RECORD=1 pytest tests/test_static_verdicts.py``, and says why in its commit.
+zone with one server, names whose CNAME chains lead into other zones, names asked of one
+resolver, a resolver serving stale, AAAA, TXT and MX names, services needing services,
+and backups sharing each level of fate. A change that means to alter a verdict records
+the file again (``DNSMON_RECORD=1 pytest tests/test_static_verdicts.py``) and says why.
 """
 
 from __future__ import annotations
@@ -48,11 +48,16 @@ def varied_config(services: int = 80, names: int = 240, seed: int = 11) -> dict[
                         "role": "authoritative", "zones": zones})  # fmt: skip
     zone_names = list(ZONES)
     entries = [_name(i, zone_names[i % 4], rng) for i in range(names)]
-    for i, entry in enumerate(entries):
-        if i % 13 == 5:  # a CNAME into the next zone: its chain is known from the config
-            target = entries[(i + 1) % names]["name"]
-            entries[i] = {"name": entry["name"], "type": "CNAME", "expect": [target]}
-    listed = [e["name"] for e in entries]
+    for i, entry in enumerate(entries[:names]):
+        target = entries[(i + 1) % names]
+        if i % 13 == 5 and target["type"] == "A":
+            # A CNAME into the next zone, listed as a CNAME with its target and as the A
+            # clients ask for: the A's chain, and so its zones, are known from the config.
+            entry.update(type="A", expect=target.get("expect"))
+            if entry["expect"] is None:
+                del entry["expect"]
+            entries.append({"name": entry["name"], "type": "CNAME", "expect": [target["name"]]})
+    listed = list(dict.fromkeys(e["name"] for e in entries))
     service_list = [_service(s, listed, rng) for s in range(services)]
     return {"version": 1, "site": "golden", "servers": servers, "names": entries,
             "services": service_list}  # fmt: skip
@@ -153,6 +158,15 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_lint_and_impact_say_what_they_said_before(verdicts: dict[str, Any], part: str) -> None:
     recorded = json.loads(RECORDED.read_text())
     assert verdicts[part] == recorded[part]
+
+
+def test_the_varied_config_has_chains_across_zones() -> None:
+    from monitor.config import parse
+    from monitor.judging.graph import build
+
+    graph = build(parse(yaml.safe_dump(varied_config())))
+    crossing = [k for k in graph.static_chains if len(graph.zones_along(k)) > 1]
+    assert len(crossing) >= 10
 
 
 def test_the_varied_config_reaches_every_level_of_shared_fate(verdicts: dict[str, Any]) -> None:
