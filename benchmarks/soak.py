@@ -28,7 +28,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import yaml  # noqa: E402
 
-from benchmarks.workloads import _rss_mib, _scrape_config, _wait_ready, big_zone  # noqa: E402
+from benchmarks.workloads import (  # noqa: E402
+    _rss_mib,
+    _scrape_config,
+    _wait_ready,
+    big_zone,
+    exporter_counters,
+)
 
 SCRAPE_EVERY = 15.0
 REPORT_EVERY = 60.0
@@ -104,13 +110,7 @@ def _scrape_ms(base: str) -> float:
 
 def _counters(base: str) -> dict[str, float]:
     wanted = ("process_cpu_seconds_total", "dnsmon_rounds_total", "dnsmon_round_overruns_total")
-    text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
-    found = dict.fromkeys(wanted, 0.0)
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in wanted:
-            found[name] = float(value)
-    return found
+    return exporter_counters(base, wanted)
 
 
 if __name__ == "__main__":

@@ -183,17 +183,20 @@ def _round_counters(base: str, pid: int) -> tuple[float, float]:
     """
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return cpu, exporter_counters(base, ("dnsmon_rounds_total",))["dnsmon_rounds_total"]
+
+
+def exporter_counters(base: str, wanted: tuple[str, ...]) -> dict[str, float]:
+    """Unlabelled samples of the exporter, read with gzip as Prometheus reads them: the
+    exporter serves its stored stream, and the 10 MB decompression is the client's."""
     request = urllib.request.Request(base + "/metrics", headers={"Accept-Encoding": "gzip"})
-    body = gzip.decompress(urllib.request.urlopen(request, timeout=10).read())
-    rounds = next(
-        (
-            float(line.split()[1])
-            for line in body.splitlines()
-            if line.startswith(b"dnsmon_rounds_total ")
-        ),
-        0.0,
-    )
-    return cpu, rounds
+    body = gzip.decompress(urllib.request.urlopen(request, timeout=10).read()).decode()
+    found = dict.fromkeys(wanted, 0.0)
+    for line in body.splitlines():
+        name, _, value = line.partition(" ")
+        if name in found:
+            found[name] = float(value)
+    return found
 
 
 def _wait_ready(base: str, process: subprocess.Popen) -> None:
