@@ -87,3 +87,45 @@ def test_serve_keeps_large_blocks_out_of_the_heap_after_one_is_freed(
         env=env,
     )  # fmt: skip
     assert done.stdout.strip() == mapped
+
+
+def test_no_collection_runs_during_a_round_and_one_as_it_ends_frees_its_cycles() -> None:
+    collections = memory.RoundCollections()
+    started: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        with collections.round():
+            made = [_Node() for _ in range(200_000)]  # far past any young threshold
+            left = weakref.ref(made[-1])
+            del made
+            assert started == []
+            assert left() is not None  # a cycle: only a collection frees it
+        assert left() is None
+        assert started == [1]
+        [_Node() for _ in range(10)]  # allocations after the round start no collection
+        assert started == [1]
+    finally:
+        gc.callbacks.remove(seen)
+
+
+def test_every_so_many_rounds_the_collection_is_a_full_one() -> None:
+    collections = memory.RoundCollections()
+    generations: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            generations.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        for _ in range(memory.FULL_COLLECTION_EVERY):
+            with collections.round():
+                pass
+    finally:
+        gc.callbacks.remove(seen)
+    assert generations == [1] * (memory.FULL_COLLECTION_EVERY - 1) + [2]

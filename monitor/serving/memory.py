@@ -10,8 +10,10 @@ what is loaded once (modules, config, graph) out of the collector's sight.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
+from collections.abc import Iterator
 from typing import Any
 
 # New objects before a young collection (CPython: 700), then how many young collections
@@ -30,6 +32,36 @@ MMAP_THRESHOLD = 256 * 1024
 def tune() -> None:
     """Collect seldom; call once, at start."""
     gc.set_threshold(*THRESHOLDS)
+
+
+# Rounds between full collections in ``serve``: cycles that outlive a round (a scrape's
+# connection, closed later) are found at the latest this many rounds on.
+FULL_COLLECTION_EVERY = 20
+
+
+class RoundCollections:
+    """``serve``'s cycle collection: none while a round runs, one after it.
+
+    A collection during a round walks the round's live objects (20,000 answers and their
+    report at 5,000 names × 4 servers): young ones took up to 40 ms and middle ones
+    100–150 ms, seven in twelve rounds, and scrapes waited behind each. After the round
+    the collection walks only what it left, in one pause of 30–55 ms.
+    """
+
+    def __init__(self) -> None:
+        self.rounds = 0
+
+    @contextlib.contextmanager
+    def round(self) -> Iterator[None]:
+        """No automatic collection inside (in any thread); one as the block ends, when
+        what ran inside has returned and its objects are out of scope."""
+        gc.disable()
+        try:
+            yield
+        finally:
+            self.rounds += 1
+            gc.collect(2 if self.rounds % FULL_COLLECTION_EVERY == 0 else 1)
+            gc.enable()  # after: the collection reset the counts that would start one now
 
 
 def one_heap() -> None:

@@ -57,6 +57,7 @@ class Scheduler:
         memory.settle()
         self.sender = _sender(self.monitor.config)
         self.totals = metrics.Totals()
+        self.collections = memory.RoundCollections()
         self.reload_state = metrics.ReloadState()
         self._latest: Published | None = None
         self._lock = threading.Lock()
@@ -195,10 +196,12 @@ class Scheduler:
             # The first round is not spread out, so /-/ready and the first scrape come soon.
             first = self.latest() is None
             try:
-                self.run_once(monitor, spread=0.0 if first else _spread(monitor))
+                with self.collections.round():
+                    self.run_once(monitor, spread=0.0 if first else _spread(monitor))
             except Exception as exc:  # a bug in one round must not stop the exporter
                 self._last_error = f"{type(exc).__name__}: {exc}"
                 LOGGER.exception("round failed")
+            memory.release()  # what the round and its collection freed, back to the system
             next_start += interval
             now = time.monotonic()
             if now > next_start:
@@ -230,7 +233,6 @@ class Scheduler:
         hold = monitor.config.defaults.interval  # down in two rounds running before a page
         self.sender.update(alerts.build(outcome.report, self.status_url, hold))
         del previous
-        memory.release()
         LOGGER.debug(
             "round done",
             extra={"seconds": round(outcome.round.duration_seconds, 3),
