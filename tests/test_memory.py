@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 import weakref
 from collections.abc import Iterator
 
@@ -107,10 +108,41 @@ def test_no_collection_runs_during_a_round_and_one_as_it_ends_frees_its_cycles()
             assert left() is not None  # a cycle: only a collection frees it
         assert left() is None
         assert started == [1]
-        [_Node() for _ in range(10)]  # allocations after the round start no collection
-        assert started == [1]
+        assert gc.isenabled()
     finally:
         gc.callbacks.remove(seen)
+
+
+def test_a_round_that_fails_leaves_collection_on() -> None:
+    collections = memory.RoundCollections()
+    with pytest.raises(ZeroDivisionError), collections.round():
+        1 / 0  # noqa: B018
+    assert gc.isenabled()
+    assert collections.started is None
+
+
+def test_a_round_running_past_its_time_lets_collections_run_again() -> None:
+    collections = memory.RoundCollections()
+    assert not collections.resume_if_over(0.0)  # no round runs
+    with collections.round():
+        assert not gc.isenabled()
+        assert not collections.resume_if_over(60.0)  # not yet
+        time.sleep(0.01)
+        assert collections.resume_if_over(0.005)
+        assert gc.isenabled()
+        assert not collections.resume_if_over(0.005)  # once
+    assert gc.isenabled()
+
+
+def test_a_config_loaded_during_a_round_is_settled_as_it_ends() -> None:
+    gc.unfreeze()  # whatever an earlier test settled
+    collections = memory.RoundCollections()
+    with collections.round():
+        collections.settle_due = True  # what a reload sets
+        assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() > 0
+    assert not collections.settle_due
+    assert gc.isenabled()
 
 
 def test_every_so_many_rounds_the_collection_is_a_full_one() -> None:

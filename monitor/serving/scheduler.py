@@ -113,6 +113,8 @@ class Scheduler:
     def _watch(self) -> None:
         while not self._stop.wait(WATCHDOG_SECONDS):
             self.check_health()
+            if self.collections.resume_if_over(self.monitor.config.defaults.interval):
+                LOGGER.warning("a round has run longer than its interval; collecting again")
 
     def latest(self) -> Published | None:
         with self._lock:
@@ -142,7 +144,7 @@ class Scheduler:
                 self.monitor = monitor
                 self._replace_sender(config)
                 self.totals.forget_except(config)
-                memory.settle()
+                self.collections.settle_due = True  # when the round holding the old one ends
             problem = self._restart_rounds()
             self.reload_state.successful = problem is None
             if problem is not None:
