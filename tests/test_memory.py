@@ -3,6 +3,7 @@ an old config leaves behind is still collected at the next settle."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import time
@@ -90,8 +91,9 @@ def test_serve_keeps_large_blocks_out_of_the_heap_after_one_is_freed(
     assert done.stdout.strip() == mapped
 
 
-def test_no_collection_runs_during_a_round_and_one_as_it_ends_frees_its_cycles() -> None:
-    collections = memory.RoundCollections()
+@contextlib.contextmanager
+def _collections_started() -> Iterator[list[int]]:
+    """The generation of every collection that starts inside the block, in order."""
     started: list[int] = []
 
     def seen(phase: str, info: dict[str, int]) -> None:
@@ -100,6 +102,14 @@ def test_no_collection_runs_during_a_round_and_one_as_it_ends_frees_its_cycles()
 
     gc.callbacks.append(seen)
     try:
+        yield started
+    finally:
+        gc.callbacks.remove(seen)
+
+
+def test_no_collection_runs_during_a_round_and_one_as_it_ends_frees_its_cycles() -> None:
+    collections = memory.RoundCollections()
+    with _collections_started() as started:
         with collections.round():
             made = [_Node() for _ in range(200_000)]  # far past any young threshold
             left = weakref.ref(made[-1])
@@ -109,8 +119,6 @@ def test_no_collection_runs_during_a_round_and_one_as_it_ends_frees_its_cycles()
         assert left() is None
         assert started == [1]
         assert gc.isenabled()
-    finally:
-        gc.callbacks.remove(seen)
 
 
 def test_a_round_that_fails_leaves_collection_on() -> None:
@@ -147,17 +155,8 @@ def test_a_config_loaded_during_a_round_is_settled_as_it_ends() -> None:
 
 def test_every_so_many_rounds_the_collection_is_a_full_one() -> None:
     collections = memory.RoundCollections()
-    generations: list[int] = []
-
-    def seen(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            generations.append(info["generation"])
-
-    gc.callbacks.append(seen)
-    try:
+    with _collections_started() as generations:
         for _ in range(memory.FULL_COLLECTION_EVERY):
             with collections.round():
                 pass
-    finally:
-        gc.callbacks.remove(seen)
     assert generations == [1] * (memory.FULL_COLLECTION_EVERY - 1) + [2]
