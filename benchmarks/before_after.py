@@ -11,18 +11,16 @@ from that tree, then from this one, ``--runs`` times; medians and ranges are pri
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
 
-from benchmarks.workloads import big_config  # noqa: E402
+from benchmarks.workloads import big_config, run_timed  # noqa: E402
 
 IMPACT = ["impact", "--fail", "server:ns1", "--fail", "server:ns2"]
 COMMANDS = {
@@ -35,18 +33,14 @@ COMMANDS = {
 
 def run(tree: Path, config: Path, args: list[str]) -> tuple[float, float]:
     """(wall, CPU) of one whole command run from ``tree``'s code, output to a file."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         # ``-c`` puts the working directory first on sys.path: the tree's own package.
-        subprocess.run(
+        wall, cpu, _ = run_timed(
             [sys.executable, "-c", "from monitor.cli import main; main()",
              "--config", str(config), *args],
-            cwd=tree, stdout=out, stderr=subprocess.DEVNULL, check=False,
+            cwd=tree, stdout=out, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-    wall = time.perf_counter() - wall
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def compare(old: Path, config: Path, runs: int) -> None:

@@ -302,20 +302,20 @@ def _timed_loop(queries: list[Query]) -> tuple[float, float, int]:
     return time.perf_counter() - wall, time.process_time() - cpu, ok
 
 
+def run_timed(argv: list[str], **options: Any) -> tuple[float, float, Any]:
+    """(wall, CPU of the child, the finished process) of one command run to its end."""
+    cpu, wall = _child_cpu(), time.perf_counter()
+    done = subprocess.run(argv, check=False, **options)
+    return time.perf_counter() - wall, _child_cpu() - cpu, done
+
+
 def _run_check(config: Path) -> tuple[float, float, int]:
     """(wall, CPU of the child, answers ok) of one whole ``dnsmon check --format json``."""
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall = time.perf_counter()
-    done = subprocess.run(
+    wall, cpu, done = run_timed(
         [str(Path(sys.executable).parent / "dnsmon"), "--config", str(config), "check",
          "--format", "json"],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True,
     )  # fmt: skip
-    wall = time.perf_counter() - wall
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     report = json.loads(done.stdout)
     ok = sum(r["result"] == "ok" for n in report["names"] for r in n["results"])
     return wall, cpu, ok
@@ -340,20 +340,12 @@ def whole_commands(config_text: str, runs: int = 3) -> None:
 
 def _run_command(config: Path, args: list[str]) -> tuple[float, float, int]:
     """(wall, CPU of the child, bytes printed) of one whole dnsmon command."""
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall = time.perf_counter()
     with tempfile.TemporaryFile() as out:
-        subprocess.run(
+        wall, cpu, _ = run_timed(
             [str(Path(sys.executable).parent / "dnsmon"), "--config", str(config), *args],
-            stdout=out, stderr=subprocess.DEVNULL, check=False,
+            stdout=out, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        size = out.tell()
-    wall = time.perf_counter() - wall
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, size
+        return wall, cpu, out.tell()
 
 
 def _print_check(
