@@ -183,8 +183,10 @@ class _World:
             return [symptom[1]]
         if symptom[0] == "serials":
             return self.along(symptom[1])
-        found = self.names_of(symptom) if len(symptom) == 3 else []
-        if found or len(symptom) != 3:
+        if len(symptom) != 3:
+            return []
+        found = self.names_of(symptom)
+        if found:
             return found
         zone = self.graph.zone_of(symptom[0])  # a serial or canary: the zone's names
         return self.along(zone) if zone is not None else []

@@ -55,8 +55,8 @@ class NameHealth:
     @functools.cached_property  # read for every service that needs the name
     def reason(self) -> str:
         """``ehr-db.region.internal A: ns1 timeout, ns2 timeout``: the servers not ok."""
-        bad = [f"{r.query.server.name} {r.result}" for r in self.results if not r.ok]
-        return f"{self.key[0]} {self.key[1]}: {', '.join(bad)}"
+        bad = runway_module.said(r for r in self.results if not r.ok)
+        return f"{self.key[0]} {self.key[1]}: {bad}"
 
 
 @dataclass(frozen=True)

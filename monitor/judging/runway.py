@@ -16,7 +16,7 @@ never grows while the authority stays lost.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from monitor.judging.graph import Chains, Graph
@@ -61,14 +61,14 @@ def lost_authority(
         found = [results.get((asked, key[1], s.name)) for s in servers]
         answers = [r for r in found if r is not None]
         if dark.get(zone):
-            detail = _said(answers) or "no authoritative server answers"
+            detail = said(answers) or "no authoritative server answers"
             lost.append(LostAuthority(zone, True, detail))
         elif answers and len(answers) == len(servers) and not any(r.ok for r in answers):
-            lost.append(LostAuthority(zone, False, _said(answers)))
+            lost.append(LostAuthority(zone, False, said(answers)))
     return lost
 
 
-def _said(answers: list[ProbeResult]) -> str:
+def said(answers: Iterable[ProbeResult]) -> str:
     """What the servers said: ``ns1 timeout, ns2 timeout``."""
     return ", ".join(f"{r.query.server.name} {r.result}" for r in answers)
 
