@@ -67,6 +67,42 @@ class Role(Vocabulary):
     AUTHORITATIVE = "authoritative"
 
 
+class Stub(Vocabulary):
+    """How a group of client machines looks names up: its stub resolver."""
+
+    GLIBC = "glibc"
+    MUSL = "musl"
+    WINDOWS = "windows"
+    SYSTEMD_RESOLVED = "systemd-resolved"
+
+
+class Lookup(Vocabulary):
+    """One client group's lookup of one name, replayed over a round's answers."""
+
+    OK = "ok"  # answered within a second
+    SLOW = "slow"  # answered, after more than a second
+    FAILS = "fails"  # no usable answer, or slower than the group's lookup budget
+
+
+class People(Vocabulary):
+    """What the people who use a service should do now."""
+
+    WORKING = "working"  # every client group looks its names up well: nothing to do
+    PREPARE = "prepare"  # works, but only from caches that are running out
+    USE_BACKUPS = "use_backups"  # down for some client group
+
+
+class Software(Vocabulary):
+    """What a server runs, for the commands that act on it."""
+
+    BIND = "bind"
+    UNBOUND = "unbound"
+    KNOT_RESOLVER = "knot-resolver"
+    POWERDNS = "powerdns"
+    WINDOWS = "windows"
+    OTHER = "other"
+
+
 class Transport(Vocabulary):
     UDP = "udp"
     TCP = "tcp"

@@ -17,6 +17,13 @@ following delegations on a high port; serving stale), DelegatedRegion (a parent,
 child zone on NSD at 127.0.0.2 and a BIND resolver between them), pause()/resume()
 for a silent server, and the Responder base of the in-process fakes (HostileResponder
 here, responders.ZoneResponder).
+
+For glibc's stub resolver, which only ever asks port 53 (tests/clientlookup.py):
+claim_address() adds an address of its own to lo, and a resolver built with
+client_facing=True listens on port 53 there (Unbound, BindResolver), giving the address
+back when closed. Unbound can also run with TCP off, refuse clients (access_control) or
+answer NXDOMAIN for chosen names; BindResolver can serve a broken view to chosen client
+addresses (split horizon) and be authoritative for zones of its own (an AD-style DNS).
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from zones import (
     SUB,
     SUB_SERVER,
     Records,
+    broken_zone,
     delegation_records,
     region_reverse_zone,
     region_zone,
@@ -205,10 +213,12 @@ def ask(
     timeout: float = 2.0,
     payload: int | None = 1232,
     recursion: bool = True,
+    source: str | None = None,
 ) -> dns.message.Message:
     """One query, no retries: a truncated UDP answer is returned as it is.
 
     `payload` is the EDNS buffer size; None sends no EDNS (512-byte UDP limit).
+    `source` binds the query's socket to that address (a BIND view picks by it).
     """
     address, port = _endpoint(target)
     if payload is None:
@@ -218,8 +228,8 @@ def ask(
     if not recursion:
         query.flags &= ~dns.flags.RD
     if tcp:
-        return dns.query.tcp(query, address, timeout=timeout, port=port)
-    return dns.query.udp(query, address, timeout=timeout, port=port)
+        return dns.query.tcp(query, address, timeout=timeout, port=port, source=source)
+    return dns.query.udp(query, address, timeout=timeout, port=port, source=source)
 
 
 def write_checked(path: Path, text: str, checker: str) -> None:
@@ -233,6 +243,84 @@ def write_checked(path: Path, text: str, checker: str) -> None:
 def zone_serial(origin: str, text: str) -> int:
     zone = dns.zone.from_text(text, origin=origin, relativize=False, check_origin=False)
     return int(zone.get_soa().serial)
+
+
+# Addresses of our own on lo, for servers glibc's stub must reach: it asks port 53
+# only, so each such server listens on port 53 of its own address. Adding the address
+# (`ip addr add`) is the claim: it fails if another test process already holds it.
+CLIENT_PORT = 53
+CLIENT_NET = "127.80"  # servers with client_facing=True
+# The label names the claiming process, so addresses a killed test run left behind are
+# recognised (its PID is gone) and removed by the next claim.
+_LABEL_PREFIX = "lo:dm"
+_claimed: set[str] = set()
+
+
+def _ip(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([find_binary("ip"), *args], capture_output=True, text=True)
+
+
+def claimed_addresses(mine_only: bool = True) -> dict[str, int]:
+    """The addresses claim_address added to lo, with the PID of the claiming process."""
+    found: dict[str, int] = {}
+    for line in _ip("-o", "-4", "addr", "show", "dev", "lo").stdout.splitlines():
+        words = line.replace("\\", " ").split()
+        if "inet" not in words:
+            continue
+        address = words[words.index("inet") + 1].split("/")[0]
+        for word in words:
+            if word.startswith(_LABEL_PREFIX) and word[len(_LABEL_PREFIX) :].isdigit():
+                pid = int(word[len(_LABEL_PREFIX) :])
+                if not mine_only or pid == os.getpid():
+                    found[address] = pid
+    return found
+
+
+def _reap_stale_addresses() -> None:
+    for address, pid in claimed_addresses(mine_only=False).items():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            _ip("addr", "del", f"{address}/32", "dev", "lo")
+        except PermissionError:
+            pass  # alive, someone else's
+
+
+def claim_address(net: str = CLIENT_NET) -> str:
+    """A random address in `net` (two octets, e.g. "127.80") added to lo as a /32 with
+    port 53 free on it, held by this process until release_address (or exit).
+
+    On lo, the kernel picks the address itself as the source of packets sent to it, and
+    BIND (which listens only on interface addresses) can listen there. Needs root."""
+    _reap_stale_addresses()
+    label = f"{_LABEL_PREFIX}{os.getpid()}"
+    for _ in range(200):
+        address = f"{net}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+        added = _ip("addr", "add", f"{address}/32", "dev", "lo", "scope", "host", "label", label)
+        if added.returncode != 0:
+            if "File exists" in added.stderr:
+                continue  # another process's
+            raise ServerError(f"ip addr add {address}/32 dev lo failed: {added.stderr.strip()}")
+        _claimed.add(address)
+        if _port_free(address, CLIENT_PORT):
+            return address
+        release_address(address)  # something listens on *:53 or there without a claim
+    raise ServerError(f"no address in {net}.0.0/16 with port {CLIENT_PORT} free")
+
+
+def release_address(address: str) -> None:
+    """Remove an address claim_address added; nothing if it is not (or no longer) ours."""
+    if address in _claimed:
+        _claimed.discard(address)
+        _ip("addr", "del", f"{address}/32", "dev", "lo")
+
+
+# Registered before _close_all, so it runs after it (atexit is last in, first out):
+# servers stop before their addresses go.
+@atexit.register
+def _release_all_addresses() -> None:
+    for address in list(_claimed):
+        release_address(address)
 
 
 # Every server not closed by its test is killed when the interpreter exits, so a
@@ -271,7 +359,16 @@ class Server(Managed):
 
     recursive = False
 
-    def __init__(self, port: int | None = None, *, address: str = LOOPBACK) -> None:
+    def __init__(
+        self, port: int | None = None, *, address: str = LOOPBACK, client_facing: bool = False
+    ) -> None:
+        # client_facing: port 53 on an address claimed for this server, given back by
+        # close(), so glibc's stub can ask it (see claim_address).
+        if client_facing:
+            if port not in (None, CLIENT_PORT) or address != LOOPBACK:
+                raise ValueError("client_facing picks its own address and listens on port 53")
+            address, port = claim_address(), CLIENT_PORT
+        self.client_facing = client_facing
         self.address = address
         self.port = port or free_port(address)
         self.dir = Path(tempfile.mkdtemp(prefix=f"dnsmon-test-{self.kind}-"))
@@ -358,8 +455,10 @@ class Server(Managed):
                 )
             time.sleep(0.02)
 
-    def _soa_rcode(self, qname: str) -> int | None:
-        """The rcode of an SOA query (None: no answer); NOERROR only with the SOA."""
+    def _soa_rcode(self, qname: str, source: str | None = None) -> int | None:
+        """The rcode of an SOA query (None: no answer); NOERROR only with the SOA.
+
+        `source`: the address to ask from (default: the kernel's pick)."""
         query = dns.message.make_query(qname, "SOA", use_edns=0)
         if not self.recursive:
             query.flags &= ~dns.flags.RD
@@ -368,6 +467,8 @@ class Server(Managed):
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 sock.settimeout(0.25)
+                if source is not None:
+                    sock.bind((source, 0))
                 sock.connect((self.address, self.port))
                 sock.send(query.to_wire())
                 response = dns.message.from_wire(sock.recv(65535))
@@ -406,10 +507,12 @@ class Server(Managed):
         return self.start()
 
     def close(self) -> None:
-        """Stop and delete the temp dir."""
+        """Stop and delete the temp dir (and give back a client_facing address)."""
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
         _live.discard(self)
+        if self.client_facing:
+            release_address(self.address)
 
 
 S = TypeVar("S", bound=Server)
@@ -670,6 +773,14 @@ class Unbound(Server):
     10 s). It must be 400 or more: Unbound's first RTT estimate for a healthy server
     on loopback is already 284 ms (0 ms + 4 x 71 ms variance), and a server over the
     cap is never asked again.
+
+    For glibc's stub (tests/clientlookup.py): `client_facing` listens on port 53 of an
+    address of its own (claim_address). `tcp=False` is `do-tcp: no`: a truncated UDP
+    answer cannot be retried over TCP (the port is closed). `access_control` maps a
+    netblock to an Unbound action after the default "127.0.0.0/8 allow", e.g.
+    {"127.0.0.0/8": "refuse"}: REFUSED, sent with no question section. `nxdomain`
+    names answer NXDOMAIN from Unbound itself (local-zone always_nxdomain), whatever
+    the authority holds.
     """
 
     recursive = True
@@ -679,6 +790,11 @@ class Unbound(Server):
         stub_zones: Mapping[str, Sequence[Endpoint]],
         port: int | None = None,
         *,
+        address: str = LOOPBACK,
+        client_facing: bool = False,
+        tcp: bool = True,
+        access_control: Mapping[str, str] | None = None,
+        nxdomain: Sequence[str] = (),
         refuse_zones: Sequence[str] = (),
         cache_min_ttl: int | None = None,
         cache_max_ttl: int | None = None,
@@ -687,8 +803,11 @@ class Unbound(Server):
         max_rtt_ms: int | None = None,
         extra: Sequence[str] = (),
     ) -> None:
-        super().__init__(port)
+        super().__init__(port, address=address, client_facing=client_facing)
         self.stub_zones = {z.rstrip("."): list(servers) for z, servers in stub_zones.items()}
+        self.tcp = tcp
+        self.access_control = dict(access_control or {})
+        self.nxdomain = [name.rstrip(".") for name in nxdomain]
         self.refuse_zones = [z.rstrip(".") for z in refuse_zones]
         self.cache_min_ttl = cache_min_ttl
         self.cache_max_ttl = cache_max_ttl
@@ -698,7 +817,7 @@ class Unbound(Server):
             raise ValueError(f"max_rtt_ms={max_rtt_ms}: below 400 Unbound drops healthy servers")
         self.max_rtt_ms = max_rtt_ms
         self.extra = list(extra)
-        self.control_port = free_port()
+        self.control_port = free_port(self.address)
 
     @property
     def config_path(self) -> Path:
@@ -719,7 +838,7 @@ class Unbound(Server):
             # port a test server is about to listen on.
             f"outgoing-port-avoid: 0-{EPHEMERAL[0] - 1}",
             "do-ip6: no",
-            "access-control: 127.0.0.0/8 allow",
+            *self._access_lines(),
             # Without this Unbound will not ask servers on 127.0.0.0/8.
             "do-not-query-localhost: no",
             # No trust anchor: no validator.
@@ -752,7 +871,14 @@ class Unbound(Server):
                 # Overrides built-in local zones (e.g. 127.in-addr.arpa) above a stub.
                 lines.append(f'local-zone: "{zone}" transparent')
         lines += [f'local-zone: "{zone}" refuse' for zone in self.refuse_zones]
+        lines += [f'local-zone: "{name}" always_nxdomain' for name in self.nxdomain]
+        if not self.tcp:
+            lines.append("do-tcp: no")
         return lines + self.extra
+
+    def _access_lines(self) -> list[str]:
+        acl = {"127.0.0.0/8": "allow", **self.access_control}
+        return [f"access-control: {net} {action}" for net, action in acl.items()]
 
     def _serve_expired_lines(self) -> list[str]:
         if self.serve_expired_ttl is None:
@@ -788,8 +914,12 @@ class Unbound(Server):
         return [find_binary("unbound"), "-d", "-p", "-c", str(self.config_path)]
 
     def _is_ready(self) -> bool:
-        # A built-in local zone: answers without any upstream being up.
-        return self._soa_rcode("localhost.") == dns.rcode.NOERROR
+        # A built-in local zone: answers without any upstream being up (REFUSED where
+        # access_control refuses us).
+        rcode = self._soa_rcode("localhost.")
+        if rcode == dns.rcode.REFUSED:
+            return "refuse" in self.access_control.values()
+        return rcode == dns.rcode.NOERROR
 
     def control(self, *args: str) -> str:
         """Run unbound-control against this instance; its output."""
@@ -820,6 +950,10 @@ class Unbound(Server):
             self.control(*args)
 
 
+# In BindResolver(broken_view_clients=...): this server's own address.
+OWN_ADDRESS = "self"
+
+
 class BindResolver(Server):
     """BIND 9 (named) as an internal caching resolver for the test zones.
 
@@ -839,21 +973,41 @@ class BindResolver(Server):
     authority's port is closed (ICMP refused: a stopped server) but only after 10 s
     when the authority is silent (a paused server): resolver-query-timeout cannot be
     set lower in BIND 9.18.
+
+    `client_facing`: port 53 on an address of its own (claim_address), for glibc.
+
+    `primary_zones` ({origin: zone text}) it also serves itself, as an Active Directory
+    DNS server is a resolver for its clients and authoritative for the AD zone;
+    break_zone() makes one fail to load and set_primary_zone() replaces it.
+
+    `broken_view_clients`: split horizon. Queries whose source address is listed
+    (OWN_ADDRESS: this server's own address, the source glibc on this machine uses
+    towards a client_facing server) land in the view "wards", where every name but
+    localhost is forwarded to an address nobody listens on and fails with SERVFAIL;
+    every other source gets the view "default", which works.
     """
 
     recursive = True
+    WARDS_VIEW = "wards"
 
     def __init__(
         self,
         forward_zones: Mapping[str, Sequence[Endpoint]] | None = None,
         port: int | None = None,
         *,
+        address: str = LOOPBACK,
+        client_facing: bool = False,
         stub_zones: Mapping[str, Sequence[str]] | None = None,
         query_port: int | None = None,
         max_stale_ttl: int | None = None,
+        primary_zones: Mapping[str, str] | None = None,
+        broken_view_clients: Sequence[str] = (),
         extra: Sequence[str] = (),
     ) -> None:
-        super().__init__(port)
+        super().__init__(port, address=address, client_facing=client_facing)
+        self.primary_zones = {z.rstrip("."): text for z, text in (primary_zones or {}).items()}
+        self.broken_zones: set[str] = set()
+        self.broken_view_clients = list(broken_view_clients)
         self.forward_zones = {
             z.rstrip("."): list(servers) for z, servers in (forward_zones or {}).items()
         }
@@ -906,6 +1060,31 @@ class BindResolver(Server):
             ]
         return lines + self.extra
 
+    @property
+    def view_clients(self) -> list[str]:
+        """broken_view_clients with OWN_ADDRESS resolved."""
+        return [self.address if c == OWN_ADDRESS else c for c in self.broken_view_clients]
+
+    def _primary_file(self, origin: str) -> Path:
+        return self.dir / f"primary-{origin}.zone"
+
+    def break_zone(self, origin: str) -> None:
+        """Make a primary zone fail to load (its file loses the SOA) and restart if running."""
+        origin = origin.rstrip(".")
+        if origin not in self.primary_zones:
+            raise KeyError(f"{origin} is not one of {self}'s primary zones")
+        self.broken_zones.add(origin)
+        if self.running:
+            self.restart()
+
+    def set_primary_zone(self, origin: str, text: str) -> None:
+        """Serve `text` for a primary zone (repairing a broken one), restarting if running."""
+        origin = origin.rstrip(".")
+        self.primary_zones[origin] = text
+        self.broken_zones.discard(origin)
+        if self.running:
+            self.restart()
+
     def _write_config(self) -> None:
         (self.dir / "root.hints").write_text(ROOT_HINTS)
         # A zone of its own, so readiness needs no upstream.
@@ -913,10 +1092,29 @@ class BindResolver(Server):
             "$TTL 3600\n@ SOA localhost. root.localhost. 1 3600 600 86400 3600\n"
             "@ NS localhost.\n@ A 127.0.0.1\n"
         )
+        for origin, zone_text in self.primary_zones.items():
+            broken = origin in self.broken_zones
+            self._primary_file(origin).write_text(broken_zone(origin) if broken else zone_text)
         text = "options {\n" + "".join(f"    {line}\n" for line in self._options()) + "};\n"
         text += "controls { };\n"
-        text += 'zone "." { type hint; file "root.hints"; };\n'
-        text += 'zone "localhost" { type primary; file "localhost.zone"; };\n'
+        base = 'zone "." { type hint; file "root.hints"; };\n'
+        base += 'zone "localhost" { type primary; file "localhost.zone"; };\n'
+        zones = base + self._zone_statements()
+        if self.view_clients:
+            clients = " ".join(f"{client};" for client in self.view_clients)
+            text += (
+                f'view "{self.WARDS_VIEW}" {{\n    match-clients {{ {clients} }};\n'
+                f"    forward only;\n    forwarders {{ {FAKE_ROOT} port 53; }};\n{base}}};\n"
+                f'view "default" {{\n    match-clients {{ any; }};\n{zones}}};\n'
+            )
+        else:
+            text += zones
+        write_checked(self.config_path, text, "named-checkconf")
+
+    def _zone_statements(self) -> str:
+        text = ""
+        for origin in self.primary_zones:
+            text += f'zone "{origin}" {{ type primary; file "{self._primary_file(origin)}"; }};\n'
         for zone, servers in self.forward_zones.items():
             forwarders = " ".join(
                 f"{address} port {port};" for address, port in map(_endpoint, servers)
@@ -927,13 +1125,21 @@ class BindResolver(Server):
         for zone, addresses in self.stub_zones.items():
             listed = " ".join(f"{address};" for address in addresses)
             text += f'zone "{zone}" {{ type static-stub; server-addresses {{ {listed} }}; }};\n'
-        write_checked(self.config_path, text, "named-checkconf")
+        return text
 
     def _command(self) -> list[str]:
         return [find_binary("named"), "-g", "-4", "-c", str(self.config_path)]
 
     def _is_ready(self) -> bool:
-        return self._soa_rcode("localhost.") == dns.rcode.NOERROR
+        if self._soa_rcode("localhost.") != dns.rcode.NOERROR:
+            return False
+        # Primary zones must be loaded too; they are asked from the default view.
+        source = LOOPBACK if LOOPBACK not in self.view_clients else None
+        return all(
+            self._soa_rcode(origin, source) == dns.rcode.NOERROR
+            for origin in self.primary_zones
+            if origin not in self.broken_zones
+        )
 
 
 class Responder(Managed):

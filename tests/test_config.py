@@ -149,6 +149,27 @@ INVALID = [
     ),
     ("yaml_syntax.yaml", "yaml_syntax.yaml:4: did not find expected '-' indicator"),
     ("undefined_alias.yaml", "undefined_alias.yaml:10: found undefined alias 'ehr-names'"),
+    (
+        "client_resolver_not_recursive.yaml",
+        "client_resolver_not_recursive.yaml:6: clients[0].resolvers[1]: 'ns1' is not a resolver"
+        " (role: recursive): clients cannot look names up through it",
+    ),
+    (
+        "client_unknown_group.yaml",
+        "client_unknown_group.yaml:10: services[0].clients[0]: 'ward' is not a client group"
+        " (did you mean 'wards'?)",
+    ),
+    (
+        "client_bad_stub.yaml",
+        "client_bad_stub.yaml:6: clients[0].stub: 'windows10' is not one of: glibc, musl,"
+        " windows, systemd-resolved",
+    ),
+    (
+        "client_source_family.yaml",
+        "client_source_family.yaml:5: clients[0].resolvers[0]: 'resolver-a' (127.0.0.1) cannot"
+        " be asked from the source ::1: another address family",
+    ),
+    ("role_twice.yaml", "role_twice.yaml:4: servers[0].role: names a role twice"),
     ("empty.yaml", "empty.yaml:1: empty config"),
     ("comments_only.yaml", "comments_only.yaml:1: empty config"),
     *BOUNDED,

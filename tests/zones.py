@@ -154,3 +154,33 @@ def other_zone(
     """The other.internal zone: app.other.internal A OTHER_APP."""
     records: Records = {"@": "NS ns", "ns": "A 127.0.0.1", "app": f"A {OTHER_APP}"}
     return render_zone(OTHER, {**records, **(overrides or {})}, serial, ttl)
+
+
+# A name with MANY_COUNT A records: answered without EDNS (as glibc asks) it needs
+# 12 + 36 + 40 x 16 = 688 bytes, over the 512-byte UDP limit, so it comes truncated
+# and needs TCP; with EDNS (1232 bytes) it fits. Use as region_zone(overrides=...).
+MANY = "wards-all"  # wards-all.region.internal
+MANY_COUNT = 40
+MANY_A = [f"127.20.6.{i}" for i in range(1, MANY_COUNT + 1)]
+MANY_RECORDS: Records = {MANY: [f"A {address}" for address in MANY_A]}
+
+# An Active Directory style zone, served by the resolver itself (a domain controller's
+# DNS: authoritative for its AD zone, recursive for everything else).
+AD = "ad.region.internal"
+AD_DC = "127.20.2.11"  # dc1.ad.region.internal
+
+
+def ad_zone(serial: int = DEFAULT_SERIAL, ttl: int = 300, overrides: Records | None = None) -> str:
+    """The ad.region.internal zone: dc1 and the LDAP/Kerberos SRV records pointing at it."""
+    records: Records = {
+        "@": "NS dc1",
+        "dc1": f"A {AD_DC}",
+        "_ldap._tcp": f"SRV 0 100 389 dc1.{AD}.",
+        "_kerberos._udp": f"SRV 0 100 88 dc1.{AD}.",
+    }
+    return render_zone(AD, {**records, **(overrides or {})}, serial, ttl)
+
+
+def broken_zone(origin: str) -> str:
+    """Zone file text no server loads: records but no SOA (a damaged zone file)."""
+    return f"$ORIGIN {origin.rstrip('.')}.\n$TTL 300\n@ NS ns\nns A 127.0.0.1\n"

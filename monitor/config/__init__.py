@@ -6,9 +6,11 @@ dataclasses of ``model``.
 
 from monitor.config.loader import ConfigError, load, parse, parse_duration
 from monitor.config.model import (
+    DEFAULT_CLIENTS,
     DEFAULTS,
     Alerting,
     Backup,
+    ClientGroup,
     Config,
     Defaults,
     Name,
@@ -18,8 +20,10 @@ from monitor.config.model import (
 
 __all__ = [
     "DEFAULTS",
+    "DEFAULT_CLIENTS",
     "Alerting",
     "Backup",
+    "ClientGroup",
     "Config",
     "ConfigError",
     "Defaults",

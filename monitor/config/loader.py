@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.config import reading, rules, values, yamlsource
+from monitor.config import reading, rules, sections, values, yamlsource
 from monitor.config.answers import canonical_rdata
 from monitor.config.checking import Checker, kind_of
 from monitor.config.errors import ConfigError
@@ -23,7 +23,7 @@ from monitor.config.quoting import clip, quote
 from monitor.config.values import parse_duration
 from monitor.config.yamlsource import Path as KeyPath
 from monitor.config.yamlsource import YamlSyntaxError
-from monitor.states import RECORD_TYPES, Criticality, Role, Transport
+from monitor.states import RECORD_TYPES, Criticality, Role, Software, Transport
 
 __all__ = ["ConfigError", "load", "parse", "parse_duration"]
 
@@ -68,7 +68,10 @@ class _Checker(Checker):
         self.dropped: dict[str, set[str]] = {"servers": set(), "names": set(), "services": set()}
 
     def config(self, data: Any) -> Config | None:
-        allowed = {"version", "site", "defaults", "servers", "names", "services", "alerting"}
+        allowed = {
+            "version", "site", "defaults", "servers", "names", "services", "alerting",
+            "clients", "learning",
+        }  # fmt: skip
         top = self.mapping(data, (), allowed)
         if top is None:
             return None
@@ -81,9 +84,14 @@ class _Checker(Checker):
         names = self.items(top.get("names"), ("names",), self.name, required=True)
         services = self.items(top.get("services", []), ("services",), self.service)
         alerting = self.alerting(top.get("alerting", {}))
-        return Config(
-            site, defaults, servers, names, services, source=self.source, alerting=alerting
+        clients = self.items(
+            top.get("clients", []), ("clients",), lambda v, p: sections.client_group(self, v, p)
         )
+        learning = sections.learning(self, top.get("learning", {}))
+        return Config(
+            site, defaults, servers, names, services, source=self.source, alerting=alerting,
+            clients=clients, learning=learning,
+        )  # fmt: skip
 
     def alerting(self, value: Any) -> Alerting:
         raw = self.mapping(value, ("alerting",), {"alertmanagers"}) or {}
@@ -130,7 +138,9 @@ class _Checker(Checker):
         return tuple(b for b in built if b is not None)
 
     def defaults(self, value: Any) -> Defaults:
-        fields = {"interval", "timeout", "attempts", "transport", "max_qps_per_server"}
+        fields = {
+            "interval", "timeout", "attempts", "transport", "max_qps_per_server", "warn_before"
+        }  # fmt: skip
         raw = self.mapping(value, ("defaults",), fields) or {}
         result: dict[str, Any] = {}
         bounds = {"interval": values.INTERVAL, "timeout": values.TIMEOUT}
@@ -144,6 +154,10 @@ class _Checker(Checker):
             path = ("defaults", "max_qps_per_server")
             result["max_qps_per_server"] = self.number(
                 raw["max_qps_per_server"], path, float, values.MAX_QPS
+            )
+        if "warn_before" in raw:
+            result["warn_before"] = self.duration(
+                raw["warn_before"], ("defaults", "warn_before"), values.WARN_BEFORE, True
             )
         if "transport" in raw:
             result["transport"] = self.choice(
@@ -171,23 +185,57 @@ class _Checker(Checker):
             )
 
     def server(self, value: Any, path: KeyPath) -> Server | None:
-        allowed = {"name", "address", "port", "role", "zones", "serve_stale"}
+        allowed = {
+            "name", "address", "port", "role", "zones", "serve_stale", "primary", "software"
+        }  # fmt: skip
         raw = self.mapping(value, path, allowed)
         if raw is None:
             return None
         name = self.required_string(raw, path, "name")
         address = self.address(raw.get("address"), (*path, "address"))
         port = self.port(raw.get("port", 53), (*path, "port"))
-        role = self.choice(raw.get("role", "recursive"), (*path, "role"), Role)
+        roles = self.roles(raw.get("role", "recursive"), (*path, "role"))
         zones = self.zones(raw.get("zones", []), (*path, "zones"))
-        if role is Role.AUTHORITATIVE and not raw.get("zones"):
+        if roles and Role.AUTHORITATIVE in roles and not raw.get("zones"):
             self.error((*path, "zones"), "an authoritative server must list the zones it serves")
-        if role is Role.RECURSIVE and zones:
+        if roles == (Role.RECURSIVE,) and zones:
             self.error((*path, "zones"), "only authoritative servers serve zones")
-        serve_stale = self.serve_stale(raw, path, role)
-        if name is None or address is None or role is None:
+        serve_stale = self.serve_stale(raw, path, roles)
+        primary = self.primary(raw, path, roles)
+        software = None
+        if "software" in raw:
+            software = self.choice(raw["software"], (*path, "software"), Software)
+        if name is None or address is None or not roles:
             return None
-        return Server(name, address, port, role, zones, serve_stale, _index(path))
+        return Server(
+            name, address, port, roles[0], zones, serve_stale, _index(path), roles, primary,
+            software,
+        )  # fmt: skip
+
+    def roles(self, value: Any, path: KeyPath) -> tuple[Role, ...]:
+        """``recursive``, ``authoritative``, or both as a list (an AD-style server);
+        recursive first whatever the order written."""
+        if isinstance(value, list):
+            if not value:
+                self.error(path, "must name at least one role")
+                return ()
+            found = [self.choice(v, (*path, i), Role) for i, v in enumerate(value)]
+            if None in found:
+                return ()
+            if len(set(found)) != len(found):
+                self.error(path, "names a role twice")
+                return ()
+            return tuple(r for r in Role if r in found)
+        role = self.choice(value, path, Role)
+        return (role,) if role is not None else ()
+
+    def primary(self, raw: dict, path: KeyPath, roles: tuple[Role, ...]) -> bool:
+        if "primary" not in raw:
+            return False
+        flag = self.typed(raw["primary"], (*path, "primary"), bool, "true or false")
+        if flag and Role.AUTHORITATIVE not in roles:
+            self.error((*path, "primary"), "only an authoritative server is a zone's primary")
+        return bool(flag)
 
     def port(self, value: Any, path: KeyPath) -> int:
         if self.typed(value, path, int, "a port number") is None:
@@ -201,10 +249,10 @@ class _Checker(Checker):
         checked = (self.dns_name(z, (*path, i)) for i, z in enumerate(zones))
         return tuple(z for z in checked if z is not None)
 
-    def serve_stale(self, raw: dict, path: KeyPath, role: Role | None) -> float | None:
+    def serve_stale(self, raw: dict, path: KeyPath, roles: tuple[Role, ...]) -> float | None:
         if "serve_stale" not in raw:
             return None
-        if role is Role.AUTHORITATIVE:
+        if roles == (Role.AUTHORITATIVE,):
             self.error((*path, "serve_stale"), "only resolvers (role: recursive) serve stale")
             return None
         # 0 says "serves nothing stale", which is known; unset means unknown.
@@ -268,7 +316,9 @@ class _Checker(Checker):
         return frozenset(texts)
 
     def service(self, value: Any, path: KeyPath) -> Service | None:
-        allowed = {"name", "description", "criticality", "depends_on", "backups"}
+        allowed = {
+            "name", "description", "criticality", "depends_on", "backups", "clients", "hosts"
+        }  # fmt: skip
         raw = self.mapping(value, path, allowed)
         if raw is None:
             return None
@@ -279,21 +329,29 @@ class _Checker(Checker):
         )
         depends_on = self.string_list(raw.get("depends_on", []), (*path, "depends_on"))
         backups = self.items(raw.get("backups", []), (*path, "backups"), self.backup)
+        clients = None
+        if "clients" in raw:
+            clients = self.string_list(raw["clients"], (*path, "clients"))
+        hosts = sections.address_blocks(self, raw.get("hosts", []), (*path, "hosts"))
         if name is None or criticality is None:
             return None
-        return Service(name, description, criticality, depends_on, backups, _index(path))
+        return Service(
+            name, description, criticality, depends_on, backups, _index(path), clients, hosts
+        )
 
     def backup(self, value: Any, path: KeyPath) -> Backup | None:
-        raw = self.mapping(value, path, {"name", "description", "depends_on", "instructions"})
+        allowed = {"name", "description", "depends_on", "instructions", "hosts"}
+        raw = self.mapping(value, path, allowed)
         if raw is None:
             return None
         name = self.required_string(raw, path, "name")
         description = self.text(raw, path, "description")
         instructions = self.text(raw, path, "instructions")
         depends_on = self.string_list(raw.get("depends_on", []), (*path, "depends_on"))
+        hosts = sections.address_blocks(self, raw.get("hosts", []), (*path, "hosts"))
         if name is None:
             return None
-        return Backup(name, description, depends_on, instructions, _index(path))
+        return Backup(name, description, depends_on, instructions, _index(path), hosts)
 
 
 def _index(path: KeyPath) -> int:

@@ -5,9 +5,9 @@ Defaults live in one place (``DEFAULTS``) and are applied before the user's YAML
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from monitor.states import Criticality, Role, Transport
+from monitor.states import Criticality, Role, Software, Stub, Transport
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,7 @@ class Defaults:
     attempts: int = 2
     transport: Transport = Transport.UDP
     max_qps_per_server: float = 200.0
+    warn_before: float = 72 * 3600.0  # warn this long before signatures or a copy expire
 
 
 DEFAULTS = Defaults()
@@ -24,6 +25,10 @@ DEFAULTS = Defaults()
 
 @dataclass(frozen=True)
 class Server:
+    """One DNS server. A machine with both roles (an AD-integrated DNS server) is asked
+    in each: ``role`` is the role it is asked in, ``roles`` every role it has.
+    """
+
     name: str
     address: str
     port: int = 53
@@ -31,6 +36,37 @@ class Server:
     zones: tuple[str, ...] = ()
     serve_stale: float | None = None  # seconds it serves expired answers; None: unknown
     index: int = field(default=-1, compare=False, repr=False)  # in the file's list
+    roles: tuple[Role, ...] = ()  # () stands for (role,)
+    primary: bool = False  # the source of zone transfers for its zones
+    software: Software | None = None  # None: not said
+    # What results are filed under: the name, or for a machine with both roles, the
+    # name and the role it is asked in (it answers each way differently).
+    key: str = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.roles:
+            object.__setattr__(self, "roles", (self.role,))
+        key = self.name if len(self.roles) == 1 else f"{self.name}#{self.role}"
+        object.__setattr__(self, "key", key)
+
+    @property
+    def recursive(self) -> bool:
+        """The machine resolves for clients (whatever role this entry is asked in)."""
+        return Role.RECURSIVE in self.roles
+
+    @property
+    def authoritative(self) -> bool:
+        """The machine serves zones of its own."""
+        return Role.AUTHORITATIVE in self.roles
+
+    def as_role(self, role: Role) -> Server:
+        """The same machine, asked in ``role``."""
+        return self if role is self.role else replace(self, role=role)
+
+    @property
+    def role_text(self) -> str:
+        """``recursive``, or ``recursive,authoritative`` for a machine with both."""
+        return ",".join(r.value for r in self.roles)
 
 
 @dataclass(frozen=True)
@@ -45,12 +81,37 @@ class Name:
 
 
 @dataclass(frozen=True)
+class ClientGroup:
+    """Client machines that look names up alike: their resolvers in order, their stub.
+
+    ``timeout`` and ``attempts`` of None mean the stub's own defaults.
+    """
+
+    name: str
+    resolvers: tuple[str, ...]
+    stub: Stub = Stub.GLIBC
+    timeout: float | None = None
+    attempts: int | None = None
+    rotate: bool = False
+    source: str | None = None  # the local address dnsmon asks from, as these clients do
+    lookup_budget: float | None = None  # a lookup slower than this fails for them
+    networks: tuple[str, ...] = ()  # the clients' own addresses (for ``learn``)
+    index: int = field(default=-1, compare=False, repr=False)  # in the file's list
+
+
+# The group that stands in when the config describes no clients: glibc's defaults and
+# every resolver in the order listed.
+DEFAULT_CLIENTS = "clients"
+
+
+@dataclass(frozen=True)
 class Backup:
     name: str
     description: str = ""
     depends_on: tuple[str, ...] = ()
     instructions: str = ""  # what people do to use it, in their words
     index: int = field(default=-1, compare=False, repr=False)  # in the file's list
+    hosts: tuple[str, ...] = ()  # the machines it runs on (for ``learn``)
 
 
 @dataclass(frozen=True)
@@ -61,6 +122,8 @@ class Service:
     depends_on: tuple[str, ...] = ()
     backups: tuple[Backup, ...] = ()
     index: int = field(default=-1, compare=False, repr=False)  # in the file's list
+    clients: tuple[str, ...] | None = None  # client groups that use it; None: every one
+    hosts: tuple[str, ...] = ()  # its own machines (for ``learn``)
 
 
 @dataclass(frozen=True)
@@ -68,6 +131,14 @@ class Alerting:
     """Where ``serve`` sends its own alerts: Alertmanager v2 API base URLs, IP literals."""
 
     alertmanagers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Learning:
+    """Where ``serve`` listens for the resolvers' dnstap, and where it keeps what it learned."""
+
+    dnstap: tuple[str, ...] = ()
+    state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +152,17 @@ class Config:
     alerting: Alerting = field(default_factory=Alerting)
     fingerprint: str = ""
     version: int = 1
+    clients: tuple[ClientGroup, ...] = ()
+    learning: Learning = field(default_factory=Learning)
     _server_index: dict[str, Server] = field(default_factory=dict, compare=False, repr=False)
+
+    def client_groups(self) -> tuple[ClientGroup, ...]:
+        """The client groups to judge for: those configured, or, when none are, one group
+        with glibc's defaults and every resolver in the order listed."""
+        if self.clients:
+            return self.clients
+        resolvers = tuple(s.name for s in self.servers if s.recursive)
+        return (ClientGroup(DEFAULT_CLIENTS, resolvers),) if resolvers else ()
 
     def server(self, name: str) -> Server:
         """The server called ``name``."""

@@ -40,6 +40,9 @@ def check(config: Config, dropped: dict[str, set[str]] | None = None) -> Iterato
         _dependencies(config, dropped.get("names", set()), dropped.get("services", set())),
         _cycles(config),
         _too_deep(config),
+        _duplicates(config.clients, "clients", "client group"),
+        _client_resolvers(config, dropped.get("servers", set())),
+        _service_clients(config, dropped.get("clients", set())),
     )
 
 
@@ -221,3 +224,45 @@ def _depths(edges: dict[str, list[str]]) -> dict[str, int]:
                 on_path.add(nxt)
                 stack.append((nxt, iter(edges[nxt])))
     return depth
+
+
+def _client_resolvers(config: Config, dropped: set[str]) -> Iterator[Problem]:
+    """A client group asks resolvers: listed servers that resolve, each once, reachable
+    from the group's source address."""
+    servers = {s.name: s for s in config.servers}
+    suggest = Suggester(set(servers) | dropped, MAX_SUGGESTIONS)
+    for position, group in enumerate(config.clients):
+        path = ("clients", _at(group, position), "resolvers")
+        seen: set[str] = set()
+        for j, name in enumerate(group.resolvers):
+            server = servers.get(name)
+            if name in seen:
+                yield (*path, j), f"{quote(name)} is listed twice"
+            elif server is None and name not in dropped:
+                yield (*path, j), f"{quote(name)} is not a listed server{suggest(name)}"
+            elif server is not None and not server.recursive:
+                yield (*path, j), (f"{quote(name)} is not a resolver (role: recursive): "
+                                   "clients cannot look names up through it")  # fmt: skip
+            elif (
+                server is not None
+                and group.source
+                and _family(server.address) != _family(group.source)
+            ):
+                family = f"({server.address}) cannot be asked from the source {group.source}"
+                yield (*path, j), f"{quote(name)} {family}: another address family"
+            seen.add(name)
+
+
+def _family(address: str) -> int:
+    return 6 if ":" in address else 4
+
+
+def _service_clients(config: Config, dropped: set[str]) -> Iterator[Problem]:
+    groups = {g.name for g in config.clients} | dropped
+    suggest = Suggester(groups, MAX_SUGGESTIONS)
+    for position, service in enumerate(config.services):
+        for j, name in enumerate(service.clients or ()):
+            if name not in groups:
+                listed = "" if groups else " (the config lists no clients:)"
+                yield (("services", _at(service, position), "clients", j),
+                       f"{quote(name)} is not a client group{suggest(name)}{listed}")  # fmt: skip

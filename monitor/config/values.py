@@ -136,3 +136,30 @@ def format_duration(seconds: float) -> str:
     parts = [f"{hours:g}h" if hours else "", f"{minutes:g}m" if minutes else ""]
     parts.append(f"{round(rest, 3):g}s" if rest or not any(parts) else "")
     return "".join(parts)
+
+
+CLIENT_TIMEOUT = Bounds(
+    0.001,
+    60.0,
+    "no resolver answers that fast, so every lookup would fail",
+    "no stub waits that long for one server (glibc stops at 30s)",
+)
+CLIENT_ATTEMPTS = Bounds(
+    1,
+    10,
+    "",
+    "no stub tries a server that often (glibc stops at 5)",
+    "attempts",
+)
+LOOKUP_BUDGET = Bounds(
+    0.001,
+    3600.0,
+    "no lookup is that fast",
+    "an application that waits an hour for a name needs no budget",
+)
+WARN_BEFORE = Bounds(
+    0.0,
+    365 * DAY,
+    "",
+    "a warning a year ahead is no warning anyone acts on",
+)

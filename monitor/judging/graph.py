@@ -215,7 +215,13 @@ class Graph:
         yield SharedFate.ZONE, zones[0] & zones[1]
         servers = [{s.name for z in side for s in self.zone_servers(z)} for side in zones]
         yield SharedFate.AUTHORITATIVE, servers[0] & servers[1]
-        yield SharedFate.SERVERS, self.recursive_servers(mine) & self.recursive_servers(theirs)
+        # Any machine both need, in whichever role: a resolver of one that is the other's
+        # authority (an AD-style server) is one machine, and one upgrade takes both.
+        machines = [
+            self.recursive_servers(k) | auth
+            for k, auth in zip((mine, theirs), servers, strict=True)
+        ]
+        yield SharedFate.SERVERS, machines[0] & machines[1]
 
     def _names(self, keys: Iterable[NameKey], chains: Chains | None) -> set[str]:
         if chains is None and not self.static_chains:  # no chain anywhere: the names alone

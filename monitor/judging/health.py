@@ -151,7 +151,7 @@ def _judge_names(graph: Graph, health: Health, results: Results, long_way: bool)
     any_dark = any(dark.values())
     for key in graph.names:
         name, rdtype = key
-        found = (results.get((name, rdtype, s.name)) for s in graph.servers_of(key))
+        found = (results.get((name, rdtype, s.key)) for s in graph.servers_of(key))
         own = [r for r in found if r is not None]
         if not own:
             continue
@@ -191,7 +191,7 @@ def _chain_results(
     found = []
     for target, zone in graph.layout.chain_entries(key[0], chain):
         for server in graph.zone_servers(zone):
-            result = results.get((target, key[1], server.name))
+            result = results.get((target, key[1], server.key))
             if result is not None:
                 found.append(result)
     return found
@@ -266,12 +266,12 @@ def zone_health(
     expire = None
     servers = graph.zone_servers(zone)
     for server in servers:
-        soa = results.get((zone, "SOA", server.name))
+        soa = results.get((zone, "SOA", server.key))
         if soa is not None:
             soas[server.name] = soa
         serials[server.name] = soa.serial if soa is not None and soa.ok else None
         expire = soa.soa_expire if soa is not None and soa.soa_expire else expire
-        if _server_failing_zone(graph, zone, server.name, soa, results):
+        if _server_failing_zone(graph, zone, server.key, soa, results):
             failing.append(server.name)
     known = {s for s in serials.values() if s is not None}
     dark = bool(servers) and len(failing) == len(servers)

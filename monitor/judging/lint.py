@@ -130,7 +130,7 @@ def _single_server_names(graph: Graph) -> Iterator[Finding]:
     for key in graph.names:
         servers = graph.servers_of(key)
         resolvers = [s for s in servers if s.role is Role.RECURSIVE]
-        if len(servers) == 1:
+        if len({s.name for s in servers}) == 1:  # one machine, in one role or both
             yield _finding(
                 "single_server_name",
                 f"{key[0]} {key[1]}",

@@ -58,7 +58,7 @@ def lost_authority(
     lost = []
     for zone, asked in _asked_in_zones(graph, key, chains):
         servers = graph.zone_servers(zone)
-        found = [results.get((asked, key[1], s.name)) for s in servers]
+        found = [results.get((asked, key[1], s.key)) for s in servers]
         answers = [r for r in found if r is not None]
         if dark.get(zone):
             detail = said(answers) or "no authoritative server answers"

@@ -30,6 +30,24 @@ class Purpose(Vocabulary):
     SOA = "soa"  # a zone's serial, of each of its authoritative servers
     CANARY = "canary"  # a random label: does the resolver still reach the authority?
     CHAIN = "chain"  # a CNAME target, of the authoritative servers of its zone
+    CLIENT = "client"  # a configured name, asked of a resolver the way clients ask it
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """How a question is put: with EDNS or without, from any address or a given one."""
+
+    edns: bool = True
+    source: str | None = None  # the local address asked from; None: the kernel's choice
+
+    def __str__(self) -> str:
+        parts = ([] if self.edns else ["without EDNS"]) + (
+            [f"from {self.source}"] if self.source else []
+        )
+        return " ".join(parts) or "as dnsmon asks"
+
+
+OWN = Shape()  # dnsmon's own way: EDNS, from the monitoring host's own address
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +61,23 @@ class Query:
     expect: frozenset[str] | None = None
     purpose: Purpose = Purpose.NAME
     zone: str | None = None  # the listed zone it is asked under (authoritative, canary)
-    # (name, type, server): what results are filed under. Kept, not built on each use:
-    # judging a large round reads it millions of times.
+    shape: Shape = OWN
+    clients: str = ""  # for a client query: the client groups that ask this way
+    # (name, type, server view and shape): what results are filed under. Kept, not built
+    # on each use: judging a large round reads it millions of times.
     key: tuple[str, str, str] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key", (self.name, self.type, self.server.name))
+        object.__setattr__(self, "key", result_key(self.name, self.type, self.server, self.shape))
 
     @property
     def zone_soa(self) -> bool:
         return self.purpose is Purpose.SOA
+
+
+def result_key(name: str, rdtype: str, server: Server, shape: Shape = OWN) -> tuple[str, str, str]:
+    """What the answer of ``server`` to this question in this shape is filed under."""
+    return (name, rdtype, server.key if shape == OWN else f"{server.key} {shape}")
 
 
 def zone_of(name: str, zones: Iterable[str]) -> str | None:
@@ -71,11 +96,17 @@ class Layout:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.zones: list[str] = list(dict.fromkeys(z for s in config.servers for z in s.zones))
+        # Each machine as asked in each of its roles: one with both is in both lists.
         self.zone_servers: dict[str, list[Server]] = {
-            zone: [s for s in config.servers if s.role is Role.AUTHORITATIVE and zone in s.zones]
+            zone: [
+                s.as_role(Role.AUTHORITATIVE)
+                for s in config.servers
+                if s.authoritative and zone in s.zones
+            ]
             for zone in self.zones
         }
-        self.recursive = [s for s in config.servers if s.role is Role.RECURSIVE]
+        self.recursive = [s.as_role(Role.RECURSIVE) for s in config.servers if s.recursive]
+        self._views = {s.name: s for s in [*self.authoritative(), *self.recursive]}
         self._zone_of: dict[str, str | None] = {}
         self._servers_for: dict[tuple[tuple[str, ...] | None, str | None], list[Server]] = {}
         self._full: list[Query] | None = None
@@ -85,18 +116,28 @@ class Layout:
             self._zone_of[name] = zone_of(name, self.zones)
         return self._zone_of[name]
 
+    def authoritative(self) -> list[Server]:
+        """Every authoritative server, once, as asked for its zones."""
+        views = {s.key: s for servers in self.zone_servers.values() for s in servers}
+        return list(views.values())
+
+    def view(self, name: str) -> Server:
+        """The server called ``name`` as names listing it are asked: as a resolver if it
+        is one."""
+        return self._views[name]
+
     def servers_for(self, name: Name) -> list[Server]:
         """Every server ``name`` is asked of: its resolvers, then its zone's authoritatives."""
         key = (name.servers, self.zone_of(name.name))
         found = self._servers_for.get(key)
         if found is None:  # names share a handful of server lists: computed once each
             if name.servers is not None:
-                chosen = [self.config.server(s) for s in name.servers]
+                chosen = [self.view(s) for s in name.servers]
             else:
                 chosen = list(self.recursive)
-            names = {s.name for s in chosen}
+            keys = {s.key for s in chosen}
             extra = self.zone_servers.get(key[1] or "", [])
-            found = self._servers_for[key] = chosen + [s for s in extra if s.name not in names]
+            found = self._servers_for[key] = chosen + [s for s in extra if s.key not in keys]
         return found
 
     def build(self, names: Iterable[Name] | None = None) -> list[Query]:
@@ -115,7 +156,7 @@ class Layout:
         asked = {q.key for q in queries if q.type == "SOA"}
         for zone in self.zones_of(wanted) if names is not None else self.zones:
             for server in self.zone_servers[zone]:
-                if (zone, "SOA", server.name) not in asked:  # a listed SOA name asks it already
+                if (zone, "SOA", server.key) not in asked:  # a listed SOA name asks it already
                     queries.append(Query(zone, "SOA", server, False, None, Purpose.SOA, zone))
         return queries
 

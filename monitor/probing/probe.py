@@ -31,6 +31,7 @@ from monitor.probing.results import ProbeResult
 from monitor.probing.tcp import Exchange, TcpFailed
 from monitor.probing.wire import (
     EDNS_REJECTED,
+    QUESTIONLESS,
     Malformed,
     Reply,
     ReplyParser,
@@ -55,6 +56,7 @@ PACING_GRANULE = 0.005  # seconds a paced query may go early, so wakes come in b
 SEND_BURST = 64  # queries sent to one server before the replies waiting are read
 MAX_IN_FLIGHT_PER_SERVER = 2048
 RECEIVE_BUFFER = 1 << 20  # bytes: replies to a burst of queries must not be dropped
+PORT_UNREACHABLE = "port unreachable"
 
 
 @dataclass(frozen=True)
@@ -124,16 +126,28 @@ class Prober:
         self.no_edns[(address, port)] = self.clock()
 
 
-class _Channel:
-    """One server: its UDP socket, its queues, its pace and what is outstanding."""
+ChannelKey = tuple[str, int, str | None]  # server address, port, and the source asked from
 
-    def __init__(self, address: str, port: int, gap: float, max_in_flight: int) -> None:
+
+class _Channel:
+    """One server, asked from one source address: its UDP socket, its queues, its pace
+    and what is outstanding."""
+
+    def __init__(self, key: ChannelKey, gap: float, max_in_flight: int) -> None:
+        address, port, source = key
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-        self.sock.connect((address, port))  # the kernel drops datagrams from anyone else
-        self.address, self.port = address, port
+        self.unusable = ""  # why this server cannot be asked from here at all
+        try:
+            if source is not None:  # as the clients of that address ask (split views)
+                self.sock.bind((source, 0))
+            self.sock.connect((address, port))  # the kernel drops datagrams from anyone else
+        except OSError as exc:
+            where = f" from {source}" if source is not None else ""
+            self.unusable = f"cannot ask{where}: {exc.strerror or exc}"
+        self.address, self.port, self.source = address, port, source
         self.gap = gap
         self.max_in_flight = max_in_flight
         self.next_send = 0.0  # set to the round's start, so the first two are a gap apart
@@ -210,13 +224,13 @@ class _Round:
         self.clock = prober.clock
         self.results: list[ProbeResult] = []
         self.selector = selectors.DefaultSelector()
-        self.channels: dict[tuple[str, int], _Channel] = {}
+        self.channels: dict[ChannelKey, _Channel] = {}
         self._build_channels(queries, spread)
 
     def _build_channels(self, queries: list[Query], spread: float) -> None:
-        counts: dict[tuple[str, int], int] = {}
+        counts: dict[ChannelKey, int] = {}
         for q in queries:
-            key = (q.server.address, q.server.port)
+            key = (q.server.address, q.server.port, q.shape.source)
             counts[key] = counts.get(key, 0) + 1
         min_gap = 1.0 / self.settings.max_qps_per_server
         # Enough in flight that pacing, not waiting for timeouts, sets a dead server's pace.
@@ -228,15 +242,18 @@ class _Round:
             ),
         )
         for q in queries:
-            key = (q.server.address, q.server.port)
-            if key not in self.channels:
+            key = (q.server.address, q.server.port, q.shape.source)
+            channel = self.channels.get(key)
+            if channel is None:
                 gap = max(min_gap, spread / counts[key] if spread else 0.0)
-                channel = _Channel(q.server.address, q.server.port, gap, bound)
+                channel = self.channels[key] = _Channel(key, gap, bound)
                 channel.next_send = self.clock()
-                channel.edns = self.prober.speaks_edns(*key)
-                self.channels[key] = channel
+                channel.edns = self.prober.speaks_edns(key[0], key[1])
                 self.selector.register(channel.sock, selectors.EVENT_READ, channel)
-            self.channels[key].queue.append(self.prober.pending(q, self.channels[key].edns))
+            if channel.unusable:
+                self.results.append(_result(q, Result.ERROR, detail=channel.unusable))
+                continue
+            channel.queue.append(self.prober.pending(q, channel.edns and q.shape.edns))
 
     def run(self) -> list[ProbeResult]:
         try:
@@ -325,7 +342,7 @@ class _Round:
         try:
             channel.sock.send(pending.template.with_id(query_id))
         except ConnectionRefusedError:
-            channel.problem = "port unreachable"
+            channel.problem = PORT_UNREACHABLE
         except OSError as exc:
             channel.problem = f"send failed: {exc.strerror or exc}"
 
@@ -338,7 +355,7 @@ class _Round:
             except BlockingIOError:
                 return
             except ConnectionRefusedError:
-                channel.problem = "port unreachable"
+                channel.problem = PORT_UNREACHABLE
                 continue
             except OSError as exc:
                 channel.problem = f"receive failed: {exc.strerror or exc}"
@@ -362,7 +379,7 @@ class _Round:
         if pending.requeued:
             channel.queue.remove(pending)  # it was waiting to be asked again (rare)
         channel.problem = ""  # a well-matched reply: earlier strays were not about this
-        if flags & fastwire.TC and flags & fastwire.QR:
+        if flags & fastwire.TC and flags & fastwire.QR and not channel.unusable:
             pending.truncated = True
             self._to_tcp(channel, pending)
             return
@@ -395,7 +412,7 @@ class _Round:
         query_id = channel.new_id()
         exchange = Exchange(
             channel.address, channel.port, pending.template.with_id(query_id), now,
-            pending.deadline,
+            pending.deadline, channel.source,
         )  # fmt: skip
         pending.sent = {query_id: now}
         try:
@@ -452,7 +469,7 @@ class _Round:
         elif pending.template.edns and reply.rcode in EDNS_REJECTED:
             self._without_edns(channel, pending)
         else:
-            self.results.append(self._judge(pending, reply, rtt))
+            self.results.append(self._judge(pending, reply, rtt, len(wire)))
 
     def _without_edns(self, channel: _Channel, pending: _Pending) -> None:
         """The server does not speak EDNS (RFC 6891 section 7): ask again without it."""
@@ -473,12 +490,14 @@ class _Round:
                 raise Malformed(f"reply with opcode {(flags >> 11) & 0xF}, not QUERY")
             reply = self.prober.parser.parse(wire, pending.qtype, pending.template.question)
         except Malformed as exc:
-            return _result(query, Result.ERROR, rtt, str(exc), pending.over_tcp)
-        if reply.question != pending.template.question:
-            return _result(query, Result.ERROR, rtt, "reply to another question", pending.over_tcp)
+            return _result(query, Result.ERROR, rtt, str(exc), pending)
+        if reply.question != pending.template.question and not (
+            reply.question == b"" and reply.rcode in QUESTIONLESS
+        ):
+            return _result(query, Result.ERROR, rtt, "reply to another question", pending)
         return reply
 
-    def _judge(self, pending: _Pending, reply: Reply, rtt: float) -> ProbeResult:
+    def _judge(self, pending: _Pending, reply: Reply, rtt: float, size: int) -> ProbeResult:
         query = pending.query
         result, detail = classify_reply(reply, query.recursion, query.expect)
         edns = reply.edns if pending.template.edns else False
@@ -486,7 +505,7 @@ class _Round:
         return ProbeResult(
             query, result, rtt, reply.ttl, reply.answers, detail, reply.serial,
             reply.soa_expire, reply.ede, reply.chain, referral, reply.flags, edns,
-            pending.over_tcp,
+            pending.over_tcp, pending.truncated, size, int(reply.rcode),
         )  # fmt: skip
 
     # --- deadlines --------------------------------------------------------------------------
@@ -520,7 +539,8 @@ class _Round:
         detail = f"no answer after {pending.attempt} attempts"
         if channel.problem:
             detail += f" ({channel.problem})"
-        self._timeout(pending, detail)
+        closed = channel.problem == PORT_UNREACHABLE
+        self.results.append(_result(pending.query, Result.TIMEOUT, None, detail, pending, closed))
 
     def _give_up(self, channel: _Channel) -> None:
         """Finish what is queued for a server that answered nothing this round."""
@@ -536,7 +556,7 @@ class _Round:
     def _done(
         self, pending: _Pending, result: Result, rtt: float | None = None, detail: str = ""
     ) -> None:
-        self.results.append(_result(pending.query, result, rtt, detail, pending.over_tcp))
+        self.results.append(_result(pending.query, result, rtt, detail, pending))
 
     def _close(self) -> None:
         for channel in self.channels.values():
@@ -548,6 +568,17 @@ class _Round:
 
 
 def _result(
-    query: Query, result: Result, rtt: float | None = None, detail: str = "", over_tcp: bool = False
+    query: Query,
+    result: Result,
+    rtt: float | None = None,
+    detail: str = "",
+    pending: _Pending | None = None,
+    port_closed: bool = False,
 ) -> ProbeResult:
-    return ProbeResult(query, result, rtt, detail=detail, over_tcp=over_tcp)
+    """A result without a reply judged: how far the query got, and why it ended."""
+    over_tcp = pending is not None and pending.over_tcp
+    truncated = pending is not None and pending.truncated
+    return ProbeResult(
+        query, result, rtt, detail=detail, over_tcp=over_tcp, truncated=truncated,
+        port_closed=port_closed,
+    )  # fmt: skip

@@ -32,6 +32,10 @@ class ProbeResult:
     flags: int | None = None  # the reply's header flags; None when no reply was read
     edns: bool | None = None  # the reply carried EDNS; False: the server refused EDNS
     over_tcp: bool = False  # the last exchange was over TCP
+    truncated: bool = False  # the UDP reply was truncated (TC), so it was asked over TCP
+    size: int | None = None  # bytes of the reply judged
+    rcode: int | None = None  # of the reply judged; None when none was read
+    port_closed: bool = False  # no answer because the host said nothing listens (ICMP)
 
     @property
     def ok(self) -> bool:

@@ -35,6 +35,7 @@ class Exchange:
     wire: bytes
     started: float
     deadline: float
+    source: str | None = None  # the local address to connect from; None: any
     sock: socket.socket = field(init=False)
     stage: Stage = field(default=Stage.CONNECTING, init=False)
     out: bytes = field(default=b"", init=False)
@@ -46,6 +47,12 @@ class Exchange:
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setblocking(False)
         self.out = len(self.wire).to_bytes(2, "big") + self.wire
+        try:
+            if self.source is not None:
+                self.sock.bind((self.source, 0))
+        except OSError as exc:
+            self.close()
+            raise TcpFailed(f"TCP failed: {exc.strerror or exc}") from exc
         code = self.sock.connect_ex((self.address, self.port))
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             self.close()

@@ -38,6 +38,10 @@ _MEMO_LIMIT = 200_000
 # Answers to an EDNS query that mean "this server does not speak EDNS": ask again without.
 EDNS_REJECTED = frozenset({dns.rcode.FORMERR, dns.rcode.NOTIMP, dns.rcode.BADVERS})
 
+# Error replies a server may send without the question section (RFC 1035 leaves it
+# open; Unbound's access control refuses that way): matched to the query by ID alone.
+QUESTIONLESS = frozenset({dns.rcode.REFUSED, dns.rcode.FORMERR, dns.rcode.NOTIMP})
+
 RCODE_RESULTS = {
     dns.rcode.NXDOMAIN: Result.NXDOMAIN,
     dns.rcode.SERVFAIL: Result.SERVFAIL,
@@ -171,6 +175,8 @@ class ReplyParser:
     def _parse(self, wire: bytes, qtype: int) -> Reply:
         query_id, flags, qdcount = self.header(wire)
         _, _, _, ancount, nscount, arcount = _HEADER.unpack_from(wire)
+        if qdcount == 0 and ancount == 0 and flags & 0xF in QUESTIONLESS:
+            return self._questionless(wire, query_id, flags, nscount, arcount)
         if qdcount != 1:
             raise Malformed(f"reply has {qdcount} questions, expected 1")
         parser = dns.wire.Parser(wire, 12)
@@ -191,6 +197,18 @@ class ReplyParser:
             soa.serial if soa is not None else None, soa.expire if soa is not None else None,
             answer.chain, answer.dangling, referral, opt.ede, opt.present,
         )  # fmt: skip
+
+    def _questionless(
+        self, wire: bytes, query_id: int, flags: int, nscount: int, arcount: int
+    ) -> Reply:
+        """An error reply without the question: its rcode and EDE, for whatever was asked."""
+        parser = dns.wire.Parser(wire, 12)
+        _authority(parser, nscount)
+        opt = _additional(parser, arcount)
+        if parser.remaining():
+            raise Malformed(f"malformed reply: {parser.remaining()} bytes of trailing junk")
+        rcode = _rcode((opt.extended_rcode << 4) | (flags & 0xF))
+        return Reply(query_id, flags, rcode, b"", (), None, ede=opt.ede, edns=opt.present)
 
     def _answers(
         self, wire: bytes, parser: dns.wire.Parser, count: int, qname: dns.name.Name, qtype: int

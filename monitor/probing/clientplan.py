@@ -1,0 +1,102 @@
+"""The questions a round asks the way clients ask them. Pure.
+
+A client group's stub asks its resolvers in its own shape: glibc and musl without EDNS
+(answers over 512 bytes come truncated and must be fetched over TCP), and a group with a
+``source`` from that address (a split-horizon resolver may answer it from another view).
+dnsmon's own questions are asked with EDNS from the monitoring host, so where a group's
+shape differs, its names are asked again its way — each distinct (resolver, shape) once,
+however many groups share it:
+
+- from a group's own source address: always, since the view may differ in anything;
+- without EDNS from the host's own address: only where dnsmon's own answer could not
+  have come whole in 512 bytes (a reply that large, or truncated even with EDNS). A
+  smaller reply reaches a client without EDNS unchanged, so asking again would double
+  the round's load on every resolver to learn nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from monitor.config import ClientGroup, Name, Server
+from monitor.probing.plan import OWN, Layout, NameKey, Purpose, Query, Shape
+from monitor.probing.results import ProbeResult
+from monitor.states import Role, Stub
+
+# Whether each stub puts an OPT record in its queries (see README: "How clients look
+# names up" for the sources). systemd-resolved's upstream queries carry EDNS (with its
+# own fallback); the local clients' 512-byte limit stops at its stub listener.
+SENDS_EDNS = {
+    Stub.GLIBC: False,  # only with "options edns0" in resolv.conf
+    Stub.MUSL: False,
+    Stub.WINDOWS: True,
+    Stub.SYSTEMD_RESOLVED: True,
+}
+PLAIN_DNS_LIMIT = 512  # bytes a reply over UDP may have without EDNS (RFC 1035 4.2.1)
+
+Asked = tuple[NameKey, str, Shape]  # a name, a resolver's view key, a shape
+
+
+def shape_of(group: ClientGroup) -> Shape:
+    """How ``group``'s stub asks: with EDNS or not, from its source or any address."""
+    return Shape(SENDS_EDNS[group.stub], group.source)
+
+
+def too_large_for_plain_dns(own: ProbeResult) -> bool:
+    """Whether dnsmon's own answer could have been cut short for a client without EDNS."""
+    return own.truncated or own.over_tcp or (own.size or 0) > PLAIN_DNS_LIMIT
+
+
+@dataclass
+class ClientPlan:
+    """Which names each client group looks up, of which resolvers, in which shape."""
+
+    layout: Layout
+    groups: tuple[ClientGroup, ...]
+    needs: Mapping[str, Iterable[NameKey]]  # group name → the names its services need
+    # Each question asked the clients' way, and the groups that ask it that way.
+    asks: dict[Asked, list[str]] = field(init=False, default_factory=dict)
+    _queries: dict[Asked, Query] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = {(n.name, n.type): n for n in self.layout.config.names}
+        for group in self.groups:
+            shape = shape_of(group)
+            if shape == OWN:
+                continue
+            for key in self.needs.get(group.name, ()):
+                for server in self.resolvers(group, names[key]):
+                    self.asks.setdefault((key, server.key, shape), []).append(group.name)
+        views = {s.key: s for s in self.layout.recursive}
+        for asked, groups in self.asks.items():
+            key, server_key, shape = asked
+            view = views[server_key]
+            expect = names[key].expect
+            self._queries[asked] = Query(key[0], key[1], view, True, expect, Purpose.CLIENT,
+                                         None, shape, ", ".join(groups))  # fmt: skip
+
+    def resolvers(self, group: ClientGroup, name: Name) -> list[Server]:
+        """The group's resolvers that ``name`` is asked of, in the group's order."""
+        asked = {s.name: s for s in self.layout.servers_for(name) if s.role is Role.RECURSIVE}
+        return [asked[r] for r in group.resolvers if r in asked]
+
+    def always(self) -> list[Query]:
+        """The client questions every round asks: those from a group's own address."""
+        return [q for (_, _, shape), q in self._queries.items() if shape.source is not None]
+
+    def where_large(self, own: Mapping[tuple[str, str, str], ProbeResult]) -> list[Query]:
+        """The questions without EDNS whose own answer (in ``own``) was too large for
+        plain DNS, and so may reach these clients truncated."""
+        found = []
+        for (key, server, shape), query in self._queries.items():
+            if shape.source is None:
+                result = own.get((key[0], key[1], server))
+                if result is not None and too_large_for_plain_dns(result):
+                    found.append(query)
+        return found
+
+    def by_keys(self, keys: Iterable[tuple[str, str, str]]) -> list[Query]:
+        """The client questions filed under these result keys (asked in an earlier round)."""
+        wanted = set(keys)
+        return [q for q in self._queries.values() if q.key in wanted]
