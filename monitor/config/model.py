@@ -97,6 +97,9 @@ class ClientGroup:
     lookup_budget: float | None = None  # a lookup slower than this fails for them
     networks: tuple[str, ...] = ()  # the clients' own addresses (for ``learn``)
     index: int = field(default=-1, compare=False, repr=False)  # in the file's list
+    # The group that stands in when the config describes none: its resolvers are every
+    # resolver in the order listed, all of them used (not the first three glibc takes).
+    stand_in: bool = False
 
 
 # The group that stands in when the config describes no clients: glibc's defaults and
@@ -162,7 +165,7 @@ class Config:
         if self.clients:
             return self.clients
         resolvers = tuple(s.name for s in self.servers if s.recursive)
-        return (ClientGroup(DEFAULT_CLIENTS, resolvers),) if resolvers else ()
+        return (ClientGroup(DEFAULT_CLIENTS, resolvers, stand_in=True),) if resolvers else ()
 
     def server(self, name: str) -> Server:
         """The server called ``name``."""

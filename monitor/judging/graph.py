@@ -10,9 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from monitor.config import Config, Name, Server, Service
+from monitor.config import ClientGroup, Config, Name, Server, Service
 from monitor.config.rules import SERVICE_PREFIX
 from monitor.probing import plan
+from monitor.probing.clientplan import ClientPlan
 from monitor.probing.plan import NameKey
 from monitor.states import Role, SharedFate
 
@@ -130,6 +131,42 @@ class Graph:
         deps += [self.deps_of(b.depends_on) for b in self.services[service].backups]
         names = frozenset(k for d in deps for k in d.names)
         return names, frozenset(s for d in deps for s in d.all_services)
+
+    # --- the clients: who looks up which names, and how ------------------------------
+
+    @cached_property
+    def client_groups(self) -> tuple[ClientGroup, ...]:
+        return self.config.client_groups()
+
+    def groups_of(self, service: str) -> list[str]:
+        """The client groups that use ``service``: those it lists, else every one."""
+        listed = self.services[service].clients
+        return [g.name for g in self.client_groups if listed is None or g.name in listed]
+
+    @cached_property
+    def _client_needs(self) -> dict[str, frozenset[NameKey]]:
+        needs: dict[str, set[NameKey]] = {g.name: set() for g in self.client_groups}
+        for service in self.services:
+            names = self.needs(service)[0]
+            for group in self.groups_of(service):
+                needs[group] |= names
+        return {group: frozenset(names) for group, names in needs.items()}
+
+    def client_needs(self, group: str) -> frozenset[NameKey]:
+        """Every name that a service the group uses, or one of its backups, needs."""
+        return self._client_needs[group]
+
+    @cached_property
+    def client_plan(self) -> ClientPlan:
+        return ClientPlan(self.layout, self.client_groups, self._client_needs)
+
+    def sourced(self, service: str) -> bool:
+        """Whether every client group of ``service`` asks from its own source address:
+        then their answers, not those to the monitoring host's address, stand for it."""
+        groups = set(self.groups_of(service))
+        return bool(groups) and all(
+            g.source is not None for g in self.client_groups if g.name in groups
+        )
 
     @cached_property
     def static_chains(self) -> dict[NameKey, tuple[str, ...]]:

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from monitor.config import Backup
+from monitor.judging import clients as clients_module
 from monitor.judging import runway as runway_module
+from monitor.judging.clients import ClientLookup, ClientView, Lookups
 from monitor.judging.graph import Chains, Deps, Fate, Graph, NameKey
 from monitor.judging.runway import CachedAnswer, LostAuthority, RunwayClock
 from monitor.probing.plan import Purpose
@@ -19,7 +21,9 @@ from monitor.probing.results import ProbeResult, Round
 from monitor.states import (
     SERVICE_SEVERITY,
     BackupState,
+    Lookup,
     NameState,
+    People,
     Result,
     ServiceState,
 )
@@ -84,11 +88,13 @@ class BackupHealth:
 @dataclass(frozen=True)
 class ServiceHealth:
     name: str
-    state: ServiceState
+    state: ServiceState  # the worst of dnsmon's own view and every client group's
     reasons: tuple[str, ...]
     runway_seconds: int | None
     backups: tuple[BackupHealth, ...]
     cached: tuple[CachedAnswer, ...] = ()  # answers that only resolver caches still give
+    clients: tuple[ClientView, ...] = ()  # each client group's view
+    people: People = People.WORKING  # what its users should do
 
 
 @dataclass
@@ -99,6 +105,7 @@ class Health:
     zones: dict[str, ZoneHealth] = field(default_factory=dict)
     services: dict[str, ServiceHealth] = field(default_factory=dict)
     chains: Chains = field(default_factory=dict)
+    lookups: Lookups = field(default_factory=dict)  # client group → name → its lookup
 
 
 def judge(
@@ -119,6 +126,7 @@ def judge(
     for zone in graph.zones:
         health.zones[zone] = zone_health(graph, zone, results, canaries.get(zone, []))
     _judge_names(graph, health, results, long_way)
+    health.lookups = clients_module.replay_round(graph, results)
     if clock is not None:
         _anchor_runways(health, clock, round_.started_at)
     wanted = set(services) if services is not None else None
@@ -290,30 +298,52 @@ def _server_failing_zone(
 
 
 def service_health(graph: Graph, name: str, health: Health) -> ServiceHealth:
-    """A service is as bad as its worst dependency, and never up while a name it needs is
-    answered from cache alone. Its backups are judged afterwards by ``judge``."""
+    """A service is as bad as its worst dependency in dnsmon's own view or in any of its
+    client groups' views, and never up while a name it needs is answered from cache
+    alone. Its backups are judged afterwards by ``judge``."""
     deps = graph.service_deps(name)
-    state, reasons, cached = _needs(deps, health)
+    state, reasons, cached, views = _needs(graph, name, deps, health)
+    people = People.USE_BACKUPS if state is ServiceState.DOWN else (
+        People.PREPARE if cached else People.WORKING
+    )  # fmt: skip
     return ServiceHealth(
-        name, state, tuple(reasons), runway_module.runway(cached), (), tuple(cached)
-    )
+        name, state, tuple(reasons), runway_module.runway(cached), (), tuple(cached), views,
+        people,
+    )  # fmt: skip
 
 
-def _needs(deps: Deps, health: Health) -> tuple[ServiceState, list[str], list[CachedAnswer]]:
-    """The state that ``deps`` allow, why, and the cached answers they rest on."""
-    state, reasons = _dependency_state(deps, health)
+def _needs(
+    graph: Graph, service: str, deps: Deps, health: Health
+) -> tuple[ServiceState, list[str], list[CachedAnswer], tuple[ClientView, ...]]:
+    """The state that ``deps`` allow, as dnsmon sees them and as ``service``'s client
+    groups do; why; the cached answers they rest on; and each group's view.
+
+    Where every client group of the service asks from its own source address, their
+    answers stand for its names: dnsmon's own address may be in another view."""
+    state, reasons = _dependency_state(deps, health, own=not graph.sourced(service))
     cached = [c for key in sorted(deps.names) if key in health.names
               for c in health.names[key].cached]  # fmt: skip
     if cached and state is ServiceState.UP:
         state = ServiceState.DEGRADED
     reasons += _cache_reasons([c for c in cached if c.key in deps.direct])
-    return state, reasons, cached
+    views = clients_module.views(graph, service, deps, health.lookups)
+    for view in views:
+        state = _worse(state, view.state)
+        reasons += [f.reason for f in view.felt if not _said_already(f, health)]
+    return state, reasons, cached, views
 
 
-def _dependency_state(deps: Deps, health: Health) -> tuple[ServiceState, list[str]]:
+def _said_already(lookup: ClientLookup, health: Health) -> bool:
+    """A failed lookup of a name that fails in dnsmon's own view too adds nothing to the
+    reasons; one that fails (or is slow) where dnsmon's own view does not, does."""
+    own = health.names.get(lookup.key)
+    return lookup.result is Lookup.FAILS and own is not None and own.state is NameState.FAILING
+
+
+def _dependency_state(deps: Deps, health: Health, own: bool) -> tuple[ServiceState, list[str]]:
     state = ServiceState.UP
     reasons: list[str] = []
-    for key in sorted(deps.direct):  # the rest is judged through the services named
+    for key in sorted(deps.direct) if own else ():  # the rest is judged through services
         found = health.names.get(key)
         if found is None or found.state is NameState.HEALTHY:
             continue
@@ -350,7 +380,7 @@ def backup_health(
 ) -> BackupHealth:
     """Usable, at risk (degraded, or sharing fate with a service that is not up), unusable."""
     deps = graph.deps_of(backup.depends_on)
-    dep_state, reasons, _ = _needs(deps, health)
+    dep_state, reasons, _, _ = _needs(graph, service, deps, health)
     state = SERVICE_TO_BACKUP[dep_state]
     fate = graph.shared_fate(service, backup.depends_on, health.chains)
     if state is BackupState.USABLE and fate.level and service_state is not ServiceState.UP:

@@ -39,7 +39,7 @@ from monitor.judging.graph import Graph
 from monitor.judging.health import Health
 from monitor.outputs.report import Memory, clock_time
 from monitor.probing.results import ProbeResult, ServerFacts, server_facts
-from monitor.states import BackupState, ServiceState
+from monitor.states import BackupState, Lookup, People, ServiceState
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -240,7 +240,7 @@ class RoundCollector(Collector):
         self.view, self.totals = view, totals
 
     def families(self) -> Iterator[Metric | Series]:
-        for family in (_probes, _servers, _names, _services, _zones, _causes, _round):
+        for family in (_probes, _servers, _names, _services, _clients, _zones, _causes, _round):
             yield from family(self)
 
     def collect(self) -> Iterator[Metric]:
@@ -272,7 +272,7 @@ def _probes(self: RoundCollector) -> Iterator[Series]:
         "dnsmon_probe_duration_seconds", "Round-trip time of the last answer.", labels
     )
     ttl = _gauge("dnsmon_probe_ttl_seconds", "TTL of the last ok answer.", labels)
-    for values, r in labelled(self.view.health):
+    for values, r in _one_per_server(self.view.graph, labelled(self.view.health)):
         if r.query.zone_soa:
             continue
         success.add_metric(values, 1.0 if r.ok else 0.0)
@@ -293,6 +293,21 @@ def _probes(self: RoundCollector) -> Iterator[Series]:
     yield from (success, duration, ttl, totals, ede)
 
 
+def _one_per_server(
+    graph: Graph, found: Iterable[tuple[tuple[str, str, str], ProbeResult]]
+) -> Iterable[tuple[tuple[str, str, str], ProbeResult]]:
+    """One answer per name and server: a machine asked both as a resolver and as the
+    authority of its zone shows the worse of its two answers (its resolver's on a tie)."""
+    if all(len(s.roles) == 1 for s in graph.config.servers):
+        return found  # the common case: every answer has labels of its own
+    chosen: dict[tuple[str, str, str], ProbeResult] = {}
+    for values, r in found:
+        kept = chosen.get(values)
+        if kept is None or (kept.ok and not r.ok):
+            chosen[values] = r
+    return chosen.items()
+
+
 def _servers(self: RoundCollector) -> Iterator[Metric | Series]:
     histogram = HistogramMetricFamily(
         "dnsmon_server_query_duration_seconds",
@@ -306,8 +321,9 @@ def _servers(self: RoundCollector) -> Iterator[Metric | Series]:
     )
     facts = self.view.facts or {}
     for spec in self.view.graph.config.servers:
-        if spec.name in facts:
-            up.add_metric((spec.name, spec.role.value), 1.0 if facts[spec.name].answered else 0.0)
+        if spec.name in facts:  # a machine with both roles: a series for each
+            for role in spec.roles:
+                up.add_metric((spec.name, role.value), float(facts[spec.name].answered))
     yield from (histogram, up)
 
 
@@ -375,7 +391,46 @@ def _services(self: RoundCollector) -> Iterator[Metric | Series]:
                 backup.add_metric((name, b.name, bstate.value), float(b.state is bstate))
             if b.fate.level is not None:
                 fate.add_metric((name, b.name, b.fate.level.value), 1.0)
-    yield from (status, runway, backup, fate, _service_since(self))
+    people = _gauge(
+        "dnsmon_service_people",
+        "State set: what the service's users should do (working, prepare, use_backups).",
+        ["service", "state"],
+    )
+    for name, service in self.view.health.services.items():
+        for wanted in People:
+            people.add_metric((name, wanted.value), float(service.people is wanted))
+    yield from (status, runway, backup, fate, people, _service_since(self))
+
+
+def _clients(self: RoundCollector) -> Iterator[Series]:
+    """Each client group's lookups, replayed through its stub, and its view of services."""
+    labels = ["client", "name", "type"]
+    seconds = _gauge(
+        "dnsmon_lookup_seconds",
+        "Time the client group's stub takes to look the name up, replayed over the round.",
+        labels,
+    )
+    result = _gauge(
+        "dnsmon_lookup_result", "State set: the client group's lookup (ok, slow, fails).",
+        [*labels, "result"],
+    )  # fmt: skip
+    for client, lookups in self.view.health.lookups.items():
+        for (name, rdtype), found in lookups.items():
+            seconds.add_metric((client, name, rdtype), found.seconds)
+            for outcome in Lookup:
+                result.add_metric(
+                    (client, name, rdtype, outcome.value), float(found.result is outcome)
+                )
+    status = _gauge(
+        "dnsmon_client_service_status",
+        "State set: the service as the client group's lookups find it.",
+        ["client", "service", "status"],
+    )
+    for name, service in self.view.health.services.items():
+        for view in service.clients:
+            for state in ServiceState:
+                status.add_metric((view.client, name, state.value), float(view.state is state))
+    yield from (seconds, result, status)
 
 
 def _service_since(self: RoundCollector) -> Series:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.config import Config
+from monitor.config import ClientGroup, Config
 from monitor.judging.causes import Cause
 from monitor.judging.graph import Graph
 from monitor.judging.health import (
@@ -25,7 +25,7 @@ from monitor.judging.health import (
     worst_service,
 )
 from monitor.judging.history import StateKey
-from monitor.probing.plan import Purpose
+from monitor.probing.plan import NameKey, Purpose
 from monitor.probing.results import ProbeResult, ServerFacts, server_facts
 from monitor.states import CRITICALITY_RANK, SERVICE_SEVERITY, BackupState, ServiceState
 
@@ -62,6 +62,7 @@ def build(
     facts = facts if facts is not None else server_facts(results)
     when = _Since(memory)
     services = sorted(health.services.values(), key=lambda s: _service_rank(graph, s))
+    asked = _asked_as_clients(results)
     return {
         "site": config.site,
         "started_at": iso_time(started_at),
@@ -70,20 +71,40 @@ def build(
         "tracking_since": iso_time(memory.tracking_since) if memory else None,
         "causes": [cause_entry(c, when) for c in causes],
         "services": [service_entry(graph, s, when) for s in services],
-        "names": [name_entry(n, when) for n in health.names.values()],
+        "names": [name_entry(n, when, health, asked) for n in health.names.values()],
         "zones": [zone_entry(z) for z in health.zones.values() if _zone_asked(z)],
         "warnings": warnings(graph, health),
         "notes": notes(graph, health, results, facts),
         "servers": server_entries(graph, facts),
+        "clients": [client_entry(g) for g in graph.client_groups],
         "config_fingerprint": config.fingerprint,
     }
+
+
+def client_entry(group: ClientGroup) -> dict[str, Any]:
+    """A client group as the report describes it: how its machines look names up."""
+    return {
+        "name": group.name, "stub": group.stub.value, "resolvers": list(group.resolvers),
+        "timeout": group.timeout, "attempts": group.attempts, "rotate": group.rotate,
+        "source": group.source, "lookup_budget": group.lookup_budget,
+        "described": not group.stand_in,
+    }  # fmt: skip
+
+
+def _asked_as_clients(results: Iterable[ProbeResult]) -> dict[NameKey, list[ProbeResult]]:
+    """The answers to questions asked the clients' way, by the name they were asked for."""
+    asked: dict[NameKey, list[ProbeResult]] = {}
+    for r in results:
+        if r.query.purpose is Purpose.CLIENT:
+            asked.setdefault((r.query.name, r.query.type), []).append(r)
+    return asked
 
 
 def server_entries(graph: Graph, facts: Mapping[str, ServerFacts]) -> list[dict[str, Any]]:
     """Each server asked this round, where it is, whether it answered at all, and what it
     showed it supports (EDNS, TCP, recursion; null where this round did not tell)."""
     return [
-        {"name": s.name, "address": s.address, "port": s.port, "role": s.role.value,
+        {"name": s.name, "address": s.address, "port": s.port, "role": s.role_text,
          "answered": facts[s.name].answered, "edns": facts[s.name].edns,
          "tcp": facts[s.name].tcp, "recursion_available": facts[s.name].recursion_available}
         for s in graph.config.servers
@@ -167,6 +188,16 @@ def service_entry(graph: Graph, service: ServiceHealth, when: _Since) -> dict[st
         "since": when("service", service.name),
         "reasons": list(service.reasons),
         "runway_seconds": service.runway_seconds,
+        "people": service.people.value,
+        "clients": [
+            {
+                "client": v.client,
+                "status": v.state.value,
+                "reasons": list(v.reasons),
+                "lookup_seconds": v.lookup_seconds,
+            }
+            for v in service.clients
+        ],  # fmt: skip
         "backups": [
             {
                 "name": b.name,
@@ -183,7 +214,16 @@ def service_entry(graph: Graph, service: ServiceHealth, when: _Since) -> dict[st
     }
 
 
-def name_entry(name: NameHealth, when: _Since) -> dict[str, Any]:
+def name_entry(
+    name: NameHealth,
+    when: _Since,
+    health: Health | None = None,
+    asked: Mapping[NameKey, list[ProbeResult]] | None = None,
+) -> dict[str, Any]:
+    """A name, its answers (dnsmon's own, then those asked the clients' way) and how each
+    client group's lookup of it went."""
+    results = [result_entry(r) for r in name.results]
+    results += [result_entry(r) for r in (asked or {}).get(name.key, ())]
     return {
         "name": name.key[0],
         "type": name.key[1],
@@ -193,8 +233,20 @@ def name_entry(name: NameHealth, when: _Since) -> dict[str, Any]:
         "healthy_servers": name.healthy_servers,
         "servers": name.servers,
         "chain": list(name.chain),
-        "results": [result_entry(r) for r in name.results],
+        "results": results,
+        "lookups": lookup_entries(name.key, health),
     }
+
+
+def lookup_entries(key: NameKey, health: Health | None) -> list[dict[str, Any]]:
+    if health is None:
+        return []
+    return [
+        {"client": found.client, "result": found.result._value_, "seconds": found.seconds,
+         "answered_by": found.answered_by, "path": found.path}
+        for lookups in health.lookups.values()
+        if (found := lookups.get(key)) is not None
+    ]  # fmt: skip
 
 
 def result_entry(result: ProbeResult) -> dict[str, Any]:
@@ -210,6 +262,9 @@ def result_entry(result: ProbeResult) -> dict[str, Any]:
     }
     if result.query.purpose is Purpose.CHAIN:  # asked for a CNAME target in another zone
         entry["qname"] = result.query.name
+    if result.query.purpose is Purpose.CLIENT:  # asked the way these client groups ask
+        entry["client"] = result.query.clients
+        entry["asked"] = str(result.query.shape)
     if result.chain:
         entry["chain"] = list(result.chain)
     if result.referral is not None:

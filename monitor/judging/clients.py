@@ -1,0 +1,171 @@
+"""The clients' view: each name looked up as each client group's stub would, over the
+round's answers. Pure.
+
+For every client group and every name its services need, the answers of the group's
+resolvers to the group's own question (asked without EDNS or from its source where its
+stub does, else dnsmon's own answers) are replayed through the group's stub
+(``stubs``). A lookup is ``ok`` (answered within a second), ``slow`` (after more than a
+second) or ``fails`` (no usable answer, or slower than the group's lookup budget); a
+group's view of a service is ``down`` when one of its names fails, at best ``degraded``
+while one is slow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import dns.rcode
+
+from monitor.config import ClientGroup
+from monitor.judging import stubs
+from monitor.judging.graph import Deps, Graph
+from monitor.judging.stubs import Heard, Said
+from monitor.probing.clientplan import shape_of
+from monitor.probing.plan import NameKey, result_key
+from monitor.probing.results import ProbeResult
+from monitor.states import SERVICE_SEVERITY, Lookup, Result, ServiceState
+
+SLOW_AFTER = 1.0  # seconds: a lookup slower than this is felt
+Results = Mapping[tuple[str, str, str], ProbeResult]
+LOOKUP_TO_SERVICE = {Lookup.OK: ServiceState.UP, Lookup.SLOW: ServiceState.DEGRADED,
+                     Lookup.FAILS: ServiceState.DOWN}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ClientLookup:
+    """One client group's lookup of one name."""
+
+    client: str
+    key: NameKey
+    result: Lookup
+    seconds: float
+    answered_by: str | None
+    path: str  # "resolver-a silent 5 s, resolver-b ok"
+    why: str = ""  # why it fails or is slow, in words
+
+    @property
+    def reason(self) -> str:
+        """``ehr-db.region.internal A from wards: resolver-a answers NXDOMAIN, …``."""
+        return f"{self.key[0]} {self.key[1]} from {self.client}: {self.why}"
+
+
+@dataclass(frozen=True)
+class ClientView:
+    """One client group's view of one service."""
+
+    client: str
+    state: ServiceState
+    reasons: tuple[str, ...]
+    lookup_seconds: float | None  # its slowest lookup of the service's names
+    felt: tuple[ClientLookup, ...] = ()  # its lookups of the service's own names not ok
+
+
+Lookups = dict[str, dict[NameKey, ClientLookup]]  # client group → name → lookup
+
+
+def replay_round(graph: Graph, results: Results) -> Lookups:
+    """Every client group's lookup of every name its services need."""
+    out: Lookups = {}
+    for group in graph.client_groups:
+        settings = stubs.settings_of(group)
+        found = out[group.name] = {}
+        for key in sorted(graph.client_needs(group.name)):
+            heard = heard_by(graph, group, key, results)
+            if heard:  # else none of its resolvers is asked for it: no lookup to replay
+                found[key] = look_up(group, settings, key, heard)
+    return out
+
+
+def heard_by(graph: Graph, group: ClientGroup, key: NameKey, results: Results) -> list[Heard]:
+    """What each of the group's resolvers said to the group's question, in its order:
+    asked the group's way where it was, else dnsmon's own answer (the same question)."""
+    shape = shape_of(group)
+    heard = []
+    for server in graph.client_plan.resolvers(group, graph.names[key]):
+        if server.name not in stubs.servers_used(group):
+            continue
+        found = results.get(result_key(key[0], key[1], server, shape))
+        if found is None:
+            found = results.get(result_key(key[0], key[1], server))
+        if found is not None:
+            heard.append(heard_from(found))
+    return heard
+
+
+def look_up(
+    group: ClientGroup, settings: stubs.Settings, key: NameKey, heard: list[Heard]
+) -> ClientLookup:
+    replayed = stubs.replay(settings, heard)
+    seconds = round(replayed.seconds, 3)
+    path = ", ".join(replayed.steps)
+    if not replayed.usable:
+        result, why = Lookup.FAILS, f"{replayed.why} ({path})" if path else replayed.why
+    elif group.lookup_budget is not None and replayed.seconds > group.lookup_budget:
+        result = Lookup.FAILS
+        budget = stubs.seconds_text(group.lookup_budget)
+        why = f"answered after {stubs.seconds_text(seconds)} ({path}), over its budget of {budget}"
+    elif replayed.seconds > SLOW_AFTER:
+        result, why = Lookup.SLOW, f"every lookup waits {stubs.seconds_text(seconds)} ({path})"
+    else:
+        result, why = Lookup.OK, ""
+    return ClientLookup(group.name, key, result, seconds, replayed.answered_by, path, why)
+
+
+def heard_from(r: ProbeResult) -> Heard:
+    """A round's answer as a stub tells it apart."""
+    server, rtt = r.query.server.name, r.rtt_seconds or 0.0
+    said, text = _said(r)
+    return Heard(server, said, rtt, text)
+
+
+_BY_RESULT = {
+    Result.OK: (Said.ANSWER, "ok"),
+    Result.WRONG_ANSWER: (Said.WRONG, "a wrong answer"),
+    Result.NXDOMAIN: (Said.NEGATIVE, "NXDOMAIN"),
+    Result.NODATA: (Said.NEGATIVE, "NODATA"),
+    Result.SERVFAIL: (Said.SERVFAIL, "SERVFAIL"),
+    Result.REFUSED: (Said.REFUSED, "REFUSED"),
+}
+
+
+def _said(r: ProbeResult) -> tuple[Said, str]:
+    if r.result in _BY_RESULT:
+        return _BY_RESULT[r.result]
+    if r.result is Result.STALE:
+        return (Said.ANSWER, "ok (stale)") if r.answers else (Said.NEGATIVE, "NXDOMAIN (stale)")
+    if r.truncated:
+        return Said.TCP_FAILED, "truncated, and nothing over TCP"
+    if r.result is Result.TIMEOUT:
+        return (Said.CLOSED, "port closed") if r.port_closed else (Said.SILENT, "silent")
+    return _errored(r)
+
+
+def _errored(r: ProbeResult) -> tuple[Said, str]:
+    """An ERROR result: an rcode stubs read one way or another, or no reply to read."""
+    if r.rcode is None:  # no reply read: a stray or malformed packet, or no way to send
+        if "send failed" in r.detail or "cannot ask" in r.detail:
+            return Said.CLOSED, r.detail
+        return Said.SILENT, "silent (no reply it could read)"
+    if r.rcode == dns.rcode.NOTIMP:
+        return Said.REFUSED, "NOTIMP"
+    if r.rcode == dns.rcode.NOERROR:
+        if not r.answers and r.flags is not None and not r.flags & 0x0480:  # no AA, no RA
+            return Said.LAME, "no recursion (RA clear)"
+        return Said.NEGATIVE, "no answer (NODATA)"
+    return Said.FORMERR, dns.rcode.to_text(dns.rcode.Rcode.make(r.rcode))
+
+
+def views(graph: Graph, service: str, deps: Deps, lookups: Lookups) -> tuple[ClientView, ...]:
+    """Each of the service's client groups' view of the names ``deps`` need (through
+    other services too); the reasons name its own names, as the services' do."""
+    out = []
+    for group in graph.groups_of(service):
+        mine = lookups.get(group, {})
+        found = [mine[k] for k in sorted(deps.names) if k in mine]
+        state = max((LOOKUP_TO_SERVICE[f.result] for f in found), default=ServiceState.UP,
+                    key=SERVICE_SEVERITY.__getitem__)  # fmt: skip
+        felt = tuple(f for f in found if f.result is not Lookup.OK and f.key in deps.direct)
+        seconds = max((f.seconds for f in found), default=None)
+        out.append(ClientView(group, state, tuple(f.reason for f in felt), seconds, felt))
+    return tuple(out)
