@@ -60,11 +60,15 @@ class Monitor:
         self.chains: dict[NameKey, tuple[str, ...]] = {}
         self.clock = RunwayClock() if continuous else None
         self.history = History(time.time()) if continuous else None
+        # Client questions (without EDNS) whose answers were too large for plain DNS in
+        # an earlier round: asked with everything else, not in a second pass.
+        self.large: set[tuple[str, str, str]] = set()
 
     def succeed(self, previous: Monitor) -> None:
         """Carry over what rounds have learned when a reload replaces ``previous``: CNAME
         chains, runway anchors and servers known to refuse EDNS."""
         self.chains.update(previous.chains)
+        self.large |= previous.large
         if previous.clock is not None:
             self.clock = previous.clock
         if previous.history is not None:
@@ -72,12 +76,16 @@ class Monitor:
         self.prober.no_edns.update(previous.prober.no_edns)
 
     def queries_for(self, services: list[str] | None) -> list[plan.Query]:
-        layout = self.graph.layout
+        """dnsmon's own questions, the canaries, and the questions clients ask their own
+        way (from their source address, or known from earlier rounds to need it)."""
+        layout, clients = self.graph.layout, self.graph.client_plan
+        client_queries = clients.always() + clients.by_keys(self.large)
         if not services:
-            return layout.build() + layout.canaries()
+            return layout.build() + layout.canaries() + client_queries
         keys = {k for name in services for k in self.graph.needs(name)[0]}
         names = [n for k, n in self.graph.names.items() if k in keys]
-        return layout.build(names) + layout.canaries(layout.zones_of(names))
+        mine = [q for q in client_queries if (q.name, q.type) in keys]
+        return layout.build(names) + layout.canaries(layout.zones_of(names)) + mine
 
     def run_round(self, services: list[str] | None = None, spread: float = 0.0) -> Outcome:
         """Probe now and judge; ``services`` limits the round to what they need."""
@@ -93,12 +101,26 @@ class Monitor:
             results.add(result)
         self._learn_chains(results, wanted)
         learned = {k: c for k, c in self.chains.items() if k in wanted}
-        for result in self.prober.run(self.graph.layout.chain_queries(learned, asked)):
+        second = self.graph.layout.chain_queries(learned, asked)
+        second += self._too_large(results, wanted, asked)
+        for result in self.prober.run(second):
             results.add(result)
         self._learn_chains(results, wanted)
         results.chains = {k: c for k, c in self.chains.items() if k in wanted}
         results.duration_seconds = time.monotonic() - clock
         return self.judge(results, services)
+
+    def _too_large(
+        self, results: Round, wanted: set[NameKey], asked: set[tuple[str, str, str]]
+    ) -> list[plan.Query]:
+        """Client questions without EDNS whose answer this round was too large for plain
+        DNS and that were not asked yet; remembered for the next rounds."""
+        found = self.graph.client_plan.where_large(results.results)
+        found = [q for q in found if (q.name, q.type) in wanted and q.key not in asked]
+        self.large = {q.key for q in found} | {
+            k for k in self.large if (r := results.results.get(k)) is not None and r.truncated
+        }
+        return found
 
     def _learn_chains(self, results: Round, wanted: set[NameKey]) -> None:
         """What this round's answers show replaces what was known; silence keeps it."""

@@ -1,0 +1,58 @@
+"""Causes: the fewest faults that explain every failure of a round. Pure.
+
+A round shows symptoms — answers that are not ok, canaries that did not reach the
+authority, names answered from cache alone, answers and serials that disagree. Each kind
+of fault explains a set of them: a dark zone explains every failure of its names on every
+server, a dead resolver every query it left unanswered. Faults are tried from the most
+sweeping to the most local, and one is named only when it explains something no fault
+before it did, so forty failing names behind one dark zone read as one cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from monitor.judging.causes import answers, servers, zones
+from monitor.judging.causes.world import ORDER, Cause, CauseKind, World
+from monitor.judging.graph import Graph
+from monitor.judging.health import Health
+from monitor.probing.results import ProbeResult, ServerFacts, server_facts
+
+__all__ = ["ORDER", "Cause", "CauseKind", "find"]
+
+
+def find(
+    graph: Graph,
+    health: Health,
+    results: Iterable[ProbeResult],
+    facts: Mapping[str, ServerFacts] | None = None,
+) -> list[Cause]:
+    """The causes of a judged round, most affected services first; ``facts`` are the
+    round's ``server_facts`` when the caller has them already."""
+    results = list(results)
+    world = World(graph, health, results, facts if facts is not None else server_facts(results))
+    found: list[Cause] = []
+    for finder in FINDERS:
+        for cause in finder(world):
+            useful = cause.explains & world.left
+            if useful:
+                world.left -= useful  # later finders ('other') read what is still left
+                found.append(world.with_services(cause))
+    return sorted(found, key=lambda c: (-len(c.services), ORDER.index(c.kind), c.target))
+
+
+# Tried in this order: servers known dead first (their silence is their own), then a
+# dark zone (which a resolver timing out on its names may only seem to be), and so on.
+FINDERS: list[Callable[[World], Iterable[Cause]]] = [
+    servers.closed_servers,
+    zones.zone_dark,
+    servers.unreachable_servers,
+    zones.authority_unreachable,
+    zones.dnssec,
+    servers.refused,
+    answers.record_changed,
+    zones.serials_differ,
+    answers.stale_answers,
+    answers.answers_differ,
+    answers.other,
+]

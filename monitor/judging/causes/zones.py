@@ -1,0 +1,108 @@
+"""Finders of faults in zones and their authoritative servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from monitor.judging.causes.world import (
+    SILENT,
+    WRONG,
+    Cause,
+    CauseKind,
+    Symptom,
+    World,
+    and_words,
+    asks_along,
+)
+from monitor.probing import ede
+from monitor.probing.results import ProbeResult
+
+
+def zone_dark(world: World) -> Iterable[Cause]:
+    for zone in world.health.zones.values():
+        if not zone.dark:
+            continue
+        servers = set(zone.failing_servers)
+        names = world.along(zone.name)
+        explains: set[Symptom] = {
+            r.query.key
+            for r in world.bad
+            if r.query.zone == zone.name or asks_along(world, r, names)
+        }
+        explains |= world.cached(names)
+        who = and_words(sorted(servers))
+        only = "the only authoritative server"
+        only += "" if len(servers) == 1 else "s"
+        verb = "does not answer" if len(servers) == 1 else "do not answer"
+        silent = all(
+            r.result in SILENT for r in world.results if r.query.key in explains and not r.recursive
+        )
+        summary = (
+            f"{who}, {only} of {zone.name}, {verb}"
+            if silent
+            else (f"{who}, {only} of {zone.name}, fail")
+        )
+        since = f"{who}, {only} of {zone.name}, stopped answering at {{time}}"
+        tail = world.runway_tail(names) or "; resolver caches no longer hide it"
+        yield Cause(CauseKind.ZONE_DARK, zone.name, summary, (), since, tail, frozenset(explains))
+
+
+def authority_unreachable(world: World) -> Iterable[Cause]:
+    for zone in world.health.zones.values():
+        if zone.dark:
+            continue
+        names = world.along(zone.name)
+        cut_off = {s for s, ok in zone.reach.items() if not ok and world.facts[s].answered}
+        cut_off |= {r.query.server.name for r in world.no_authority if asks_along(world, r, names)}
+        if not cut_off:
+            continue
+        explains: set[Symptom] = {
+            r.query.key
+            for r in world.bad
+            if r.query.server.name in cut_off
+            and (r.query.zone == zone.name or asks_along(world, r, names))
+        }
+        explains |= world.cached(names, cut_off)
+        who = and_words(sorted(cut_off))
+        verb = "answers" if len(cut_off) == 1 else "answer"
+        their = "its" if len(cut_off) == 1 else "their"
+        fail = f"names not in {their} cache fail"
+        summary = f"{who} {verb} but cannot reach the authoritative servers of {zone.name}: {fail}"
+        since = (
+            f"{who} lost the way to the authoritative servers of {zone.name} at {{time}}: {fail}"
+        )
+        yield Cause(CauseKind.AUTHORITY_UNREACHABLE, zone.name, summary, (), since,
+                    world.runway_tail(names), frozenset(explains))  # fmt: skip
+
+
+def dnssec(world: World) -> Iterable[Cause]:
+    by_zone: dict[str, list[ProbeResult]] = {}
+    for r in (r for r in world.bad if ede.codes(r.ede) & ede.DNSSEC):
+        by_zone.setdefault(world.graph.fate_zone(r.query.name), []).append(r)
+    for zone, found in sorted(by_zone.items()):
+        codes = sorted({str(e) for r in found for e in r.ede if e.code in ede.DNSSEC})
+        servers = sorted({r.query.server.name for r in found})
+        verb = "rejects" if len(servers) == 1 else "reject"
+        summary = f"{and_words(servers)} {verb} the DNSSEC of {zone} ({'; '.join(codes)})"
+        yield Cause(CauseKind.DNSSEC, zone, summary, (), "", "",
+                    frozenset(r.query.key for r in found))  # fmt: skip
+
+
+def serials_differ(world: World) -> Iterable[Cause]:
+    for zone in world.health.zones.values():
+        if zone.consistent:
+            continue
+        names = world.along(zone.name)
+        explains: set[Symptom] = {("serials", zone.name)}
+        explains |= {("differs", k) for k in names}
+        explains |= {
+            r.query.key
+            for r in world.bad
+            if not r.recursive and r.query.zone == zone.name and r.result in WRONG
+        }
+        serials = ", ".join(f"{s} {v}" for s, v in zone.serials.items() if v is not None)
+        summary = (
+            f"the authoritative servers of {zone.name} serve different versions ({serials}): "
+            "a secondary may have stopped transferring"
+        )
+        yield Cause(CauseKind.SERIALS_DIFFER, zone.name, summary, (), "", "", frozenset(explains))
