@@ -32,11 +32,20 @@ def test_a_healthy_round_has_no_cause() -> None:
     assert causes_of(healthy_round()) == []
 
 
-def test_one_dead_resolver_is_one_cause() -> None:
+def test_one_silent_resolver_is_one_cause_said_as_the_clients_feel_it() -> None:
     [cause] = causes_of(silence(healthy_round(), "resolver-a"))
-    assert cause.key == ("server_unreachable", "resolver-a")
+    assert cause.key == ("server_silent", "resolver-a")
     assert cause.summary == "resolver-a (127.0.0.1:5301) does not answer at all"
+    # glibc (the stand-in clients) asks resolver-a first and waits out its 5 s timeout.
+    assert cause.told() == cause.summary + "; every lookup from clients waits 5 s"
     assert set(cause.services) == {"ehr", "lab"}  # both lost a resolver: degraded
+
+
+def test_a_resolver_whose_port_is_closed_is_unreachable_not_silent() -> None:
+    round_ = edit(silence(healthy_round(), "resolver-a"), on("resolver-a"), port_closed=True)
+    [cause] = causes_of(round_)
+    assert cause.key == ("server_unreachable", "resolver-a")
+    assert cause.told() == cause.summary  # clients move on at once: nothing to wait for
 
 
 def test_a_dark_zone_collapses_every_failing_name_into_one_cause() -> None:
@@ -163,7 +172,7 @@ def test_a_single_check_has_no_since() -> None:
 def test_a_dead_resolver_is_named_even_behind_a_dark_zone() -> None:
     refused = "no answer after 2 attempts (port unreachable)"
     round_ = edit(silence(healthy_round(), "ns1", "ns2", "resolver-a"),
-                  on("ns1", "ns2", "resolver-a"), detail=refused)  # fmt: skip
+                  on("ns1", "ns2", "resolver-a"), detail=refused, port_closed=True)  # fmt: skip
     keys = planted(round_)
     assert ("server_unreachable", "resolver-a") in keys
     assert ("zone_dark", "region.internal") in keys

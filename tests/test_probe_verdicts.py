@@ -13,7 +13,7 @@ import dns.rcode
 import dns.rrset
 
 from monitor.config import Server
-from monitor.probing.plan import Query
+from monitor.probing.plan import Query, Shape
 from monitor.probing.probe import Prober, ProbeSettings
 from monitor.states import Result, Role
 from tests.nameserver import TestNameserver, answer
@@ -257,3 +257,39 @@ def test_ipv4_mapped_aaaa_matches_its_expect():
             ns.port, rdtype="AAAA", expect=frozenset({canonical_rdata("AAAA", "::ffff:127.0.0.1")})
         )
     assert result.result is Result.OK, result.detail
+
+
+# --- The clients' questions ---------------------------------------------------------------
+
+
+def test_a_refusal_without_a_question_section_is_refused():
+    """Unbound's access control refuses with the header alone (qdcount 0)."""
+
+    def refuse_bare(query):
+        header = query.id.to_bytes(2, "big") + bytes([0x81, 0x05]) + bytes(8)
+        return header  # QR, RD; RA clear; rcode 5 (REFUSED); no sections at all
+
+    with TestNameserver(refuse_bare) as ns:
+        result = ask(ns.port)
+    assert result.result is Result.REFUSED
+    assert result.rcode == dns.rcode.REFUSED
+
+
+def test_a_question_without_edns_is_truncated_where_the_answer_is_large():
+    """The shape glibc asks in: no OPT record, so an answer over 512 bytes comes
+    truncated and is fetched over TCP of the same server."""
+    many = [f"{EHR_DB}. 300 IN A 127.20.6.{i}" for i in range(1, 41)]
+
+    def large(query):
+        if not query.via_tcp and query.edns < 0:  # as Unbound does: TC and no answers
+            reply = answer(query)
+            reply.flags |= dns.flags.TC
+            return reply
+        return answer(query, *many)
+
+    with TestNameserver(large) as ns:
+        server = Server("test", "127.0.0.1", ns.port)
+        plain = Query(EHR_DB, "A", server, True, shape=Shape(edns=False))
+        own, client = Prober(FAST).run([Query(EHR_DB, "A", server, True), plain])
+    assert own.ok and not own.truncated and own.size > 512
+    assert client.ok and client.truncated and client.over_tcp and len(client.answers) == 40

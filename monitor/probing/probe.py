@@ -545,10 +545,15 @@ class _Round:
     def _give_up(self, channel: _Channel) -> None:
         """Finish what is queued for a server that answered nothing this round."""
         detail = f"not asked: the server answered none of {channel.timeouts} queries this round"
+        closed = channel.problem == PORT_UNREACHABLE
+        if closed:
+            detail += f" ({PORT_UNREACHABLE})"
         while channel.queue:
             pending = channel.queue.popleft()
             channel.forget(pending)
-            self._timeout(pending, detail)
+            self.results.append(
+                _result(pending.query, Result.TIMEOUT, None, detail, pending, closed)
+            )
 
     def _timeout(self, pending: _Pending, detail: str) -> None:
         self._done(pending, Result.TIMEOUT, detail=detail)

@@ -45,12 +45,16 @@ def find(
 # dark zone (which a resolver timing out on its names may only seem to be), and so on.
 FINDERS: list[Callable[[World], Iterable[Cause]]] = [
     servers.closed_servers,
+    zones.zone_not_loaded,
     zones.zone_dark,
-    servers.unreachable_servers,
+    servers.dead_servers,
     zones.authority_unreachable,
     zones.dnssec,
     servers.refused,
     answers.record_changed,
+    answers.negative_answer,
+    servers.tcp_unavailable,
+    answers.view_differs,
     zones.serials_differ,
     answers.stale_answers,
     answers.answers_differ,

@@ -68,6 +68,67 @@ def answers_differ(world: World) -> Iterable[Cause]:
                     frozenset({("differs", key)}))  # fmt: skip
 
 
+def negative_answer(world: World) -> Iterable[Cause]:
+    """A resolver that answers NXDOMAIN or NODATA for names another resolver resolves:
+    clients that ask it first take that answer and never ask another."""
+    by_server: dict[str, list[ProbeResult]] = {}
+    for name in world.health.names.values():
+        if any(r.recursive and r.serves_clients for r in name.results):
+            for r in name.results:
+                if r.recursive and r.result in NEGATIVE and r.query.purpose is Purpose.NAME:
+                    by_server.setdefault(r.query.server.name, []).append(r)
+    for server, found in sorted(by_server.items()):
+        keys = sorted({(r.query.name, r.query.type) for r in found})
+        what = f"{keys[0][0]} {keys[0][1]}" if len(keys) == 1 else f"{len(keys)} names"
+        said = and_words(sorted({str(r.result).upper() for r in found}))
+        others = sorted(
+            {
+                r.query.server.name
+                for key in keys
+                for r in world.health.names[key].results
+                if r.recursive and r.serves_clients
+            }
+        )
+        resolve = "resolves" if len(others) == 1 else "resolve"
+        summary = (
+            f"{server} answers {said} for {what}, which {and_words(others)} {resolve}: "
+            "clients that ask it first fail and never ask another"
+        )
+        yield Cause(CauseKind.NEGATIVE_ANSWER, server, summary, (), "",
+                    world.felt_by_clients(server, said.split(" and ")[0]),
+                    frozenset(r.query.key for r in found))  # fmt: skip
+
+
+NEGATIVE = frozenset({Result.NXDOMAIN, Result.NODATA})
+
+
+def view_differs(world: World) -> Iterable[Cause]:
+    """Answers to the clients' question (from their address, or without EDNS) that are
+    not what dnsmon's own question gets from the same server."""
+    by_name: dict[tuple[str, str], list[tuple[ProbeResult, ProbeResult]]] = {}
+    for r in world.results:
+        if r.query.purpose is not Purpose.CLIENT or (r.truncated and not r.ok):
+            continue  # a truncated answer not fetched over TCP is ``tcp_unavailable``
+        own = world.by_key.get(r.query.key[:2] + (r.query.server.key,))
+        if own is not None and (own.result, own.answers) != (r.result, r.answers):
+            by_name.setdefault((r.query.name, r.query.type), []).append((r, own))
+    for (name, rdtype), pairs in sorted(by_name.items()):
+        told = "; ".join(
+            f"{r.query.server.name} answers {r.query.clients} ({r.query.shape}) "
+            f"{_gets(r)}, dnsmon's own address {_gets(own)}"
+            for r, own in pairs
+        )
+        explains = {r.query.key for r, _ in pairs} | {own.query.key for _, own in pairs}
+        yield Cause(CauseKind.VIEW_DIFFERS, f"{name} {rdtype}", f"{name} {rdtype}: {told}",
+                    (), "", "", frozenset(explains))  # fmt: skip
+
+
+def _gets(r: ProbeResult) -> str:
+    if r.answers:
+        return ", ".join(r.answers)
+    return str(r.result).upper() if r.result is not Result.TIMEOUT else "no answer"
+
+
 def other(world: World) -> Iterable[Cause]:
     """Whatever is left, by server when one server fails several names, else by name."""
     failing = [

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 from monitor.judging.graph import Graph
 from monitor.judging.health import REACHED, Health
+from monitor.judging.stubs import seconds_text
 from monitor.probing import ede
 from monitor.probing.plan import NameKey, Purpose
 from monitor.probing.results import ProbeResult, ServerFacts
-from monitor.states import Result, ServiceState, Vocabulary
+from monitor.states import Lookup, Result, ServiceState, Vocabulary
 
 Symptom = tuple  # a result key (name, type, server), or ("cached"|"differs"|"serials", …)
 WRONG = frozenset({Result.NXDOMAIN, Result.NODATA, Result.WRONG_ANSWER})
@@ -107,6 +108,7 @@ class World:
             if not zone.consistent:
                 self.symptoms.add(("serials", zone.name))
         self.left = set(self.symptoms)  # not yet explained by a cause found so far
+        self.by_key = {r.query.key: r for r in results}
 
     def names_of(self, query: tuple[str, str, str]) -> list[NameKey]:
         """The listed names whose answers include this query's: its own, and any whose
@@ -147,6 +149,28 @@ class World:
         if cached:
             return f"; resolvers answer from {where}, for how long is unknown"
         return ""
+
+    def felt_by_clients(self, server: str, how: str) -> str:
+        """``; every lookup from wards waits 5 s``: how the lookups of each client group
+        that pass ``server`` (said to be ``how`` in their path) fare."""
+        said = []
+        for group, lookups in sorted(self.health.lookups.items()):
+            mark = f"{server} {how}"
+            felt = [f for f in lookups.values() if mark in f.path]
+            if not felt:
+                continue
+            one = len(felt) == 1 or len(felt) == len(lookups)
+            if len(felt) == len(lookups):
+                who = f"every lookup from {group}"
+            else:
+                who = f"{len(felt)} lookup{'' if one else 's'} from {group}"
+            answered = [f for f in felt if f.result is not Lookup.FAILS]
+            if answered:  # those that still get an answer, after how long
+                wait = seconds_text(min(f.seconds for f in answered))
+                said.append(f"{who} {'waits' if one else 'wait'} {wait}")
+            else:
+                said.append(f"{who} {'fails' if one else 'fail'}")
+        return "; " + ", ".join(said) if said else ""
 
     def with_services(self, cause: Cause) -> Cause:
         """The cause with every service it makes degraded or down."""

@@ -15,7 +15,45 @@ from monitor.judging.causes.world import (
     asks_along,
 )
 from monitor.probing import ede
+from monitor.probing.plan import NameKey
 from monitor.probing.results import ProbeResult
+from monitor.states import Result
+
+
+def zone_not_loaded(world: World) -> Iterable[Cause]:
+    """Authoritative servers that answer SERVFAIL for a zone of their own: it did not
+    load (a broken zone file, a failed transfer). Not a reachability fault: they answer."""
+    for zone in world.health.zones.values():
+        broken = sorted(s for s, soa in zone.soa_results.items() if soa.result is Result.SERVFAIL)
+        if not broken:
+            continue
+        names = world.along(zone.name)
+        explains = {
+            r.query.key for r in world.bad if r.query.server.name in broken
+            and (r.query.zone == zone.name or asks_along(world, r, names))
+        }  # fmt: skip
+        tail = ""
+        if set(broken) == set(zone.failing_servers) and zone.dark:
+            explains |= _zone_symptoms(world, zone.name, names)  # nobody serves it now
+            tail = world.runway_tail(names) or "; resolver caches no longer hide it"
+        one = len(broken) == 1
+        who = and_words(broken)
+        summary = (
+            f"{who} {'answers' if one else 'answer'} SERVFAIL for {zone.name}, a zone "
+            f"{'it serves' if one else 'they serve'}: the zone is not loaded (a broken zone "
+            "file, or a failed transfer)"
+        )
+        since = summary.replace(": the zone is not loaded", " since {time}: the zone is not loaded")
+        yield Cause(CauseKind.ZONE_NOT_LOADED, zone.name, summary, (), since, tail,
+                    frozenset(explains))  # fmt: skip
+
+
+def _zone_symptoms(world: World, zone: str, names: list[NameKey]) -> set[Symptom]:
+    """Every failure a zone without a working authoritative server explains."""
+    explains: set[Symptom] = {
+        r.query.key for r in world.bad if r.query.zone == zone or asks_along(world, r, names)
+    }
+    return explains | world.cached(names)
 
 
 def zone_dark(world: World) -> Iterable[Cause]:
@@ -24,12 +62,7 @@ def zone_dark(world: World) -> Iterable[Cause]:
             continue
         servers = set(zone.failing_servers)
         names = world.along(zone.name)
-        explains: set[Symptom] = {
-            r.query.key
-            for r in world.bad
-            if r.query.zone == zone.name or asks_along(world, r, names)
-        }
-        explains |= world.cached(names)
+        explains = _zone_symptoms(world, zone.name, names)
         who = and_words(sorted(servers))
         only = "the only authoritative server"
         only += "" if len(servers) == 1 else "s"
@@ -52,7 +85,14 @@ def authority_unreachable(world: World) -> Iterable[Cause]:
         if zone.dark:
             continue
         names = world.along(zone.name)
-        cut_off = {s for s, ok in zone.reach.items() if not ok and world.facts[s].answered}
+        refusing = {  # a refusal is the resolver's own answer, not a lost way (``refused``)
+            r.query.server.name for r in world.bad
+            if r.query.zone == zone.name and r.result is Result.REFUSED
+        }  # fmt: skip
+        cut_off = {
+            s for s, ok in zone.reach.items()
+            if not ok and world.facts[s].answered and s not in refusing
+        }  # fmt: skip
         cut_off |= {r.query.server.name for r in world.no_authority if asks_along(world, r, names)}
         if not cut_off:
             continue
