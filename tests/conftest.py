@@ -21,12 +21,15 @@ from servers import (  # noqa: E402
     PACKAGES,
     HostileMode,
     HostileResponder,
+    Knot,
     S,
     Server,
     StartServer,
     TestRegion,
+    Unbound,
     missing_binaries,
 )
+from zones import MANY_RECORDS, REGION, REVERSE, region_reverse_zone, region_zone  # noqa: E402
 
 _SERVER_FIXTURES = {"region", "make_region", "start_server"}
 
@@ -124,3 +127,22 @@ def serve(region: TestRegion, tmp_path: Path) -> Iterator[Callable[..., Exporter
     yield make
     for running in started:
         running.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def authority(start_server: StartServer) -> Knot:
+    """region.internal (with the 40-address wards-all) on Knot, 127.0.0.1, a high port."""
+    zones = {REGION: region_zone(overrides=MANY_RECORDS), REVERSE: region_reverse_zone()}
+    return start_server(Knot(zones))
+
+
+@pytest.fixture
+def resolver(start_server: StartServer, authority: Knot) -> Callable[..., Unbound]:
+    """resolver(**Unbound options): a started Unbound on port 53 of its own address (where
+    glibc's stub can ask it), stubbed to the authority."""
+
+    def make(**options: Any) -> Unbound:
+        stubs = {REGION: [authority], REVERSE: [authority]}
+        return start_server(Unbound(stubs, client_facing=True, **options))
+
+    return make

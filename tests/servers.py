@@ -980,6 +980,9 @@ class BindResolver(Server):
     DNS server is a resolver for its clients and authoritative for the AD zone;
     break_zone() makes one fail to load and set_primary_zone() replaces it.
 
+    `also_listen`: more (address, port) pairs it answers on, e.g. 127.0.0.1 and a high
+    port besides its client-facing address.
+
     `broken_view_clients`: split horizon. Queries whose source address is listed
     (OWN_ADDRESS: this server's own address, the source glibc on this machine uses
     towards a client_facing server) land in the view "wards", where every name but
@@ -1002,9 +1005,11 @@ class BindResolver(Server):
         max_stale_ttl: int | None = None,
         primary_zones: Mapping[str, str] | None = None,
         broken_view_clients: Sequence[str] = (),
+        also_listen: Sequence[tuple[str, int]] = (),
         extra: Sequence[str] = (),
     ) -> None:
         super().__init__(port, address=address, client_facing=client_facing)
+        self.also_listen = list(also_listen)  # more (address, port) to answer on
         self.primary_zones = {z.rstrip("."): text for z, text in (primary_zones or {}).items()}
         self.broken_zones: set[str] = set()
         self.broken_view_clients = list(broken_view_clients)
@@ -1026,6 +1031,7 @@ class BindResolver(Server):
         lines = [
             f'directory "{self.dir}";',
             f"listen-on port {self.port} {{ {self.address}; }};",
+            *(f"listen-on port {port} {{ {address}; }};" for address, port in self.also_listen),
             "listen-on-v6 { none; };",
             f"query-source address {self.address};",
             "recursion yes;",

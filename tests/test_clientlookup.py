@@ -68,25 +68,6 @@ def _getent() -> None:
     require_getent()
 
 
-@pytest.fixture
-def authority(start_server: StartServer) -> Knot:
-    """region.internal (with the 40-address wards-all) on Knot, 127.0.0.1, a high port."""
-    zones = {REGION: region_zone(overrides=MANY_RECORDS), REVERSE: region_reverse_zone()}
-    return start_server(Knot(zones))
-
-
-@pytest.fixture
-def resolver(start_server: StartServer, authority: Knot) -> Callable[..., Unbound]:
-    """resolver(**Unbound options): a started Unbound on port 53 of its own address,
-    stubbed to the authority."""
-
-    def make(**options: Any) -> Unbound:
-        stubs = {REGION: [authority], REVERSE: [authority]}
-        return start_server(Unbound(stubs, client_facing=True, **options))
-
-    return make
-
-
 def why(result: Lookup) -> str:
     return (
         f"rc={result.returncode} {result.seconds:.3f}s stdout={result.stdout!r} "

@@ -89,9 +89,7 @@ def test_a_large_answer_without_tcp_fails_for_glibc_clients() -> None:
     round_ = _large(healthy_round(), DB[0])
     refused = "truncated over UDP and TCP failed: ECONNREFUSED"
     for query in GRAPH.client_plan.where_large(round_.results):
-        round_.add(
-            ProbeResult(query, Result.ERROR, truncated=True, over_tcp=True, detail=refused)
-        )
+        round_.add(ProbeResult(query, Result.ERROR, truncated=True, over_tcp=True, detail=refused))
     health, found = judged(round_)
     assert health.names[DB].state.value == "healthy"  # dnsmon's own EDNS answers fit
     assert health.lookups["clients"][DB].result is Lookup.FAILS
