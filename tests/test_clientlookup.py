@@ -10,7 +10,6 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import dns.flags
 import dns.message
@@ -45,12 +44,9 @@ from zones import (
     LAB,
     MANY,
     MANY_A,
-    MANY_RECORDS,
     REGION,
     REVERSE,
     ad_zone,
-    region_reverse_zone,
-    region_zone,
 )
 
 pytestmark = pytest.mark.integration
