@@ -21,6 +21,7 @@ import pytest
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "status-page"
 PHONE = (390, 844)  # a common phone's viewport, in CSS pixels
+DESKTOP = (1280, 900)
 FLAGS = [
     "--headless=new",
     "--no-sandbox",
@@ -65,6 +66,24 @@ class Browser:
     def open(self, url: str) -> None:
         self.driver.get(url)
 
+    def resize(self, size: tuple[int, int]) -> None:
+        """Make the viewport ``size`` CSS pixels (a phone's, a desktop's)."""
+        self.driver.set_window_size(*size)
+        inner = self.script("return [window.innerWidth, window.innerHeight]")
+        # Headless windows may count a frame: grow the window until the viewport fits.
+        self.driver.set_window_size(2 * size[0] - inner[0], 2 * size[1] - inner[1])
+
+    def on_first_screen(self, selector: str) -> bool:
+        """Whether the element lies wholly within the viewport without scrolling."""
+        return bool(
+            self.script(
+                "const e = document.querySelector(arguments[0]);"
+                "if (!e) return false; const r = e.getBoundingClientRect();"
+                "return r.top >= 0 && r.bottom <= window.innerHeight && r.height > 0;",
+                selector,
+            )
+        )
+
     def text(self, selector: str) -> str:
         from selenium.webdriver.common.by import By
 
@@ -80,9 +99,9 @@ class Browser:
 
         return bool(self.driver.find_elements(By.CSS_SELECTOR, selector))
 
-    def script(self, code: str) -> Any:
+    def script(self, code: str, *args: Any) -> Any:
         """Ask the browser about the page it rendered (the page itself runs no script)."""
-        return self.driver.execute_script(code)
+        return self.driver.execute_script(code, *args)
 
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import Browser
+from browser import DESKTOP, PHONE, Browser
 from exporter import Exporter, wait_until
 from servers import TestRegion
 
@@ -117,7 +117,10 @@ def test_degraded_with_a_runway_counts_down_and_names_the_cause(
     browser: Browser, pages: dict[str, Path]
 ) -> None:
     show(browser, pages, "degraded-with-runway")
-    assert browser.text("#headline") == "Electronic health record is degraded"
+    assert browser.text("#headline") == "1 of 2 services is degraded"
+    assert browser.text("#people").startswith(
+        "Get ready: Electronic health record works only from DNS caches for about 5m 00s more"
+    )
     assert browser.text("#headline-cause").startswith(
         "ns1 and ns2, the only authoritative servers of region.internal, stopped answering at"
     )
@@ -133,7 +136,11 @@ def test_degraded_with_a_runway_counts_down_and_names_the_cause(
 
 def test_down_says_since_when_and_what_to_do(browser: Browser, pages: dict[str, Path]) -> None:
     show(browser, pages, "down")
-    assert browser.text("#headline") == "Electronic health record is down"
+    assert browser.text("#headline") == "1 of 2 services is down"
+    assert browser.text("#people") == "Use the backup routines for 1 service"
+    assert browser.text("#first-step") == (
+        "Electronic health record: Now: Paper forms. Use the red folder at the nurses' station"
+    )
     heading = browser.text("#service-ehr h2")
     assert heading.startswith("Electronic health record (ehr) is down (since ")
     first = browser.text("#service-ehr .backups li")
@@ -145,7 +152,7 @@ def test_down_says_since_when_and_what_to_do(browser: Browser, pages: dict[str, 
 
 def test_stale_answers_are_degraded_and_told(browser: Browser, pages: dict[str, Path]) -> None:
     show(browser, pages, "stale")
-    assert browser.text("#headline") == "Electronic health record is degraded"
+    assert browser.text("#headline") == "1 of 2 services is degraded"
     assert "resolver-b answers 2 names from expired cache" in browser.text("#causes")
     assert_self_contained_and_fits_a_phone(browser)
     browser.driver.find_element("css selector", "#technical summary").click()  # unfold
@@ -162,6 +169,45 @@ def test_recovered_shows_everything_working_again_since_when(
     assert_self_contained_and_fits_a_phone(browser)
 
 
+def working() -> Round:
+    """ns1 down, ns2 up: redundancy lost, every client still served."""
+    return silence(healthy_round(), "ns1")
+
+
+FIRST_SCREEN = {  # state → (the people's state, what the first step says)
+    "working": ("working", "Nothing to do: every service works for the people who use it."),
+    "degraded-with-runway": ("prepare", "Electronic health record: Get ready to use: Paper"),
+    "down": ("use_backups", "Electronic health record: Now: Paper forms."),
+}
+
+
+@pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
+@pytest.mark.parametrize("state", list(FIRST_SCREEN))
+def test_the_first_screen_says_what_people_do(
+    browser: Browser, pages: dict[str, Path], tmp_path: Path, state: str, size: tuple[int, int]
+) -> None:
+    """People's state, the cause in plain words and the first thing to do (or that there
+    is nothing to do) all lie within the first screen, on a phone and on a desktop."""
+    if state == "working":
+        path = tmp_path / "working.html"
+        path.write_text(Story().page(working(), T0))
+        pages = {**pages, "working": path}
+    browser.resize(size)
+    try:
+        browser.open(pages[state].as_uri())
+        browser.screenshot(f"first-screen-{state}-{size[0]}x{size[1]}")
+        people, step = FIRST_SCREEN[state]
+        assert browser.script("return document.querySelector('#people').dataset.people") == people
+        assert browser.text("#first-step").startswith(step)
+        for selector in ("#headline", "#people", "#headline-cause", "#first-step"):
+            assert browser.on_first_screen(selector), f"{selector} is below the first screen"
+        if state == "working":  # the lost redundancy is for the operators, below
+            assert not browser.exists(".backups")
+            assert "ehr" in browser.text("#unfelt")
+    finally:
+        browser.resize(PHONE)
+
+
 def test_every_string_from_the_config_is_escaped(browser: Browser, tmp_path: Path) -> None:
     built = report.build(CONFIG, GRAPH, judge(GRAPH, down()), T0, 0.1)
     built["services"][0]["description"] = "<script>document.title='owned'</script><b>x"
@@ -170,7 +216,8 @@ def test_every_string_from_the_config_is_escaped(browser: Browser, tmp_path: Pat
     browser.open(path.as_uri())
     assert browser.script("return document.scripts.length") == 0
     assert browser.script("return document.images.length") == 0
-    assert "<script>" in browser.text("#headline")
+    assert "<script>" in browser.text("#first-step")  # shown as text, never run
+    assert "<script>" in browser.text("#service-ehr h2")
 
 
 def test_the_served_page_shows_a_real_outage(

@@ -14,6 +14,11 @@ _COLOURS = {"good": "green", "warning": "yellow", "bad": "bold red"}
 # Keyed by the state enums, which are strings, so report values index it directly.
 STYLES: dict[str, str] = {state: _COLOURS[level] for state, level in TROUBLE.items()}
 ORDER = (ServiceState.DOWN, ServiceState.DEGRADED, ServiceState.UP)
+PEOPLE_WORDS = {
+    "working": "working, nothing to do",
+    "prepare": "prepare the backups",
+    "use_backups": "use the backups",
+}
 
 
 class Printer(Protocol):
@@ -150,8 +155,15 @@ def _service(service: dict[str, Any], console: Printer, detailed: bool) -> None:
         line.append(f" {service['description']}")
     if service.get("runway_seconds") is not None:
         line.append(f"  cache runway {runway_text(service['runway_seconds'])}", style="yellow")
+    if detailed and service.get("people"):
+        line.append(f"  people: {PEOPLE_WORDS[service['people']]}")
     console.print(line)
     if detailed:
+        for view in service.get("clients", []):
+            if view["status"] != "up":
+                slowest = view["lookup_seconds"]
+                took = f", slowest lookup {slowest:.1f} s" if slowest is not None else ""
+                console.print(Text(f"      as {view['client']} look it up: {view['status']}{took}"))
         for reason in service["reasons"]:
             console.print(Text(f"      {reason}"))
     for backup in service["backups"]:
@@ -175,9 +187,10 @@ def _backup(backup: dict[str, Any], console: Printer, detailed: bool) -> None:
 def _names(report: dict[str, Any], console: Printer) -> None:
     bad = [n for n in report["names"] if n["status"] != "healthy"]
     healthy = len(report["names"]) - len(bad)
+    felt = [n for n in report["names"] if n["status"] == "healthy" and _felt(n)]
     console.print()
     console.print(Text(f"NAMES: {healthy} of {len(report['names'])} healthy"))
-    for name in bad:
+    for name in bad + felt:
         line = Text(f"  {name['name']} {name['type']}: ")
         line.append(name["status"], style=STYLES[name["status"]])
         if name.get("chain"):
@@ -186,11 +199,27 @@ def _names(report: dict[str, Any], console: Printer) -> None:
         for result in name["results"]:
             if result["result"] != "ok":
                 console.print(Text(f"      {result_line(result)}"))
+        for found in _felt(name):
+            console.print(Text(f"      {lookup_line(found)}"))
+
+
+def _felt(name: dict[str, Any]) -> list[dict[str, Any]]:
+    """The clients' lookups of a name that are slow or fail."""
+    return [found for found in name.get("lookups", []) if found["result"] != "ok"]
+
+
+def lookup_line(found: dict[str, Any]) -> str:
+    """``lookup from wards: slow, 5.0 s (resolver-a silent 5 s, resolver-b ok)``."""
+    return (f"lookup from {found['client']}: {found['result']}, {found['seconds']:.1f} s "
+            f"({found['path']})")  # fmt: skip
 
 
 def result_line(result: dict[str, Any]) -> str:
-    """``ns3 (for app.other.internal): timeout (no answer after 2 attempts)``."""
+    """``ns3 (for app.other.internal): timeout (no answer after 2 attempts)``; an answer
+    to a question asked the clients' way says whose and how."""
     asked = f" (for {result['qname']})" if result.get("qname") else ""
+    if result.get("client"):
+        asked += f" (asked as {result['client']} ask: {result['asked']})"
     detail = f" ({result['detail']})" if result.get("detail") else ""
     return f"{result['server']}{asked}: {result['result']}{detail}"
 

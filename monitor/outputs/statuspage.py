@@ -1,9 +1,12 @@
-"""The status page at ``/``: what broke, since when, and what people should do.
+"""The status page at ``/``: what people should do, what broke, since when.
 
-Written for the people on the wards as much as for the operators: first a headline and
-the causes in plain words; then, for each service that is not up, in the config's own
-words, the backup routines that still work (with their instructions) and the ones that do
-not, and why; the cache runway as a large countdown; the technical detail folded away.
+Written for the people on the wards as much as for the operators. Its first screen, on
+a phone too, says what people should do (nothing; prepare the backups, with the time
+left; use them, with their instructions), the cause in plain words and the first thing
+to do. Then, for each service its users feel, in the config's own words, the backup
+routines that still work (with their instructions) and the ones that do not, and why;
+the cache runway as a large countdown; services with a fault nobody feels yet, for the
+operators; the technical detail folded away.
 
 Self-contained HTML: no script, font, image or style sheet from anywhere else, so it
 still renders when the DNS it reports on is gone. It reloads itself every 10 seconds.
@@ -27,8 +30,12 @@ STYLE = (
     "main{max-width:60em;margin:0 auto;padding:0 1em 2em}"
     "header{padding:.8em 1em;color:#fff}header h1{margin:.1em 0;font-size:1.45em}"
     "header p{margin:.2em 0}header small{color:#f4f4f4}"
+    "#people{font-size:1.25em;font-weight:bold;margin:.4em 0}"
+    "#first-step{background:#fff;color:#111;padding:.5em .7em;margin:.5em 0}"
+    "#headline-cause{font-size:.95em}"
     ".status-up{background:#1f7a1f}.status-degraded{background:#b36b00}"
     ".status-down{background:#b00020}"
+    ".status-degraded.people-working{background:#35576b}"  # a fault nobody feels: calm
     "h2{margin:1em 0 .4em;font-size:1.2em}h3{margin:.6em 0 .3em;font-size:1.05em}"
     ".cause{margin:.4em 0;padding:.6em .8em;background:#fff;border-left:6px solid #b00020}"
     ".service{background:#fff;margin:1em 0;padding:.8em 1em;border-left:8px solid #999}"
@@ -79,8 +86,9 @@ def _body(report: dict[str, Any]) -> str:
     return (
         _header(report)
         + "<main>"
-        + "".join(_service(s, report) for s in report["services"] if s["status"] != "up")
+        + "".join(_service(s, report) for s in _felt(report))
         + _causes(report)
+        + _unfelt(report)
         + _working(report)
         + _technical(report)
         + _footer(report)
@@ -89,35 +97,85 @@ def _body(report: dict[str, Any]) -> str:
 
 
 def headline(report: dict[str, Any]) -> str:
-    """One sentence: what is wrong and since when, or that all is well."""
-    down = [s for s in report["services"] if s["status"] == "down"]
-    degraded = [s for s in report["services"] if s["status"] == "degraded"]
+    """One short sentence that counts: ``2 of 10 services are down, 1 degraded``."""
+    services = report["services"]
+    down = sum(1 for s in services if s["status"] == "down")
+    degraded = sum(1 for s in services if s["status"] == "degraded")
     if not down and not degraded:
         return "All services are working"
-    parts = []
-    if down:
-        parts.append(f"{_names(down)} {'is' if len(down) == 1 else 'are'} down")
-    if degraded:
-        parts.append(f"{_names(degraded)} {'is' if len(degraded) == 1 else 'are'} degraded")
-    return "; ".join(parts)
+    first, rest = (down, "down") if down else (degraded, "degraded")
+    verb = "is" if first == 1 else "are"
+    told = f"{first} of {len(services)} service{'' if len(services) == 1 else 's'} {verb} {rest}"
+    return f"{told}, {degraded} degraded" if down and degraded else told
 
 
-def _names(services: list[dict[str, Any]]) -> str:
-    labels = [s.get("description") or s["name"] for s in services]
-    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+PEOPLE_ORDER = {"use_backups": 2, "prepare": 1, "working": 0}
+
+
+def people_state(report: dict[str, Any]) -> str:
+    """What the page tells people to do: the most urgent of any service's."""
+    states = [s.get("people", "working") for s in report["services"]]
+    return max(states, key=PEOPLE_ORDER.__getitem__, default="working")
+
+
+def _felt(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The services whose users feel it: down for some, or only on caches running out."""
+    return [s for s in report["services"] if s.get("people", "working") != "working"]
 
 
 def _header(report: dict[str, Any]) -> str:
     status = report["status"]
+    people = people_state(report)
     first = report["causes"][0]["summary"] if report.get("causes") else ""
     cause = f"<p id='headline-cause'>{escape(first)}</p>" if first and status != "up" else ""
+    told, step = _what_people_do(report, people)
     return (
-        f"<header class='status-{escape(status)}'>"
+        f"<header class='status-{escape(status)} people-{escape(people)}'>"
         f"<p>{escape(report['site'])} · {STATE_WORDS.get(status, status)}</p>"
-        f"<h1 id='headline'>{escape(headline(report))}</h1>{cause}"
+        f"<h1 id='headline'>{escape(headline(report))}</h1>"
+        f"<p id='people' data-people='{escape(people)}'>{escape(told)}</p>{cause}"
+        f"<p id='first-step'>{escape(step)}</p>"
         f"<p><small>checked {escape(_clock(report['started_at']))}; this page refreshes "
         f"every {REFRESH_SECONDS} s</small></p></header>"
     )
+
+
+def _what_people_do(report: dict[str, Any], people: str) -> tuple[str, str]:
+    """(what people should do, the first thing to do) in their words."""
+    felt = _felt(report)
+    if people == "working":
+        step = "Nothing to do: every service works for the people who use it."
+        if report["status"] != "up":
+            step += " The IT team is told of a fault that nobody feels yet."
+        return "Everything works for its users", step
+    if people == "prepare":
+        service = min((s for s in felt if s.get("runway_seconds") is not None),
+                      key=lambda s: s["runway_seconds"], default=felt[0])  # fmt: skip
+        label = service.get("description") or service["name"]
+        left = service.get("runway_seconds")
+        until = ""
+        if left is not None:
+            at = time.strftime("%H:%M", time.localtime(epoch_of(report["started_at"]) + left))
+            until = f" for about {runway_text(left)} more (until {at})"
+        told = f"Get ready: {label} works only from DNS caches{until}"
+        return told, _first_backup(service, "Get ready to use")
+    down = [s for s in felt if s.get("people") == "use_backups"]
+    told = (f"Use the backup routines for {len(down)} service"
+            f"{'' if len(down) == 1 else 's'}")  # fmt: skip
+    return told, _first_backup(down[0], "Now")
+
+
+def _first_backup(service: dict[str, Any], how: str) -> str:
+    """The first backup that works for ``service``, with its instructions."""
+    label = service.get("description") or service["name"]
+    usable = [b for b in service["backups"] if b["status"] != "unusable"]
+    usable.sort(key=lambda b: b["status"] != "usable")
+    if not usable:
+        return f"{label}: no backup routine that still works is on record."
+    backup = usable[0]
+    what = backup.get("description") or backup["name"]
+    instructions = backup.get("instructions") or ""
+    return f"{label}: {how}: {what}." + (f" {instructions}" if instructions else "")
 
 
 def _causes(report: dict[str, Any]) -> str:
@@ -214,6 +272,23 @@ def _why(backup: dict[str, Any], service: str) -> str:
     if level in FATE_WORDS:
         return f": it needs {FATE_WORDS[level]} as {escape(service)}"
     return ""
+
+
+def _unfelt(report: dict[str, Any]) -> str:
+    """Services degraded for the operators while their users feel nothing yet."""
+    quiet = [s for s in report["services"] if s["status"] != "up" and s not in _felt(report)]
+    if not quiet:
+        return ""
+    items = "".join(
+        f"<li id='service-{escape(s['name'])}' class='service-unfelt'>"
+        f"{escape(s.get('description') or s['name'])} <small>({escape(s['name'])})</small>"
+        f"{_since(s.get('since'))}<br><small>{escape('; '.join(s['reasons'][:2]))}</small></li>"
+        for s in quiet
+    )
+    return (
+        "<section id='unfelt'><h2>Working for their users, with a fault for the IT team"
+        f"</h2><ul class='ok-list'>{items}</ul></section>"
+    )
 
 
 def _working(report: dict[str, Any]) -> str:
