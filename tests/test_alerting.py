@@ -123,3 +123,32 @@ def test_report_alerts_name_the_backups_that_still_work() -> None:
     assert dict(dark.labels) == {"alertname": "DnsmonZoneDark", "severity": "critical",
                                  "site": "north", "zone": "region.internal"}  # fmt: skip
     assert dark.as_json(0)["startsAt"] == "2026-11-27T02:58:00.000000Z"
+
+
+def test_a_pushed_service_down_alert_says_how_each_client_group_sees_it() -> None:
+    report = {
+        "site": "north", "started_at": "2026-11-27T03:00:00Z",
+        "causes": [{"kind": "negative_answer", "target": "resolver-a", "services": ["ehr"],
+                    "summary": "resolver-a answers NXDOMAIN for ehr-db.region.internal A, which "
+                               "resolver-b resolves: clients that ask it first fail and never "
+                               "ask another", "since": "2026-11-27T02:58:00Z"}],
+        "zones": [],
+        "services": [{
+            "name": "ehr", "description": "Electronic health record", "criticality": "critical",
+            "status": "down", "since": "2026-11-27T02:58:00Z", "runway_seconds": None,
+            "backups": [],
+            "clients": [
+                {"client": "wards", "status": "down", "lookup_seconds": 0.001, "reasons": [
+                    "ehr-db.region.internal A from wards: resolver-a answers NXDOMAIN, which "
+                    "glibc takes as final"]},
+                {"client": "labs", "status": "up", "lookup_seconds": 0.001, "reasons": []},
+            ],
+        }],
+    }  # fmt: skip
+    [down] = alerts.build(report)
+    told = dict(down.annotations)
+    assert told["clients"] == (
+        "wards: down (ehr-db.region.internal A from wards: resolver-a answers NXDOMAIN, which"
+        " glibc takes as final)"
+    )
+    assert told["cause"].startswith("resolver-a answers NXDOMAIN")

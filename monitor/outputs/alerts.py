@@ -74,7 +74,7 @@ def _service_alerts(
         out.append(_alert(
             "DnsmonServiceDown", severity, site, since, {"service": name},
             summary=f"{label} ({name}) is down, seen from {site}",
-            cause=why, description=_usable_backups(service),
+            cause=why, description=_usable_backups(service), clients=_as_clients_see(service),
         ))  # fmt: skip
     runway = service.get("runway_seconds")
     if runway is not None and runway < RUNWAY_SHORT_SECONDS and state != "down":
@@ -119,6 +119,16 @@ def _alert(
 
 def _causes_of(causes: Iterable[dict[str, Any]], service: str) -> str:
     return "; ".join(c["summary"] for c in causes if service in c["services"])
+
+
+def _as_clients_see(service: dict[str, Any]) -> str:
+    """``wards: down (ehr-db.region.internal A from wards: resolver-a answers NXDOMAIN…)``."""
+    told = []
+    for view in service.get("clients", []):
+        if view["status"] != "up":
+            why = f" ({view['reasons'][0]})" if view["reasons"] else ""
+            told.append(f"{view['client']}: {view['status']}{why}")
+    return "; ".join(told)
 
 
 def _usable_backups(service: dict[str, Any]) -> str:
