@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import dns.rcode
 
-from monitor.config import ClientGroup
+from monitor.config import ClientGroup, Server
 from monitor.judging import stubs
 from monitor.judging.graph import Deps, Graph
 from monitor.judging.stubs import Heard, Said
@@ -69,28 +69,39 @@ def replay_round(graph: Graph, results: Results) -> Lookups:
     out: Lookups = {}
     for group in graph.client_groups:
         settings = stubs.settings_of(group)
+        asked = _Asked(graph, group, results)
         found = out[group.name] = {}
         for key in sorted(graph.client_needs(group.name)):
-            heard = heard_by(graph, group, key, results)
+            heard = asked.heard(key)
             if heard:  # else none of its resolvers is asked for it: no lookup to replay
                 found[key] = look_up(group, settings, key, heard)
     return out
 
 
-def heard_by(graph: Graph, group: ClientGroup, key: NameKey, results: Results) -> list[Heard]:
-    """What each of the group's resolvers said to the group's question, in its order:
-    asked the group's way where it was, else dnsmon's own answer (the same question)."""
-    shape = shape_of(group)
-    heard = []
-    for server in graph.client_plan.resolvers(group, graph.names[key]):
-        if server.name not in stubs.servers_used(group):
-            continue
-        found = results.get(result_key(key[0], key[1], server, shape))
-        if found is None:
-            found = results.get(result_key(key[0], key[1], server))
-        if found is not None:
-            heard.append(heard_from(found))
-    return heard
+class _Asked:
+    """What each of a group's resolvers said to the group's question, in the group's
+    order: asked the group's way where it was, else dnsmon's own answer (the same
+    question: the group's way was not asked because it could not differ)."""
+
+    def __init__(self, graph: Graph, group: ClientGroup, results: Results) -> None:
+        self.graph, self.group, self.results = graph, group, results
+        self.shape = shape_of(group)
+        self._keys: dict[str, tuple[str, str]] = {}  # server view → (its way, dnsmon's)
+
+    def heard(self, key: NameKey) -> list[Heard]:
+        heard = []
+        for server in self.graph.client_plan.resolvers(self.group, self.graph.names[key]):
+            theirs, own = self._keys.get(server.key) or self._remember(server)
+            found = self.results.get((key[0], key[1], theirs))
+            if found is None:
+                found = self.results.get((key[0], key[1], own))
+            if found is not None:
+                heard.append(heard_from(found))
+        return heard
+
+    def _remember(self, server: Server) -> tuple[str, str]:
+        keys = self._keys[server.key] = (result_key("", "", server, self.shape)[2], server.key)
+        return keys
 
 
 def look_up(

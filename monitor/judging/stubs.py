@@ -74,30 +74,24 @@ class Settings:
     rotate: bool
 
 
-# Each stub's defaults (timeout seconds, attempts) and how many servers it uses at most.
+# Each stub's defaults: timeout seconds, attempts.
 DEFAULTS = {
-    Stub.GLIBC: (5.0, 2, 3),  # resolv.h RES_TIMEOUT, RES_DFLRETRY; MAXNS
-    Stub.MUSL: (5.0, 2, 3),  # resolvconf.c; lookup.h MAXNS
-    Stub.SYSTEMD_RESOLVED: (5.0, 24, 256),  # DNS_TIMEOUT_USEC, DNS_TRANSACTION_ATTEMPTS_MAX
-    Stub.WINDOWS: (1.0, 5, 256),  # 0, 1, 2, 4, 8 s: the documented schedule
+    Stub.GLIBC: (5.0, 2),  # resolv.h RES_TIMEOUT, RES_DFLRETRY
+    Stub.MUSL: (5.0, 2),  # resolvconf.c
+    Stub.SYSTEMD_RESOLVED: (5.0, 24),  # DNS_TIMEOUT_USEC, DNS_TRANSACTION_ATTEMPTS_MAX
+    Stub.WINDOWS: (1.0, 5),  # 0, 1, 2, 4, 8 s: the documented schedule
 }
 FINAL = frozenset({Said.ANSWER, Said.WRONG, Said.NEGATIVE, Said.FORMERR})
 
 
 def settings_of(group: ClientGroup) -> Settings:
-    timeout, attempts, _ = DEFAULTS[group.stub]
+    timeout, attempts = DEFAULTS[group.stub]
     return Settings(
         group.stub,
         group.timeout if group.timeout is not None else timeout,
         group.attempts if group.attempts is not None else attempts,
         group.rotate,
     )
-
-
-def servers_used(group: ClientGroup) -> tuple[str, ...]:
-    """The resolvers the stub uses, in order: glibc and musl stop at three (the stand-in
-    group, which nobody described, uses every one)."""
-    return group.resolvers if group.stand_in else group.resolvers[: DEFAULTS[group.stub][2]]
 
 
 def replay(settings: Settings, heard: Sequence[Heard]) -> Replay:

@@ -33,6 +33,8 @@ SENDS_EDNS = {
     Stub.WINDOWS: True,
     Stub.SYSTEMD_RESOLVED: True,
 }
+# How many of its resolvers each stub uses, in order: glibc's MAXNS and musl's are 3.
+MAX_SERVERS = {Stub.GLIBC: 3, Stub.MUSL: 3, Stub.WINDOWS: 256, Stub.SYSTEMD_RESOLVED: 256}
 PLAIN_DNS_LIMIT = 512  # bytes a reply over UDP may have without EDNS (RFC 1035 4.2.1)
 
 Asked = tuple[NameKey, str, Shape]  # a name, a resolver's view key, a shape
@@ -41,6 +43,12 @@ Asked = tuple[NameKey, str, Shape]  # a name, a resolver's view key, a shape
 def shape_of(group: ClientGroup) -> Shape:
     """How ``group``'s stub asks: with EDNS or not, from its source or any address."""
     return Shape(SENDS_EDNS[group.stub], group.source)
+
+
+def servers_used(group: ClientGroup) -> tuple[str, ...]:
+    """The resolvers the group's stub uses, in order: glibc and musl stop at three (the
+    stand-in group, which nobody described, uses every one)."""
+    return group.resolvers if group.stand_in else group.resolvers[: MAX_SERVERS[group.stub]]
 
 
 def too_large_for_plain_dns(own: ProbeResult) -> bool:
@@ -58,6 +66,9 @@ class ClientPlan:
     # Each question asked the clients' way, and the groups that ask it that way.
     asks: dict[Asked, list[str]] = field(init=False, default_factory=dict)
     _queries: dict[Asked, Query] = field(init=False, default_factory=dict)
+    _resolvers: dict[tuple[str, tuple[str, ...] | None, str | None], list[Server]] = field(
+        init=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         names = {(n.name, n.type): n for n in self.layout.config.names}
@@ -77,9 +88,14 @@ class ClientPlan:
                                          None, shape, ", ".join(groups))  # fmt: skip
 
     def resolvers(self, group: ClientGroup, name: Name) -> list[Server]:
-        """The group's resolvers that ``name`` is asked of, in the group's order."""
-        asked = {s.name: s for s in self.layout.servers_for(name) if s.role is Role.RECURSIVE}
-        return [asked[r] for r in group.resolvers if r in asked]
+        """The group's resolvers that its stub uses and ``name`` is asked of, in the
+        group's order; names that share server lists share the answer."""
+        key = (group.name, name.servers, self.layout.zone_of(name.name))
+        found = self._resolvers.get(key)
+        if found is None:
+            asked = {s.name: s for s in self.layout.servers_for(name) if s.role is Role.RECURSIVE}
+            found = self._resolvers[key] = [asked[r] for r in servers_used(group) if r in asked]
+        return found
 
     def always(self) -> list[Query]:
         """The client questions every round asks: those from a group's own address."""

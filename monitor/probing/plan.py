@@ -77,7 +77,8 @@ class Query:
 
 def result_key(name: str, rdtype: str, server: Server, shape: Shape = OWN) -> tuple[str, str, str]:
     """What the answer of ``server`` to this question in this shape is filed under."""
-    return (name, rdtype, server.key if shape == OWN else f"{server.key} {shape}")
+    own = shape is OWN or shape == OWN
+    return (name, rdtype, server.key if own else f"{server.key} {shape}")
 
 
 def zone_of(name: str, zones: Iterable[str]) -> str | None:
