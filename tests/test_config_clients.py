@@ -129,3 +129,21 @@ def test_primary_on_a_resolver_is_refused() -> None:
     assert caught.value.errors == [
         "probes.yaml:3: servers[1].primary: only an authoritative server is a zone's primary"
     ]
+
+
+def test_lint_says_which_resolvers_a_glibc_group_never_asks() -> None:
+    from monitor.judging.lint import findings
+
+    more = "  - {name: r3, address: 127.0.0.1, port: 5303}\n"
+    more += "  - {name: r4, address: 127.0.0.1, port: 5304}\n"
+    four = SERVERS.replace("servers:\n", "servers:\n" + more)
+    config = parse(four + NAMES + """\
+clients:
+  - {name: wards, resolvers: [resolver-a, resolver-b, r3, r4]}
+  - {name: windows, resolvers: [resolver-a, resolver-b, r3, r4], stub: windows}
+""")  # fmt: skip
+    unused = [f for f in findings(config) if f["kind"] == "client_resolvers_unused"]
+    assert [f["message"] for f in unused] == [
+        "client group wards lists 4 resolvers, but glibc asks only the first 3: r4 never "
+        "helps these clients"
+    ]

@@ -15,6 +15,7 @@ from monitor.config import Backup, Config, Defaults, Service
 from monitor.config.values import format_duration
 from monitor.judging import graph as graph_module
 from monitor.judging.graph import Fate, Graph
+from monitor.probing.clientplan import servers_used
 from monitor.states import CRITICALITY_RANK, Role, SharedFate
 
 Finding = dict[str, Any]
@@ -34,6 +35,7 @@ def findings(config: Config, graph: Graph | None = None) -> list[Finding]:
         *_criticality_inversions(graph),
         *_single_server_names(graph),
         *_single_server_zones(graph),
+        *_resolvers_unused(graph),
         *_unwatched_authority(graph),
         *_services_without_backup(graph),
         *_undescribed_backups(graph),
@@ -143,6 +145,21 @@ def _single_server_names(graph: Graph) -> Iterator[Finding]:
                 f"{key[0]} {key[1]}",
                 f"{key[0]} {key[1]} is asked of one resolver only ({resolvers[0].name}): "
                 f"clients using another resolver are not covered",
+            )
+
+
+def _resolvers_unused(graph: Graph) -> Iterator[Finding]:
+    """Resolvers a client group lists that its stub never asks (glibc and musl use three)."""
+    for group in graph.client_groups:
+        used = servers_used(group)
+        unused = group.resolvers[len(used) :]
+        if unused:
+            yield _finding(
+                "client_resolvers_unused",
+                group.name,
+                f"client group {group.name} lists {len(group.resolvers)} resolvers, but "
+                f"{group.stub} asks only the first {len(used)}: {', '.join(unused)} never "
+                "helps these clients",
             )
 
 
