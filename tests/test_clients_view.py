@@ -200,3 +200,30 @@ services:
     lines = [line for line in text.decode().splitlines() if line.startswith("dnsmon_probe_success")]
     assert len(lines) == len(set(line.rsplit(" ", 1)[0] for line in lines))  # no duplicate
     assert 'dnsmon_server_up{role="authoritative",server="dc1"} 0.0' in text.decode()
+
+
+def test_a_diff_keeps_each_way_a_server_was_asked_apart() -> None:
+    """dnsmon's own answer and the clients' (without EDNS) from one resolver are two
+    answers: a diff compares each with its own, never one with the other."""
+    from monitor.outputs import snapshot
+
+    def report_with(client_result: str) -> dict:
+        return {
+            "config_fingerprint": "f", "services": [], "zones": [],
+            "names": [{"name": DB[0], "type": "A", "status": "healthy", "results": [
+                {"server": "resolver-a", "role": "recursive", "result": "ok", "ttl": 300,
+                 "answers": ["127.20.1.15"]},
+                {"server": "resolver-a", "role": "recursive", "result": client_result,
+                 "ttl": None, "answers": [], "client": "wards", "asked": "without EDNS"},
+                {"server": "dc1", "role": "recursive", "result": "ok", "ttl": 300,
+                 "answers": ["127.20.1.15"]},
+                {"server": "dc1", "role": "authoritative", "result": "ok", "ttl": 300,
+                 "answers": ["127.20.1.15"]},
+            ]}],
+        }  # fmt: skip
+
+    diff = snapshot.compare(report_with("ok"), report_with("error"))
+    assert [(c["server"], c["before"], c["after"]) for c in diff.results] == [
+        ("resolver-a (without EDNS)", "ok", "error")
+    ]
+    assert not diff.not_comparable and diff.exit_code() == 2

@@ -107,8 +107,20 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> Diff:
     return diff
 
 
-def _results(report: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    return {(n["name"], n["type"], r["server"]): r for n in report["names"] for r in n["results"]}
+def _results(report: dict[str, Any]) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+    """Every answer by name, type, who was asked how, and in which role: a machine with
+    both roles answers twice, and a question asked the clients' way is one of its own."""
+    return {
+        (n["name"], n["type"], _asked(r), r.get("role", "")): r
+        for n in report["names"]
+        for r in n["results"]
+    }
+
+
+def _asked(result: dict[str, Any]) -> str:
+    """``resolver-a``, or ``resolver-a (without EDNS)`` for the clients' question."""
+    asked = result.get("asked")
+    return f"{result['server']} ({asked})" if asked else str(result["server"])
 
 
 def _compare_results(old: dict, new: dict, diff: Diff) -> None:
