@@ -147,3 +147,16 @@ clients:
         "client group wards lists 4 resolvers, but glibc asks only the first 3: r4 never "
         "helps these clients"
     ]
+
+
+def test_lint_says_when_this_host_cannot_ask_from_a_groups_source() -> None:
+    from monitor.judging.lint import findings
+
+    config = parse(SERVERS + NAMES + """\
+clients:
+  - {name: here, resolvers: [resolver-a], source: 127.0.0.1}
+  - {name: elsewhere, resolvers: [resolver-a], source: 192.0.2.7}
+""")  # fmt: skip
+    found = [f for f in findings(config) if f["kind"] == "client_source_not_here"]
+    assert [f["subject"] for f in found] == ["elsewhere"]
+    assert "cannot ask from 192.0.2.7" in found[0]["message"]

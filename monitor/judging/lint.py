@@ -1,13 +1,16 @@
 """What can be known without probing: shared fate, single points of failure, gaps,
 rounds that cannot fit their interval, and reloads that drop most of what was watched.
 
-Pure over the config's graph; ``dnsmon lint`` prints the findings (``outputs.render``) and
-exits 1 when there are any; ``serve`` logs ``reload_findings`` when it takes a new config.
+Pure over the config's graph, but for one question to the kernel: whether this host holds
+a client group's source address (a bind, which sends nothing). ``dnsmon lint`` prints the
+findings (``outputs.render``) and exits 1 when there are any; ``serve`` logs
+``reload_findings`` when it takes a new config.
 """
 
 from __future__ import annotations
 
 import math
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +39,7 @@ def findings(config: Config, graph: Graph | None = None) -> list[Finding]:
         *_single_server_names(graph),
         *_single_server_zones(graph),
         *_resolvers_unused(graph),
+        *_sources_not_here(graph),
         *_unwatched_authority(graph),
         *_services_without_backup(graph),
         *_undescribed_backups(graph),
@@ -160,6 +164,26 @@ def _resolvers_unused(graph: Graph) -> Iterator[Finding]:
                 f"client group {group.name} lists {len(group.resolvers)} resolvers, but "
                 f"{group.stub} asks only the first {len(used)}: {', '.join(unused)} never "
                 "helps these clients",
+            )
+
+
+def _sources_not_here(graph: Graph) -> Iterator[Finding]:
+    """A client group's source must be an address of this host, or nothing can be asked
+    from it (and every lookup of the group would fail)."""
+    for group in graph.client_groups:
+        if group.source is None:
+            continue
+        family = socket.AF_INET6 if ":" in group.source else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                sock.bind((group.source, 0))  # binding sends nothing anywhere
+        except OSError as exc:
+            yield _finding(
+                "client_source_not_here",
+                group.name,
+                f"client group {group.name}: this host cannot ask from {group.source} "
+                f"({exc.strerror or exc}); add the address to one of its interfaces, or "
+                "every lookup of the group fails",
             )
 
 
