@@ -88,7 +88,7 @@ def _large(round_: Round, name: str) -> Round:
 def test_a_large_answer_without_tcp_fails_for_glibc_clients() -> None:
     round_ = _large(healthy_round(), DB[0])
     refused = "truncated over UDP and TCP failed: ECONNREFUSED"
-    for query in GRAPH.client_plan.where_large(round_.results):
+    for query in GRAPH.client_plan.where_large(round_.results.values()):
         round_.add(ProbeResult(query, Result.ERROR, truncated=True, over_tcp=True, detail=refused))
     health, found = judged(round_)
     assert health.names[DB].state.value == "healthy"  # dnsmon's own EDNS answers fit
@@ -105,7 +105,7 @@ def test_a_large_answer_without_tcp_fails_for_glibc_clients() -> None:
 
 
 def test_small_answers_are_not_asked_again_without_edns() -> None:
-    assert GRAPH.client_plan.where_large(healthy_round().results) == []
+    assert GRAPH.client_plan.where_large(healthy_round().results.values()) == []
     assert GRAPH.client_plan.always() == []  # no group asks from an address of its own
 
 

@@ -65,29 +65,28 @@ class ClientPlan:
     layout: Layout
     groups: tuple[ClientGroup, ...]
     needs: Mapping[str, Iterable[NameKey]]  # group name → the names its services need
-    # Each question asked the clients' way, and the groups that ask it that way.
-    asks: dict[Asked, list[str]] = field(init=False, default_factory=dict)
-    _queries: dict[Asked, Query] = field(init=False, default_factory=dict)
+    _always: list[Query] = field(init=False, default_factory=list)
     _resolvers: dict[tuple[str, tuple[str, ...] | None, str | None], list[Server]] = field(
         init=False, default_factory=dict
     )
 
     def __post_init__(self) -> None:
-        names = {(n.name, n.type): n for n in self.layout.config.names}
-        for group in self.groups:
-            shape = shape_of(group)
-            if shape == OWN:
-                continue
-            for key in self.needs.get(group.name, ()):
-                for server in self.resolvers(group, names[key]):
-                    self.asks.setdefault((key, server.key, shape), []).append(group.name)
-        views = {s.key: s for s in self.layout.recursive}
-        for asked, groups in self.asks.items():
-            key, server_key, shape = asked
-            view = views[server_key]
-            expect = names[key].expect
-            self._queries[asked] = Query(key[0], key[1], view, True, expect, Purpose.CLIENT,
-                                         None, shape, ", ".join(groups))  # fmt: skip
+        self._names = {(n.name, n.type): n for n in self.layout.config.names}
+        self._needs = {group: frozenset(keys) for group, keys in self.needs.items()}
+        sourced = [g for g in self.groups if g.source is not None]
+        asks: dict[Asked, list[str]] = {}
+        for group in sourced:
+            for key in self._needs.get(group.name, ()):
+                for server in self.resolvers(group, self._names[key]):
+                    asks.setdefault((key, server.key, shape_of(group)), []).append(group.name)
+        self._always = [self._query(asked, groups) for asked, groups in asks.items()]
+
+    def _query(self, asked: Asked, groups: list[str]) -> Query:
+        key, server_key, shape = asked
+        view = next(s for s in self.layout.recursive if s.key == server_key)
+        expect = self._names[key].expect
+        return Query(key[0], key[1], view, True, expect, Purpose.CLIENT, None, shape,
+                     ", ".join(groups))  # fmt: skip
 
     def resolvers(self, group: ClientGroup, name: Name) -> list[Server]:
         """The group's resolvers that its stub uses and ``name`` is asked of, in the
@@ -101,20 +100,25 @@ class ClientPlan:
 
     def always(self) -> list[Query]:
         """The client questions every round asks: those from a group's own address."""
-        return [q for (_, _, shape), q in self._queries.items() if shape.source is not None]
+        return list(self._always)
 
-    def where_large(self, own: Mapping[tuple[str, str, str], ProbeResult]) -> list[Query]:
-        """The questions without EDNS whose own answer (in ``own``) was too large for
-        plain DNS, and so may reach these clients truncated."""
-        found = []
-        for (key, server, shape), query in self._queries.items():
-            if shape.source is None:
-                result = own.get((key[0], key[1], server))
-                if result is not None and too_large_for_plain_dns(result):
-                    found.append(query)
-        return found
-
-    def by_keys(self, keys: Iterable[tuple[str, str, str]]) -> list[Query]:
-        """The client questions filed under these result keys (asked in an earlier round)."""
-        wanted = set(keys)
-        return [q for q in self._queries.values() if q.key in wanted]
+    def where_large(self, own: Iterable[ProbeResult]) -> list[Query]:
+        """The questions without EDNS, from the host's own address, of the answers in
+        ``own`` that were too large for plain DNS and so may reach such clients
+        truncated. Worked out from the large answers alone: they are few."""
+        plain = [g for g in self.groups if g.source is None and shape_of(g) != OWN]
+        asks: dict[Asked, list[str]] = {}
+        for r in own:
+            if r.query.purpose is not Purpose.NAME or not r.recursive:
+                continue
+            if not too_large_for_plain_dns(r):
+                continue
+            key = (r.query.name, r.query.type)
+            for group in plain:
+                if key in self._needs.get(group.name, ()) and r.query.server.key in {
+                    s.key for s in self.resolvers(group, self._names[key])
+                }:
+                    asks.setdefault((key, r.query.server.key, shape_of(group)), []).append(
+                        group.name
+                    )
+        return [self._query(asked, groups) for asked, groups in asks.items()]

@@ -62,13 +62,13 @@ class Monitor:
         self.history = History(time.time()) if continuous else None
         # Client questions (without EDNS) whose answers were too large for plain DNS in
         # an earlier round: asked with everything else, not in a second pass.
-        self.large: set[tuple[str, str, str]] = set()
+        self.large: dict[tuple[str, str, str], plan.Query] = {}
 
     def succeed(self, previous: Monitor) -> None:
         """Carry over what rounds have learned when a reload replaces ``previous``: CNAME
         chains, runway anchors and servers known to refuse EDNS."""
         self.chains.update(previous.chains)
-        self.large |= previous.large
+        self.large.update(previous.large)
         if previous.clock is not None:
             self.clock = previous.clock
         if previous.history is not None:
@@ -79,7 +79,7 @@ class Monitor:
         """dnsmon's own questions, the canaries, and the questions clients ask their own
         way (from their source address, or known from earlier rounds to need it)."""
         layout, clients = self.graph.layout, self.graph.client_plan
-        client_queries = clients.always() + clients.by_keys(self.large)
+        client_queries = clients.always() + list(self.large.values())
         if not services:
             return layout.build() + layout.canaries() + client_queries
         keys = {k for name in services for k in self.graph.needs(name)[0]}
@@ -115,11 +115,11 @@ class Monitor:
     ) -> list[plan.Query]:
         """Client questions without EDNS whose answer this round was too large for plain
         DNS and that were not asked yet; remembered for the next rounds."""
-        found = self.graph.client_plan.where_large(results.results)
+        found = self.graph.client_plan.where_large(results.results.values())
         found = [q for q in found if (q.name, q.type) in wanted and q.key not in asked]
-        self.large = {q.key for q in found} | {
-            k for k in self.large if (r := results.results.get(k)) is not None and r.truncated
-        }
+        still = {k: q for k, q in self.large.items()
+                 if (r := results.results.get(k)) is not None and r.truncated}  # fmt: skip
+        self.large = {**still, **{q.key: q for q in found}}
         return found
 
     def _learn_chains(self, results: Round, wanted: set[NameKey]) -> None:
