@@ -76,15 +76,32 @@ def causes(report: dict[str, Any]) -> list[tuple[str, str]]:
     return [(c["kind"], c["target"]) for c in report["causes"]]
 
 
+def two_resolvers(
+    tmp_path: Path, authority: Knot, resolver: Callable[..., Unbound], name: str = EHR,
+    a: dict[str, Any] | None = None, b: dict[str, Any] | None = None,
+) -> tuple[Unbound, Unbound, Path]:  # fmt: skip
+    """resolver-a and resolver-b (with these Unbound options), and a config whose wards
+    ask them in that order for ``name``."""
+    first, second = resolver(**(a or {})), resolver(**(b or {}))
+    entries = [server("resolver-a", first), server("resolver-b", second)]
+    return first, second, probes(tmp_path, entries, authority, [name])
+
+
+def both_ways(
+    config: Path, name: str, servers: list[Server]
+) -> tuple[Lookup, int, dict[str, Any], dict[str, Any]]:
+    """glibc's getent lookup, then ``dnsmon check``: what was measured, the exit code,
+    the report and the wards' replayed lookup of ``name``."""
+    measured = lookup(name, servers)
+    code, report = check(config)
+    return measured, code, report, verdict(report, name)
+
+
 def test_healthy_resolvers_are_ok_for_the_wards(
     tmp_path: Path, authority: Knot, resolver: Callable[..., Unbound]
 ) -> None:
-    a, b = resolver(), resolver()
-    config = probes(tmp_path, [server("resolver-a", a), server("resolver-b", b)], authority,
-                    [EHR])  # fmt: skip
-    code, report = check(config)
-    measured = lookup(EHR, [a, b])
-    found = verdict(report, EHR)
+    a, b, config = two_resolvers(tmp_path, authority, resolver)
+    measured, code, report, found = both_ways(config, EHR, [a, b])
     assert (code, found["result"], found["answered_by"]) == (0, "ok", "resolver-a")
     held_to(found, measured)
     ehr = report["services"][0]
@@ -94,13 +111,9 @@ def test_healthy_resolvers_are_ok_for_the_wards(
 def test_a_hung_first_resolver_makes_every_lookup_wait_five_seconds(
     tmp_path: Path, authority: Knot, resolver: Callable[..., Unbound]
 ) -> None:
-    a, b = resolver(), resolver()
-    config = probes(tmp_path, [server("resolver-a", a), server("resolver-b", b)], authority,
-                    [EHR])  # fmt: skip
+    a, b, config = two_resolvers(tmp_path, authority, resolver)
     a.pause()
-    measured = lookup(EHR, [a, b])
-    code, report = check(config)
-    found = verdict(report, EHR)
+    measured, code, report, found = both_ways(config, EHR, [a, b])
     assert measured.found and measured.seconds > 4.5
     assert (found["result"], found["answered_by"]) == ("slow", "resolver-b")
     assert found["path"].startswith("resolver-a silent 5 s, resolver-b ok")
@@ -114,13 +127,9 @@ def test_a_hung_first_resolver_makes_every_lookup_wait_five_seconds(
 def test_a_stopped_first_resolver_costs_the_clients_nothing(
     tmp_path: Path, authority: Knot, resolver: Callable[..., Unbound]
 ) -> None:
-    a, b = resolver(), resolver()
-    config = probes(tmp_path, [server("resolver-a", a), server("resolver-b", b)], authority,
-                    [EHR])  # fmt: skip
+    a, b, config = two_resolvers(tmp_path, authority, resolver)
     a.stop()  # its port is closed: glibc moves on at once
-    measured = lookup(EHR, [a, b])
-    code, report = check(config)
-    found = verdict(report, EHR)
+    measured, code, report, found = both_ways(config, EHR, [a, b])
     assert found["result"] == "ok"
     held_to(found, measured)
     assert causes(report) == [("server_unreachable", "resolver-a")]
@@ -129,12 +138,8 @@ def test_a_stopped_first_resolver_costs_the_clients_nothing(
 def test_an_nxdomain_from_the_first_resolver_is_down_for_the_wards(
     tmp_path: Path, authority: Knot, resolver: Callable[..., Unbound]
 ) -> None:
-    a, b = resolver(nxdomain=[EHR]), resolver()
-    config = probes(tmp_path, [server("resolver-a", a), server("resolver-b", b)], authority,
-                    [EHR])  # fmt: skip
-    measured = lookup(EHR, [a, b])
-    code, report = check(config)
-    found = verdict(report, EHR)
+    a, b, config = two_resolvers(tmp_path, authority, resolver, a={"nxdomain": [EHR]})
+    measured, code, report, found = both_ways(config, EHR, [a, b])
     assert not measured.found
     assert (found["result"], found["answered_by"]) == ("fails", "resolver-a")
     held_to(found, measured)
@@ -145,12 +150,9 @@ def test_an_nxdomain_from_the_first_resolver_is_down_for_the_wards(
 def test_a_refusing_resolver_is_refused_and_the_wards_move_on(
     tmp_path: Path, authority: Knot, resolver: Callable[..., Unbound]
 ) -> None:
-    a, b = resolver(access_control={"127.0.0.0/8": "refuse"}), resolver()
-    config = probes(tmp_path, [server("resolver-a", a), server("resolver-b", b)], authority,
-                    [EHR])  # fmt: skip
-    measured = lookup(EHR, [a, b])
-    code, report = check(config)
-    found = verdict(report, EHR)
+    refuse = {"access_control": {"127.0.0.0/8": "refuse"}}
+    a, b, config = two_resolvers(tmp_path, authority, resolver, a=refuse)
+    measured, code, report, found = both_ways(config, EHR, [a, b])
     held_to(found, measured)
     assert found["result"] == "ok" and found["answered_by"] == "resolver-b"
     a_result = next(r for r in report["names"][0]["results"] if r["server"] == "resolver-a")
@@ -162,12 +164,9 @@ def test_a_refusing_resolver_is_refused_and_the_wards_move_on(
 def test_a_large_answer_with_tcp_off_fails_for_the_wards(
     tmp_path: Path, authority: Knot, resolver: Callable[..., Unbound]
 ) -> None:
-    a, b = resolver(tcp=False), resolver(tcp=False)
-    config = probes(tmp_path, [server("resolver-a", a), server("resolver-b", b)], authority,
-                    [WARDS_ALL])  # fmt: skip
-    measured = lookup(WARDS_ALL, [a, b])
-    code, report = check(config)
-    found = verdict(report, WARDS_ALL)
+    no_tcp = {"tcp": False}
+    a, b, config = two_resolvers(tmp_path, authority, resolver, WARDS_ALL, no_tcp, no_tcp)
+    measured, code, report, found = both_ways(config, WARDS_ALL, [a, b])
     assert not measured.found
     assert found["result"] == "fails"
     held_to(found, measured)
@@ -190,9 +189,7 @@ def test_a_broken_view_for_the_wards_address_is_down(
     wards = split.address  # glibc here asks it from this address
     entry = {"name": "resolver-a", "address": LOOPBACK, "port": port, "role": "recursive"}
     config = probes(tmp_path, [entry], authority, [EHR], group={"source": wards})
-    measured = lookup(EHR, [split])
-    code, report = check(config)
-    found = verdict(report, EHR)
+    measured, code, report, found = both_ways(config, EHR, [split])
     assert not measured.found
     assert found["result"] == "fails"
     held_to(found, measured)
@@ -216,9 +213,7 @@ def test_an_ad_style_server_whose_zone_did_not_load(
     assert code == 0 and verdict(report, DC1)["result"] == "ok"
     assert lookup(DC1, [dc1]).addresses == (AD_DC,)
     dc1.break_zone(AD)
-    measured = lookup(DC1, [dc1])
-    code, report = check(config)
-    found = verdict(report, DC1)
+    measured, code, report, found = both_ways(config, DC1, [dc1])
     assert not measured.found
     assert found["result"] == "fails"
     held_to(found, measured)

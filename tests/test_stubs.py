@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from monitor.config import ClientGroup
 from monitor.judging import stubs
 from monitor.judging.stubs import Heard, Said
-from monitor.states import Stub
+from monitor.states import Result, Stub
 
 A_OK = Heard("resolver-a", Said.ANSWER, 0.002, "ok")
 B_OK = Heard("resolver-b", Said.ANSWER, 0.003, "ok")
@@ -116,3 +116,47 @@ def test_a_lookup_is_usable_only_through_an_answer_that_came(
         assert taken.said is Said.ANSWER and found.seconds >= taken.seconds
     else:
         assert found.why
+
+
+RESULTS = st.sampled_from([Result.OK, Result.OK, Result.NXDOMAIN, Result.SERVFAIL,
+                           Result.TIMEOUT, Result.REFUSED])  # fmt: skip
+
+
+@given(RESULTS, st.floats(0, 0.7), RESULTS, st.floats(0, 0.7),
+       st.sampled_from([Stub.GLIBC, Stub.SYSTEMD_RESOLVED, Stub.WINDOWS]),
+       st.sampled_from([None, 0.2]))  # fmt: skip
+def test_the_quick_path_says_what_the_full_replay_says(
+    a_said: Result, a_rtt: float, b_said: Result, b_rtt: float, stub: Stub, budget: float | None
+) -> None:
+    """A first resolver's quick, right answer ends the lookup without replaying the rest:
+    the lookup it gives is the one the full replay gives."""
+    from monitor.config import parse
+    from monitor.judging import clients
+    from monitor.judging.graph import build
+    from monitor.probing.results import ProbeResult
+
+    config = parse(f"""\
+servers:
+  - {{name: resolver-a, address: 127.0.0.1, port: 5301}}
+  - {{name: resolver-b, address: 127.0.0.1, port: 5302}}
+clients:
+  - {{name: wards, resolvers: [resolver-a, resolver-b], stub: {stub}{
+      f", lookup_budget: {budget}" if budget else ""}}}
+names:
+  - {{name: ehr-db.region.internal, expect: [127.20.1.15]}}
+services:
+  - {{name: ehr, depends_on: [ehr-db.region.internal]}}
+""")  # fmt: skip
+    graph = build(config)
+    said = {"resolver-a": (a_said, a_rtt), "resolver-b": (b_said, b_rtt)}
+    results = {}
+    for query in graph.layout.build():
+        result, rtt = said[query.server.name]
+        answers = ("127.20.1.15",) if result is Result.OK else ()
+        results[query.key] = ProbeResult(query, result, rtt, 300, answers)
+    [group] = graph.client_groups
+    key = ("ehr-db.region.internal", "A")
+    replayed = clients.replay_round(graph, results)["wards"][key]
+    asked = clients._Asked(graph, group, results)
+    full = clients.look_up(group, stubs.settings_of(group), key, asked.heard(key))
+    assert replayed == full

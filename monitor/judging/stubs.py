@@ -104,7 +104,7 @@ def replay(settings: Settings, heard: Sequence[Heard]) -> Replay:
 def _step(h: Heard, seconds: float | None = None) -> str:
     told = "ok" if h.said is Said.ANSWER else h.text
     spent = h.seconds if seconds is None else seconds
-    return f"{h.server} {told} {seconds_text(spent)}" if spent >= 0.5 else f"{h.server} {told}"
+    return f"{h.server} {told} {seconds_text(spent)}" if spent >= QUICK else f"{h.server} {told}"
 
 
 def seconds_text(seconds: float) -> str:
@@ -259,11 +259,20 @@ def _windows(settings: Settings, heard: list[Heard]) -> Replay:
         steps = [_step(h) for h in heard]
         return _gave_up(WINDOWS_GIVE_UP, steps, "no resolver answered within 10 s")
     at, h = min(arrivals, key=lambda pair: pair[0])
-    waited = [f"{x.server} {x.text}" for x in heard if x is not h and x.said is Said.SILENT]
+    asked_before = {heard[i].server for sent, servers in _windows_sends(len(heard))
+                    if sent < at for i in servers}  # fmt: skip
+    waited = [f"{x.server} {x.text}" for x in heard
+              if x is not h and x.said is Said.SILENT and x.server in asked_before]  # fmt: skip
     if h.said is Said.ANSWER:
         return Replay(True, at, h.server, (*waited, _step(h)))
     why = f"{h.server} answers {h.text} first, which Windows takes as final"
     return Replay(False, at, h.server, (*waited, _step(h)), why)
+
+
+# Stubs that ask one resolver after another, the first in the group's order first: a
+# quick, usable answer from that one ends the lookup at once, whatever the others say.
+FIRST_ANSWER_ENDS = frozenset({Stub.GLIBC, Stub.SYSTEMD_RESOLVED, Stub.WINDOWS})
+QUICK = 0.5  # seconds: a reply this fast is told without its time ("resolver-a ok")
 
 
 STUBS: dict[Stub, Callable[[Settings, list[Heard]], Replay]] = {

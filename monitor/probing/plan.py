@@ -77,8 +77,12 @@ class Query:
 
 def result_key(name: str, rdtype: str, server: Server, shape: Shape = OWN) -> tuple[str, str, str]:
     """What the answer of ``server`` to this question in this shape is filed under."""
-    own = shape is OWN or shape == OWN
-    return (name, rdtype, server.key if own else f"{server.key} {shape}")
+    return (name, rdtype, asked_key(server, shape))
+
+
+def asked_key(server: Server, shape: Shape = OWN) -> str:
+    """Who was asked, and how: ``resolver-a``, ``resolver-a without EDNS``."""
+    return server.key if shape is OWN or shape == OWN else f"{server.key} {shape}"
 
 
 def zone_of(name: str, zones: Iterable[str]) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from monitor.judging.causes.world import WRONG, Cause, CauseKind, Symptom, World, and_words
-from monitor.probing.plan import Purpose
+from monitor.probing.plan import Purpose, result_key
 from monitor.probing.results import ProbeResult
 from monitor.states import Result
 
@@ -109,7 +109,7 @@ def view_differs(world: World) -> Iterable[Cause]:
     for r in world.results:
         if r.query.purpose is not Purpose.CLIENT or (r.truncated and not r.ok):
             continue  # a truncated answer not fetched over TCP is ``tcp_unavailable``
-        own = world.by_key.get(r.query.key[:2] + (r.query.server.key,))
+        own = world.by_key.get(result_key(r.query.name, r.query.type, r.query.server))
         if own is not None and (own.result, own.answers) != (r.result, r.answers):
             by_name.setdefault((r.query.name, r.query.type), []).append((r, own))
     for (name, rdtype), pairs in sorted(by_name.items()):
