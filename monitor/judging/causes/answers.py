@@ -72,11 +72,11 @@ def negative_answer(world: World) -> Iterable[Cause]:
     """A resolver that answers NXDOMAIN or NODATA for names another resolver resolves:
     clients that ask it first take that answer and never ask another."""
     by_server: dict[str, list[ProbeResult]] = {}
-    for name in world.health.names.values():
-        if any(r.recursive and r.serves_clients for r in name.results):
-            for r in name.results:
-                if r.recursive and r.result in NEGATIVE and r.query.purpose is Purpose.NAME:
-                    by_server.setdefault(r.query.server.name, []).append(r)
+    for r in world.bad:  # the negative answers, then whether another resolver resolves
+        if r.recursive and r.result in NEGATIVE and r.query.purpose is Purpose.NAME:
+            name = world.health.names.get((r.query.name, r.query.type))
+            if name is not None and any(x.recursive and x.serves_clients for x in name.results):
+                by_server.setdefault(r.query.server.name, []).append(r)
     for server, found in sorted(by_server.items()):
         keys = sorted({(r.query.name, r.query.type) for r in found})
         what = f"{keys[0][0]} {keys[0][1]}" if len(keys) == 1 else f"{len(keys)} names"
