@@ -1256,8 +1256,14 @@ class Responder(Managed):
         self._sockets.clear()
 
 
-HostileMode = Literal["garbage", "wrong_id", "truncated", "silent", "servfail"]
-HOSTILE_MODES: tuple[HostileMode, ...] = ("garbage", "wrong_id", "truncated", "silent", "servfail")
+HostileMode = Literal["garbage", "wrong_id", "truncated", "silent", "servfail", "formerr", "notimp"]
+HOSTILE_MODES: tuple[HostileMode, ...] = (
+    "garbage", "wrong_id", "truncated", "silent", "servfail", "formerr", "notimp"
+)  # fmt: skip
+
+
+RCODES = {"servfail": dns.rcode.SERVFAIL, "formerr": dns.rcode.FORMERR,
+          "notimp": dns.rcode.NOTIMP}  # fmt: skip
 
 
 class HostileResponder(Responder):
@@ -1265,17 +1271,19 @@ class HostileResponder(Responder):
 
     garbage: random bytes that never parse; wrong_id: a well-formed reply with another
     message ID; truncated: TC set, no answer, and no TCP listener so the TCP retry is
-    refused; silent: never answers; servfail: a well-formed SERVFAIL.
+    refused; silent: never answers; servfail, formerr, notimp: a well-formed reply with
+    that rcode.
     With `tcp=True` it also listens on TCP (except in truncated mode) and misbehaves
     the same way there. `mode` may be changed while running.
     """
 
     def __init__(
-        self, mode: HostileMode = "garbage", *, tcp: bool = False, port: int | None = None
-    ) -> None:
+        self, mode: HostileMode = "garbage", *, tcp: bool = False, port: int | None = None,
+        address: str = LOOPBACK,
+    ) -> None:  # fmt: skip
         if mode not in HOSTILE_MODES:
             raise ValueError(f"unknown mode {mode!r}; one of {HOSTILE_MODES}")
-        super().__init__(tcp=tcp, port=port)
+        super().__init__(tcp=tcp, port=port, address=address)
         self.mode: HostileMode = mode
 
     def _listens_tcp(self) -> bool:
@@ -1294,8 +1302,8 @@ class HostileResponder(Responder):
             # Keeps the query's ID but claims 65535 questions, so parsing must fail.
             return wire[:2] + b"\x81\x80\xff\xff" + os.urandom(42)
         response = dns.message.make_response(query)
-        if self.mode == "servfail":
-            response.set_rcode(dns.rcode.SERVFAIL)
+        if self.mode in RCODES:
+            response.set_rcode(RCODES[self.mode])
         elif self.mode == "truncated":
             response.flags |= dns.flags.TC
         elif self.mode == "wrong_id":

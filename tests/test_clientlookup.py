@@ -29,13 +29,16 @@ from servers import (
     LOOPBACK,
     OWN_ADDRESS,
     BindResolver,
+    HostileMode,
     HostileResponder,
     Knot,
     StartServer,
     Unbound,
     ask,
+    claim_address,
     claimed_addresses,
     find_binary,
+    release_address,
 )
 from zones import (
     AD,
@@ -283,3 +286,20 @@ def test_ad_style_bind_with_its_zone_broken(authority: Knot, start_server: Start
 
     ad.set_primary_zone(AD, ad_zone(serial=2026112602))
     assert lookup(f"dc1.{AD}", [ad]).addresses == (AD_DC,)
+
+
+@pytest.mark.parametrize(("mode", "found"), [("formerr", False), ("notimp", True)])
+def test_formerr_from_resolver_a_is_final_and_notimp_falls_through(
+    resolver: Callable[..., Unbound], mode: HostileMode, found: bool
+) -> None:
+    """glibc 2.36 leaves a server at once after SERVFAIL, REFUSED and NOTIMP, but takes
+    FORMERR as its answer (res_send.c does not list it): the lookup fails."""
+    address = claim_address()
+    try:
+        with HostileResponder(mode, address=address, port=53) as a:
+            b = resolver()
+            result = lookup(EHR, [a.address, b])
+    finally:
+        release_address(address)
+    assert result.found is found, why(result)
+    assert result.seconds < FAST, why(result)

@@ -3,6 +3,8 @@ the verdict, people state and cause a ward would agree with."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from monitor.config import parse
 from monitor.judging import causes as causes_module
 from monitor.judging import graph as graph_module
@@ -227,3 +229,90 @@ def test_a_diff_keeps_each_way_a_server_was_asked_apart() -> None:
         ("resolver-a (without EDNS)", "ok", "error")
     ]
     assert not diff.not_comparable and diff.exit_code() == 2
+
+
+def test_a_sourced_groups_answers_replace_only_the_resolvers_it_asked() -> None:
+    """The wards' own view stands for the resolvers they ask; the authority is judged
+    as ever: ns1, its only server, silent is a cache runway (degraded, never up)."""
+    round_ = _split_round(own=Result.OK, wards=Result.OK)
+    edit(round_, on("ns1"), result=Result.TIMEOUT, answers=(), ttl=None)
+    health, _ = judged(round_, SPLIT_GRAPH)
+    ehr = health.services["ehr"]
+    assert ehr.state is ServiceState.DEGRADED and ehr.runway_seconds == 300
+    assert ehr.people is People.PREPARE
+
+
+RESTRICTED = parse(
+    """\
+servers:
+  - {name: resolver-a, address: 127.0.0.1, port: 5301}
+  - {name: resolver-b, address: 127.0.0.1, port: 5302}
+clients:
+  - {name: wards, resolvers: [resolver-a, resolver-b]}
+names:
+  - {name: ehr-db.region.internal, servers: [resolver-b]}
+services:
+  - {name: ehr, depends_on: [ehr-db.region.internal]}
+"""
+)
+
+
+def test_a_resolver_a_name_is_not_asked_of_is_asked_as_its_clients_ask_it() -> None:
+    """The name is asked of resolver-b only, but the wards ask resolver-a first: dnsmon
+    asks resolver-a their way, and its NXDOMAIN fails them."""
+    graph = graph_module.build(RESTRICTED)
+    [asked] = graph.client_plan.always()
+    assert (asked.server.name, str(asked.shape)) == ("resolver-a", "without EDNS")
+    round_ = Round(0.0)
+    for query in graph.layout.build() + graph.layout.canaries() + [asked]:
+        said = Result.NXDOMAIN if query is asked else Result.OK
+        round_.add(ProbeResult(query, said, 0.001, 300, () if query is asked else ("127.0.0.9",)))
+    health, found = judged(round_, graph)
+    lookup = health.lookups["wards"][DB]
+    assert (lookup.result, lookup.path) == (Lookup.FAILS, "resolver-a NXDOMAIN")
+    assert health.services["ehr"].state is ServiceState.DOWN
+
+
+def test_impact_imagines_what_clients_ask_of_resolvers_a_name_is_not_asked_of() -> None:
+    from monitor.judging import impact
+
+    graph = graph_module.build(RESTRICTED)
+    imagined = impact.imagine(graph, [impact.Failure("server", "resolver-a")])
+    health, _ = judged(imagined, graph)
+    assert health.lookups["wards"][DB].result is Lookup.SLOW  # silent resolver-a waited out
+
+
+def test_a_failed_machine_with_both_roles_is_named_for_its_clients_too() -> None:
+    from monitor.judging import impact
+
+    config = parse(
+        """\
+servers:
+  - {name: dc1, address: 127.0.0.1, port: 5321, role: [recursive, authoritative],
+     zones: [ad.region.internal]}
+  - {name: resolver-b, address: 127.0.0.1, port: 5302}
+names:
+  - {name: dc.ad.region.internal}
+  - {name: ehr-db.region.internal}
+services:
+  - {name: ehr, depends_on: [ehr-db.region.internal]}
+"""
+    )
+    graph = graph_module.build(config)
+    imagined = impact.imagine(graph, [impact.Failure("server", "dc1")])
+    _, found = judged(imagined, graph)
+    assert {c.key for c in found} == {("zone_dark", "ad.region.internal"),
+                                      ("server_silent", "dc1")}  # fmt: skip
+
+
+def test_a_resolver_without_recursion_that_gives_the_answer_serves_its_clients() -> None:
+    """A reply with the answer but RA clear is an error in dnsmon's own view, but a stub
+    takes the answer."""
+    from monitor.judging.clients import heard_from
+    from monitor.judging.stubs import Said
+
+    [query] = [q for q in GRAPH.layout.build() if q.server.name == "resolver-a" and q.name == DB[0]]
+    right = ProbeResult(query, Result.ERROR, 0.001, 300, ("127.20.1.15",), rcode=0, flags=0x8000)
+    wrong = replace(right, answers=("127.20.1.99",))
+    assert heard_from(right).said is Said.ANSWER
+    assert heard_from(wrong).said is Said.WRONG

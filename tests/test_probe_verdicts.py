@@ -15,7 +15,7 @@ import dns.rrset
 from monitor.config import Server
 from monitor.probing.plan import Query, Shape
 from monitor.probing.probe import Prober, ProbeSettings
-from monitor.states import Result, Role
+from monitor.states import Result, Role, Transport
 from tests.nameserver import TestNameserver, answer
 
 FAST = ProbeSettings(timeout=0.3, attempts=2, max_qps_per_server=10_000)
@@ -293,3 +293,38 @@ def test_a_question_without_edns_is_truncated_where_the_answer_is_large():
         own, client = Prober(FAST).run([Query(EHR_DB, "A", server, True), plain])
     assert own.ok and not own.truncated and own.size > 512
     assert client.ok and client.truncated and client.over_tcp and len(client.answers) == 40
+
+
+def test_an_answer_only_to_the_second_attempt_says_the_first_was_lost():
+    """A lossy resolver: dnsmon's retry hides the lost query, a client's stub would have
+    waited out its timeout first."""
+    seen: set[str] = set()
+
+    def drop_first(query):
+        name = str(query.question[0].name)
+        if name not in seen:
+            seen.add(name)
+            return None
+        return answer(query, A_RECORD)
+
+    with TestNameserver(drop_first) as ns:
+        lossy = ask(ns.port)
+    with TestNameserver(lambda q: answer(q, A_RECORD)) as ns:
+        steady = ask(ns.port)
+    assert lossy.ok and lossy.retried and lossy.rtt_seconds < FAST.timeout
+    assert steady.ok and not steady.retried
+
+
+def test_the_clients_questions_go_over_udp_whatever_dnsmon_uses():
+    """With ``transport: tcp`` dnsmon's own questions go over TCP; a stub asks over UDP
+    first, so the clients' questions do too."""
+    from monitor.probing.plan import Purpose
+
+    with TestNameserver(lambda q: answer(q, A_RECORD)) as ns:
+        server = Server("test", "127.0.0.1", ns.port)
+        own = Query(EHR_DB, "A", server, True)
+        client = Query(EHR_DB, "A", server, True, purpose=Purpose.CLIENT, shape=Shape(edns=False))
+        settings = ProbeSettings(timeout=0.3, attempts=2, transport=Transport.TCP)
+        mine, theirs = Prober(settings).run([own, client])
+    assert mine.ok and mine.over_tcp
+    assert theirs.ok and not theirs.over_tcp

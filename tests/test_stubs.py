@@ -7,6 +7,8 @@ measures them with getent); the others are from their source and documentation (
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -85,11 +87,56 @@ def test_musl_takes_the_first_answer_from_any_resolver() -> None:
     assert not nothing.usable and nothing.seconds == 5.0  # the whole lookup's timeout
 
 
+def resolved(*questions: list[Heard]) -> list[stubs.Replay]:
+    """Each question's lookup by systemd-resolved, settled as over one group's round."""
+    group = ClientGroup("wards", tuple(h.server for h in questions[0]), Stub.SYSTEMD_RESOLVED)
+    settings = stubs.settings_of(group)
+    settled = replace(settings, current=stubs.settled_on(settings, questions))
+    return [stubs.replay(settled, q) for q in questions]
+
+
 def test_systemd_resolved_stays_with_the_resolver_that_works() -> None:
-    found = replay(Stub.SYSTEMD_RESOLVED, heard("resolver-a", Said.SILENT), B_OK)
+    [found] = resolved([heard("resolver-a", Said.SILENT), B_OK])
     assert found.usable and found.seconds == 0.003
     assert "stays with resolver-b" in found.steps[0]
-    assert not replay(Stub.SYSTEMD_RESOLVED, heard("resolver-a", Said.NEGATIVE), B_OK).usable
+    [negative] = resolved([heard("resolver-a", Said.NEGATIVE), B_OK])
+    assert not negative.usable
+
+
+def test_systemd_resolved_keeps_one_current_server_for_every_name() -> None:
+    """resolver-a fails one name (SERVFAIL): systemd-resolved moves to resolver-b for
+    every name, and resolver-b's NXDOMAIN for another is what its clients get."""
+    x = [heard("resolver-a", Said.SERVFAIL), B_OK]
+    y = [A_OK, heard("resolver-b", Said.NEGATIVE)]
+    first, second = resolved(x, y)
+    assert first.usable and not second.usable
+    assert second.answered_by == "resolver-b"
+
+
+def test_systemd_resolved_without_a_server_it_can_settle_on_takes_the_worst() -> None:
+    x = [heard("resolver-a", Said.SERVFAIL), B_OK]
+    y = [A_OK, heard("resolver-b", Said.SILENT)]
+    first, second = resolved(x, y)
+    assert first.usable and second.usable and second.seconds == 5.002  # b silent, then a
+    assert second.steps[0].startswith("systemd-resolved settles on no resolver")
+
+
+def test_a_lost_first_query_costs_glibc_its_wait() -> None:
+    lossy = Heard("resolver-a", Said.ANSWER, 0.002, "ok", lost_first=True)
+    found = replay(Stub.GLIBC, lossy)
+    assert found.usable and found.seconds == 5.002  # glibc's second try, 5 s later
+    assert replay(Stub.MUSL, lossy).seconds == 2.502  # musl asks again after 2.5 s
+
+
+def test_glibc_with_rotate_waits_by_each_servers_place_in_resolv_conf() -> None:
+    silent = [heard(s, Said.SILENT) for s in ("a", "b", "c")]
+    found = replay(Stub.GLIBC, *silent, rotate=True)
+    assert found.seconds == 2 * (5 + 3 + 6)  # whatever the start: 5, 3 and 6 s each
+
+
+def test_musl_takes_a_reply_without_an_answer_as_final() -> None:
+    found = replay(Stub.MUSL, heard("resolver-a", Said.LAME, 0.001), B_OK)
+    assert not found.usable and found.answered_by == "resolver-a"
 
 
 def test_windows_asks_the_second_resolver_after_a_second() -> None:
@@ -123,7 +170,7 @@ RESULTS = st.sampled_from([Result.OK, Result.OK, Result.NXDOMAIN, Result.SERVFAI
 
 
 @given(RESULTS, st.floats(0, 0.7), RESULTS, st.floats(0, 0.7),
-       st.sampled_from([Stub.GLIBC, Stub.SYSTEMD_RESOLVED, Stub.WINDOWS]),
+       st.sampled_from(sorted(stubs.FIRST_ANSWER_ENDS)),
        st.sampled_from([None, 0.2]))  # fmt: skip
 def test_the_quick_path_says_what_the_full_replay_says(
     a_said: Result, a_rtt: float, b_said: Result, b_rtt: float, stub: Stub, budget: float | None

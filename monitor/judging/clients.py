@@ -13,7 +13,7 @@ while one is slow.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dns.rcode
 
@@ -22,9 +22,9 @@ from monitor.judging import stubs
 from monitor.judging.graph import Deps, Graph
 from monitor.judging.stubs import Heard, Said
 from monitor.probing.clientplan import shape_of
-from monitor.probing.plan import NameKey, asked_key
+from monitor.probing.plan import NameKey, asked_key, result_key
 from monitor.probing.results import ProbeResult
-from monitor.states import SERVICE_SEVERITY, Lookup, Result, ServiceState
+from monitor.states import SERVICE_SEVERITY, Lookup, Result, ServiceState, Stub
 
 SLOW_AFTER = 1.0  # seconds: a lookup slower than this is felt
 Results = Mapping[tuple[str, str, str], ProbeResult]
@@ -65,21 +65,25 @@ Lookups = dict[str, dict[NameKey, ClientLookup]]  # client group → name → lo
 
 
 def replay_round(graph: Graph, results: Results) -> Lookups:
-    """Every client group's lookup of every name its services need."""
+    """Every client group's lookup of every name its services need (and this round
+    asked: ``check --service`` asks only some)."""
     out: Lookups = {}
     for group in graph.client_groups:
         settings = stubs.settings_of(group)
         asked = _Asked(graph, group, results)
         at_once = settings.stub in stubs.FIRST_ANSWER_ENDS and not settings.rotate
         found = out[group.name] = {}
+        heard: dict[NameKey, list[Heard]] = {}
         for key in sorted(graph.client_needs(group.name)):
             quick = asked.quick(key) if at_once else None
             if quick is not None:  # the common case, told as the full replay tells it
                 found[key] = quick
-                continue
-            heard = asked.heard(key)
-            if heard:  # else none of its resolvers is asked for it: no lookup to replay
-                found[key] = look_up(group, settings, key, heard)
+            elif (told := asked.heard(key)) is not None:
+                heard[key] = told
+        if settings.stub is Stub.SYSTEMD_RESOLVED:
+            settings = replace(settings, current=stubs.settled_on(settings, heard.values()))
+        for key, told in heard.items():
+            found[key] = look_up(group, settings, key, told)
     return out
 
 
@@ -93,18 +97,25 @@ class _Asked:
         self.shape = shape_of(group)
         self._keys: dict[str, tuple[str, str]] = {}  # server view → (its way, dnsmon's)
 
-    def heard(self, key: NameKey) -> list[Heard]:
-        servers = self.graph.client_plan.resolvers(self.group, self.graph.names[key])
-        found = (self._answer(key, server) for server in servers)
-        return [heard_from(r) for r in found if r is not None]
+    def heard(self, key: NameKey) -> list[Heard] | None:
+        """None when the round asked none of them (``check --service``); a resolver it
+        did not ask counts as silent, never as left out."""
+        servers = self.graph.client_plan.resolvers(self.group)
+        found = [self._answer(key, server) for server in servers]
+        if all(r is None for r in found):
+            return None
+        return [
+            heard_from(r) if r is not None else Heard(s.name, Said.SILENT, 0.0, "not asked")
+            for s, r in zip(servers, found, strict=True)
+        ]
 
     def quick(self, key: NameKey) -> ClientLookup | None:
         """The lookup, when the first resolver asked gave a right answer quickly: for a
         stub that asks one resolver after another that ends it (a test holds this to
         the full replay)."""
-        servers = self.graph.client_plan.resolvers(self.group, self.graph.names[key])
+        servers = self.graph.client_plan.resolvers(self.group)
         first = self._answer(key, servers[0]) if servers else None
-        if first is None or first.result is not Result.OK:
+        if first is None or first.result is not Result.OK or first.retried:
             return None
         rtt = first.rtt_seconds or 0.0
         budget = self.group.lookup_budget
@@ -146,7 +157,22 @@ def heard_from(r: ProbeResult) -> Heard:
     """A round's answer as a stub tells it apart."""
     server, rtt = r.query.server.name, r.rtt_seconds or 0.0
     said, text = _said(r)
-    return Heard(server, said, rtt, text)
+    return Heard(server, said, rtt, text, r.retried)
+
+
+def as_sources_see(graph: Graph, key: NameKey, results: Results) -> list[ProbeResult] | None:
+    """The resolvers' answers for ``key`` as the client groups that ask from their own
+    address got them; None when no such group needs the name."""
+    found: dict[str, ProbeResult] = {}
+    for group in graph.client_groups:
+        if group.source is None or key not in graph.client_needs(group.name):
+            continue
+        shape = shape_of(group)
+        for server in graph.client_plan.resolvers(group):
+            answer = results.get(result_key(key[0], key[1], server, shape))
+            if answer is not None:
+                found.setdefault(server.key, answer)
+    return list(found.values()) if found else None
 
 
 _BY_RESULT = {
@@ -179,8 +205,11 @@ def _errored(r: ProbeResult) -> tuple[Said, str]:
         return Said.SILENT, "silent (no reply it could read)"
     if r.rcode == dns.rcode.NOTIMP:
         return Said.REFUSED, "NOTIMP"
-    if r.rcode == dns.rcode.NOERROR:
-        if not r.answers and r.flags is not None and not r.flags & 0x0480:  # no AA, no RA
+    if r.rcode == dns.rcode.NOERROR:  # without recursion, or a referral: stubs take it
+        if r.answers:
+            right = r.query.expect is None or set(r.answers) == r.query.expect
+            return (Said.ANSWER, "ok") if right else (Said.WRONG, "a wrong answer")
+        if r.flags is not None and not r.flags & 0x0480:  # no AA, no RA
             return Said.LAME, "no recursion (RA clear)"
         return Said.NEGATIVE, "no answer (NODATA)"
     return Said.FORMERR, dns.rcode.to_text(dns.rcode.Rcode.make(r.rcode))

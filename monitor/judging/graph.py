@@ -160,6 +160,11 @@ class Graph:
     def client_plan(self) -> ClientPlan:
         return ClientPlan(self.layout, self.client_groups, self._client_needs)
 
+    @cached_property
+    def any_sourced(self) -> bool:
+        """Whether some client group asks from its own address."""
+        return any(g.source is not None for g in self.client_groups)
+
     def sourced(self, service: str) -> bool:
         """Whether every client group of ``service`` asks from its own source address:
         then their answers, not those to the monitoring host's address, stand for it."""

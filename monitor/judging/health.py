@@ -55,6 +55,9 @@ class NameHealth:
     chain: tuple[str, ...] = ()
     lost: tuple[LostAuthority, ...] = ()
     cached: tuple[CachedAnswer, ...] = ()
+    # The same name judged with the resolvers' answers as the client groups that ask
+    # from their own address got them (split views); None when no such group needs it.
+    sourced: NameHealth | None = None
 
     @functools.cached_property  # read for every service that needs the name
     def reason(self) -> str:
@@ -177,6 +180,23 @@ def _judge_names(graph: Graph, health: Health, results: Results, long_way: bool)
         if lost or cut_off or any(r.result is _STALE for r in own):  # else none is cached-only
             cached = runway_module.cached_answers(graph, key, own, lost, cut_off)
         health.names[key] = name_health(key, own, along, chain, lost, cached)
+    if graph.any_sourced:
+        for key, judged in list(health.names.items()):
+            _judge_sourced(graph, health, key, judged, results)
+
+
+def _judge_sourced(
+    graph: Graph, health: Health, key: NameKey, found: NameHealth, results: Results
+) -> None:
+    """The name as the groups asking from their own address see it: their answers stand
+    in for dnsmon's own from the same resolvers; the rest (the authority) is as is."""
+    theirs = clients_module.as_sources_see(graph, key, results)
+    if theirs is None:
+        return
+    replaced = {r.query.server.key for r in theirs}
+    own = [r for r in found.results if r.query.server.key not in replaced or not r.recursive]
+    mine = name_health(key, own + theirs, None, found.chain, list(found.lost), list(found.cached))
+    health.names[key] = replace(found, sourced=mine)
 
 
 _OK, _STALE = Result.OK, Result.STALE
@@ -303,13 +323,22 @@ def service_health(graph: Graph, name: str, health: Health) -> ServiceHealth:
     alone. Its backups are judged afterwards by ``judge``."""
     deps = graph.service_deps(name)
     state, reasons, cached, views = _needs(graph, name, deps, health)
-    people = People.USE_BACKUPS if state is ServiceState.DOWN else (
-        People.PREPARE if cached else People.WORKING
-    )  # fmt: skip
     return ServiceHealth(
         name, state, tuple(reasons), runway_module.runway(cached), (), tuple(cached), views,
-        people,
+        _people(state, views, cached),
     )  # fmt: skip
+
+
+def _people(
+    state: ServiceState, views: tuple[ClientView, ...], cached: list[CachedAnswer]
+) -> People:
+    """use_backups when down for some client group (or down, where no group uses it);
+    prepare while it works only from caches; else working, whatever operators see."""
+    if any(v.state is ServiceState.DOWN for v in views) or (
+        not views and state is ServiceState.DOWN
+    ):
+        return People.USE_BACKUPS
+    return People.PREPARE if cached else People.WORKING
 
 
 def _needs(
@@ -320,7 +349,7 @@ def _needs(
 
     Where every client group of the service asks from its own source address, their
     answers stand for its names: dnsmon's own address may be in another view."""
-    state, reasons = _dependency_state(deps, health, own=not graph.sourced(service))
+    state, reasons = _dependency_state(deps, health, graph.sourced(service))
     cached = [c for key in sorted(deps.names) if key in health.names
               for c in health.names[key].cached]  # fmt: skip
     if cached and state is ServiceState.UP:
@@ -340,11 +369,13 @@ def _said_already(lookup: ClientLookup, health: Health) -> bool:
     return lookup.result is Lookup.FAILS and own is not None and own.state is NameState.FAILING
 
 
-def _dependency_state(deps: Deps, health: Health, own: bool) -> tuple[ServiceState, list[str]]:
+def _dependency_state(deps: Deps, health: Health, sourced: bool) -> tuple[ServiceState, list[str]]:
     state = ServiceState.UP
     reasons: list[str] = []
-    for key in sorted(deps.direct) if own else ():  # the rest is judged through services
+    for key in sorted(deps.direct):  # the rest is judged through the services named
         found = health.names.get(key)
+        if sourced and found is not None and found.sourced is not None:
+            found = found.sourced
         if found is None or found.state is NameState.HEALTHY:
             continue
         state = _worse(state, NAME_TO_SERVICE[found.state])

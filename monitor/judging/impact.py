@@ -66,7 +66,7 @@ def imagine(graph: Graph, failures: list[Failure]) -> Round:
     zones |= _zones_left_without_servers(graph, servers)
     imagined = Round(time.time())
     world = _World(graph, servers, zones, names)
-    for query in graph.layout.build() + graph.layout.canaries():
+    for query in graph.layout.build() + graph.layout.canaries() + graph.client_plan.always():
         imagined.add(world.result(query))
     return imagined
 

@@ -20,8 +20,8 @@ look names up"):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from monitor.config import ClientGroup
@@ -51,6 +51,7 @@ class Heard:
     said: Said
     seconds: float
     text: str  # as people read it: "NXDOMAIN", "silent", "truncated; TCP refused"
+    lost_first: bool = False  # it answered only when asked again: a first try is lost
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Settings:
     timeout: float
     attempts: int
     rotate: bool
+    current: str | None = None  # systemd-resolved: the server it has settled on
 
 
 # Each stub's defaults: timeout seconds, attempts.
@@ -137,38 +139,44 @@ def glibc_wait(timeout: float, index: int, count: int) -> float:
 
 
 def _glibc(settings: Settings, heard: list[Heard]) -> Replay:
+    order = list(enumerate(heard))  # each server with its place in resolv.conf
     if settings.rotate and len(heard) > 1:  # a random start, then round-robin
-        orders = [heard[i:] + heard[:i] for i in range(len(heard))]
+        orders = [order[i:] + order[:i] for i in range(len(order))]
         worst = max((_glibc_order(settings, o) for o in orders), key=_badness)
         note = f"rotate: the worst of {len(orders)} starting servers"
         return Replay(worst.usable, worst.seconds, worst.answered_by,
                       (note, *worst.steps), worst.why)  # fmt: skip
-    return _glibc_order(settings, heard)
+    return _glibc_order(settings, order)
 
 
 def _badness(r: Replay) -> tuple[bool, float]:
     return (not r.usable, r.seconds)
 
 
-def _glibc_order(settings: Settings, heard: list[Heard]) -> Replay:
+def _glibc_order(settings: Settings, order: list[tuple[int, Heard]]) -> Replay:
+    """One lookup, the servers tried in this order; each waited for by its place in
+    resolv.conf (with ``rotate`` that is not its place in the order)."""
     at, steps = 0.0, []
     for attempt in range(settings.attempts):
-        for index, h in enumerate(heard):
-            wait = glibc_wait(settings.timeout, index, len(heard))
-            if h.said is Said.SILENT or h.seconds > wait:  # gone before its reply came
-                at += wait
+        for position, (index, h) in enumerate(order):
+            wait = glibc_wait(settings.timeout, index, len(order))
+            if h.said is Said.SILENT or h.seconds > wait or (h.lost_first and attempt == 0):
+                at += wait  # gone, or not yet answered, before the wait was over
                 steps.append(f"{h.server} silent {seconds_text(wait)}")
             elif h.said in FINAL:
                 return _ended(h, at + h.seconds, steps, "glibc")
             elif h.said is Said.TCP_FAILED:
-                return _glibc_over_tcp(heard[index + 1 :], at + h.seconds, [*steps, _step(h)])
+                rest = [x for _, x in order[position + 1 :]]
+                return _glibc_over_tcp(rest, at + h.seconds, [*steps, _step(h)])
             else:  # SERVFAIL, REFUSED, NOTIMP, lame, a closed port: the next one at once
                 at += h.seconds
                 steps.append(_step(h))
         if (
             attempt == 0
             and settings.attempts > 1
-            and not any(h.said in FINAL or h.said is Said.TCP_FAILED for h in heard)
+            and not any(
+                h.said in FINAL or h.said is Said.TCP_FAILED or h.lost_first for _, h in order
+            )
         ):  # every pass goes as the first did
             steps.append(f"all that {settings.attempts} times")
             at *= settings.attempts
@@ -192,19 +200,27 @@ def _glibc_over_tcp(rest: list[Heard], at: float, steps: list[str]) -> Replay:
 
 
 def _musl(settings: Settings, heard: list[Heard]) -> Replay:
-    """res_msend.c: all servers at once; the first NOERROR or NXDOMAIN wins, whoever sent
-    it; SERVFAIL is asked again at once and refusals are ignored; the whole lookup ends
-    at ``timeout`` (not timeout × attempts)."""
-    final = [h for h in heard if h.said in FINAL or h.said is Said.TCP_FAILED]
-    first = min(final, key=lambda h: h.seconds, default=None)
+    """res_msend.c: all servers at once, again every timeout/attempts; the first NOERROR
+    (even one without an answer) or NXDOMAIN wins, whoever sent it; SERVFAIL is asked
+    again at once and refusals are ignored; the whole lookup ends at ``timeout``."""
+    retry = settings.timeout / max(1, settings.attempts)
+
+    def arrives(h: Heard) -> float:  # a lost first query is answered after the resend
+        return h.seconds + (retry if h.lost_first else 0.0)
+
+    final = [h for h in heard if h.said in MUSL_TAKES or h.said is Said.TCP_FAILED]
+    first = min(final, key=arrives, default=None)
     steps = [_step(h) for h in heard if h is not first]
-    if first is None or first.seconds >= settings.timeout:
+    if first is None or arrives(first) >= settings.timeout:
         return _gave_up(settings.timeout, steps, "no resolver gave an answer musl accepts")
     if first.said is Said.TCP_FAILED:  # musl ends everything when its TCP fallback fails
         steps.append(_step(first))
         why = f"{first.server} truncates the answer and musl's TCP fallback to it fails"
-        return _gave_up(first.seconds, steps, why)
-    return _ended(first, first.seconds, steps, "musl")
+        return _gave_up(arrives(first), steps, why)
+    return _ended(first, arrives(first), steps, "musl")
+
+
+MUSL_TAKES = FINAL | {Said.LAME}  # any NOERROR or NXDOMAIN reply
 
 
 # --- systemd-resolved ---------------------------------------------------------------------
@@ -213,24 +229,49 @@ RESOLVED_SWITCH = frozenset({Said.SILENT, Said.CLOSED, Said.REFUSED, Said.SERVFA
                              Said.TCP_FAILED, Said.LAME, Said.FORMERR})  # fmt: skip
 
 
+def _switches(h: Heard, settings: Settings) -> bool:
+    """Whether this reply makes systemd-resolved leave the server for the next."""
+    return h.said in RESOLVED_SWITCH or h.lost_first or h.seconds > settings.timeout
+
+
+def settled_on(settings: Settings, questions: Iterable[list[Heard]]) -> str | None:
+    """The server systemd-resolved settles on for a group's lookups: its current server
+    is one per link, left for the next whenever a question fails there, so it ends on
+    the first that fails none of them; None when every one fails some."""
+    asked = list(questions)
+    switching = {h.server for heard in asked for h in heard if _switches(h, settings)}
+    order = [h.server for h in asked[0]] if asked else []
+    return next((server for server in order if server not in switching), None)
+
+
 def _resolved(settings: Settings, heard: list[Heard]) -> Replay:
     """resolved-dns-transaction.c: one current server, kept until it fails; then the next,
-    which stays current. Replayed as its lookups run once it has settled: from the first
-    server that does not fail (the lookup that found it out waited for the failures)."""
-    settled = next((i for i, h in enumerate(heard) if h.said not in RESOLVED_SWITCH), None)
-    if settled is None:
-        steps = [_step(h) for h in heard]
-        return _gave_up(settings.timeout * len(heard), steps, "every resolver fails")
-    h = heard[settled]
-    steps = []
-    if settled:
-        left = ", ".join(x.server for x in heard[:settled])
-        steps.append(f"stays with {h.server} since {left} failed (the first lookup after "
-                     f"that waited up to {seconds_text(settings.timeout)} each)")  # fmt: skip
-    if h.seconds > settings.timeout:
-        steps.append(f"{h.server} silent {seconds_text(settings.timeout)}")
-        return _gave_up(settings.timeout, steps, f"{h.server} answers too slowly")
-    return _ended(h, h.seconds, steps, "systemd-resolved")
+    which stays current. Replayed from the server it settled on for the group's
+    questions; when it cannot settle, from whichever start is worst."""
+    servers = [h.server for h in heard]
+    if settings.current in servers:
+        start = servers.index(settings.current)
+        found = _resolved_from(settings, heard, start)
+        if start == 0:
+            return found
+        left = ", ".join(servers[:start])
+        note = f"systemd-resolved stays with {settings.current} ({left} fails some lookups)"
+        return replace(found, steps=(note, *found.steps))
+    worst = max((_resolved_from(settings, heard, i) for i in range(len(heard))), key=_badness)
+    note = "systemd-resolved settles on no resolver: the worst of each as its current one"
+    return replace(worst, steps=(note, *worst.steps))
+
+
+def _resolved_from(settings: Settings, heard: list[Heard], start: int) -> Replay:
+    at, steps = 0.0, list[str]()
+    for h in heard[start:] + heard[:start]:
+        if not _switches(h, settings):
+            return _ended(h, at + h.seconds, steps, "systemd-resolved")
+        silent = h.said is Said.SILENT or h.lost_first or h.seconds > settings.timeout
+        spent = settings.timeout if silent else h.seconds
+        at += spent
+        steps.append(f"{h.server} silent {seconds_text(spent)}" if silent else _step(h))
+    return _gave_up(at, steps, "every resolver fails")
 
 
 # --- windows ------------------------------------------------------------------------------
@@ -248,21 +289,23 @@ def _windows_sends(count: int) -> list[tuple[float, list[int]]]:
 
 def _windows(settings: Settings, heard: list[Heard]) -> Replay:
     """The first reply of any kind from any server is taken (a negative one too)."""
-    arrivals = []
-    for sent, servers in _windows_sends(len(heard)):
+    sends = _windows_sends(len(heard))
+    arrivals, asked = [], set()
+    for sent, servers in sends:
         for i in servers:
-            h = heard[i]
-            if h.said is not Said.SILENT and h.said is not Said.CLOSED:
+            h, again = heard[i], i in asked
+            asked.add(i)
+            if h.said in (Said.SILENT, Said.CLOSED) or (h.lost_first and not again):
+                continue
+            if sent + h.seconds < WINDOWS_GIVE_UP:
                 arrivals.append((sent + h.seconds, h))
-    arrivals = [(t, h) for t, h in arrivals if t < WINDOWS_GIVE_UP]
     if not arrivals:
         steps = [_step(h) for h in heard]
         return _gave_up(WINDOWS_GIVE_UP, steps, "no resolver answered within 10 s")
     at, h = min(arrivals, key=lambda pair: pair[0])
-    asked_before = {heard[i].server for sent, servers in _windows_sends(len(heard))
-                    if sent < at for i in servers}  # fmt: skip
+    before = {heard[i].server for sent, servers in sends if sent < at for i in servers}
     waited = [f"{x.server} {x.text}" for x in heard
-              if x is not h and x.said is Said.SILENT and x.server in asked_before]  # fmt: skip
+              if x is not h and x.said is Said.SILENT and x.server in before]  # fmt: skip
     if h.said is Said.ANSWER:
         return Replay(True, at, h.server, (*waited, _step(h)))
     why = f"{h.server} answers {h.text} first, which Windows takes as final"
@@ -271,7 +314,7 @@ def _windows(settings: Settings, heard: list[Heard]) -> Replay:
 
 # Stubs that ask one resolver after another, the first in the group's order first: a
 # quick, usable answer from that one ends the lookup at once, whatever the others say.
-FIRST_ANSWER_ENDS = frozenset({Stub.GLIBC, Stub.SYSTEMD_RESOLVED, Stub.WINDOWS})
+FIRST_ANSWER_ENDS = frozenset({Stub.GLIBC, Stub.WINDOWS})
 QUICK = 0.5  # seconds: a reply this fast is told without its time ("resolver-a ok")
 
 

@@ -16,13 +16,13 @@ however many groups share it:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from monitor.config import ClientGroup, Name, Server
+from monitor.config import ClientGroup, Server
 from monitor.probing.plan import OWN, Layout, NameKey, Purpose, Query, Shape
 from monitor.probing.results import ProbeResult
-from monitor.states import Role, Stub
+from monitor.states import Stub
 
 # Whether each stub puts an OPT record in its queries (see README: "How clients look
 # names up" for the sources). systemd-resolved's upstream queries carry EDNS (with its
@@ -54,8 +54,10 @@ def servers_used(group: ClientGroup) -> tuple[str, ...]:
 
 
 def too_large_for_plain_dns(own: ProbeResult) -> bool:
-    """Whether dnsmon's own answer could have been cut short for a client without EDNS."""
-    return own.truncated or own.over_tcp or (own.size or 0) > PLAIN_DNS_LIMIT
+    """Whether dnsmon's own answer could have been cut short for a client without EDNS:
+    larger than 512 bytes, or truncated even with EDNS (asked over TCP on purpose,
+    with ``transport: tcp``, says nothing)."""
+    return own.truncated or (own.size or 0) > PLAIN_DNS_LIMIT
 
 
 @dataclass
@@ -66,40 +68,57 @@ class ClientPlan:
     groups: tuple[ClientGroup, ...]
     needs: Mapping[str, Iterable[NameKey]]  # group name → the names its services need
     _always: list[Query] = field(init=False, default_factory=list)
-    _resolvers: dict[tuple[str, tuple[str, ...] | None, str | None], list[Server]] = field(
-        init=False, default_factory=dict
-    )
+    _resolvers: dict[str, list[Server]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._names = {(n.name, n.type): n for n in self.layout.config.names}
         self._needs = {group: frozenset(keys) for group, keys in self.needs.items()}
-        sourced = [g for g in self.groups if g.source is not None]
-        asks: dict[Asked, list[str]] = {}
-        for group in sourced:
+        self._always = self._queries(self._must_ask())
+
+    def _must_ask(self) -> Iterator[tuple[Asked, str]]:
+        """The client questions no answer of dnsmon's own can stand for: from a group's
+        own source, and of a group's resolver that dnsmon's own plan does not ask for
+        that name (a name's ``servers:`` leaves it out, yet the clients ask it)."""
+        for group in self.groups:
+            shape = shape_of(group)
             for key in self._needs.get(group.name, ()):
-                for server in self.resolvers(group, self._names[key]):
-                    asks.setdefault((key, server.key, shape_of(group)), []).append(group.name)
-        self._always = [self._query(asked, groups) for asked, groups in asks.items()]
+                name = self._names[key]
+                own = {s.key for s in self.layout.servers_for(name)}
+                for server in self.resolvers(group):
+                    if shape.source is not None or server.key not in own:
+                        yield (key, server.key, shape), group.name
 
-    def _query(self, asked: Asked, groups: list[str]) -> Query:
-        key, server_key, shape = asked
-        view = next(s for s in self.layout.recursive if s.key == server_key)
-        expect = self._names[key].expect
-        return Query(key[0], key[1], view, True, expect, Purpose.CLIENT, None, shape,
-                     ", ".join(groups))  # fmt: skip
+    def _queries(self, asks: Iterable[tuple[Asked, str]]) -> list[Query]:
+        """One question per name, resolver and shape, however many groups ask it so."""
+        groups: dict[Asked, list[str]] = {}
+        for asked, group in asks:
+            groups.setdefault(asked, []).append(group)
+        views = {s.key: s for s in self.layout.recursive}
+        return [
+            Query(
+                key[0],
+                key[1],
+                views[server],
+                True,
+                self._names[key].expect,
+                Purpose.CLIENT,
+                None,
+                shape,
+                ", ".join(names),
+            )  # fmt: skip
+            for (key, server, shape), names in groups.items()
+        ]
 
-    def resolvers(self, group: ClientGroup, name: Name) -> list[Server]:
-        """The group's resolvers that its stub uses and ``name`` is asked of, in the
-        group's order; names that share server lists share the answer."""
-        key = (group.name, name.servers, self.layout.zone_of(name.name))
-        found = self._resolvers.get(key)
+    def resolvers(self, group: ClientGroup) -> list[Server]:
+        """The resolvers the group's stub asks, in its order, for every name: whatever a
+        name's ``servers:`` says, its clients ask their own resolvers."""
+        found = self._resolvers.get(group.name)
         if found is None:
-            asked = {s.name: s for s in self.layout.servers_for(name) if s.role is Role.RECURSIVE}
-            found = self._resolvers[key] = [asked[r] for r in servers_used(group) if r in asked]
+            found = self._resolvers[group.name] = [self.layout.view(r) for r in servers_used(group)]
         return found
 
     def always(self) -> list[Query]:
-        """The client questions every round asks: those from a group's own address."""
+        """The client questions every round asks."""
         return list(self._always)
 
     def where_large(self, own: Iterable[ProbeResult]) -> list[Query]:
@@ -107,18 +126,11 @@ class ClientPlan:
         ``own`` that were too large for plain DNS and so may reach such clients
         truncated. Worked out from the large answers alone: they are few."""
         plain = [g for g in self.groups if g.source is None and shape_of(g) != OWN]
-        asks: dict[Asked, list[str]] = {}
-        for r in own:
-            if r.query.purpose is not Purpose.NAME or not r.recursive:
-                continue
-            if not too_large_for_plain_dns(r):
-                continue
-            key = (r.query.name, r.query.type)
-            for group in plain:
-                if key in self._needs.get(group.name, ()) and r.query.server.key in {
-                    s.key for s in self.resolvers(group, self._names[key])
-                }:
-                    asks.setdefault((key, r.query.server.key, shape_of(group)), []).append(
-                        group.name
-                    )
-        return [self._query(asked, groups) for asked, groups in asks.items()]
+        return self._queries(
+            ((key, r.query.server.key, shape_of(group)), group.name)
+            for r in own
+            if r.query.purpose is Purpose.NAME and r.recursive and too_large_for_plain_dns(r)
+            for key in [(r.query.name, r.query.type)]
+            for group in plain
+            if key in self._needs.get(group.name, ()) and r.query.server in self.resolvers(group)
+        )

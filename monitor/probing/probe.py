@@ -81,6 +81,7 @@ class _Pending:
     over_tcp: bool = False
     truncated: bool = False  # came to TCP because the UDP reply was truncated
     requeued: bool = False  # waiting in the queue to be asked again
+    retried: bool = False  # answered only to a later attempt: the first was lost
 
     def budget_end(self, settings: ProbeSettings) -> float:
         """The one deadline of the whole query, whatever transports it goes through."""
@@ -303,7 +304,7 @@ class _Round:
         """Ask the next question the bounds allow; False when none may go now."""
         if channel.can_open_tcp:
             self._open_tcp(channel, channel.tcp_queue.popleft(), now)
-        elif self.settings.transport is Transport.TCP:
+        elif self.settings.transport is Transport.TCP and not _as_clients_ask(channel.queue):
             if not channel.queue or len(channel.tcp_open) >= TCP_PER_SERVER:
                 return False
             self._open_tcp(channel, channel.queue.popleft(), now)
@@ -375,6 +376,7 @@ class _Round:
             return
         # The reply may answer an earlier attempt: timed from when that one was sent.
         rtt = now - pending.sent[query_id]
+        pending.retried = query_id != next(iter(pending.sent))
         channel.forget(pending)
         if pending.requeued:
             channel.queue.remove(pending)  # it was waiting to be asked again (rare)
@@ -505,7 +507,7 @@ class _Round:
         return ProbeResult(
             query, result, rtt, reply.ttl, reply.answers, detail, reply.serial,
             reply.soa_expire, reply.ede, reply.chain, referral, reply.flags, edns,
-            pending.over_tcp, pending.truncated, size, int(reply.rcode),
+            pending.over_tcp, pending.truncated, size, int(reply.rcode), False, pending.retried,
         )  # fmt: skip
 
     # --- deadlines --------------------------------------------------------------------------
@@ -570,6 +572,12 @@ class _Round:
             self.selector.unregister(channel.sock)
             channel.sock.close()
         self.selector.close()
+
+
+def _as_clients_ask(queue: deque[_Pending]) -> bool:
+    """Whether the next question is a client's: stubs ask over UDP first, whatever
+    ``transport`` dnsmon's own questions use, so their silence and truncation show."""
+    return bool(queue) and queue[0].query.purpose is Purpose.CLIENT
 
 
 def _result(

@@ -36,6 +36,7 @@ class ProbeResult:
     size: int | None = None  # bytes of the reply judged
     rcode: int | None = None  # of the reply judged; None when none was read
     port_closed: bool = False  # no answer because the host said nothing listens (ICMP)
+    retried: bool = False  # answered only to a later attempt: the first was lost
 
     @property
     def ok(self) -> bool:

@@ -28,7 +28,8 @@ def dead_servers(world: World) -> Iterable[Cause]:
         if facts is None or facts.answered:
             continue
         if spec.name in dark and all(world.health.zones[z].dark for z in spec.zones):
-            continue  # told as its zones going dark: one fault, not one per server
+            if not spec.recursive:  # a resolver too: its clients' failures are its own
+                continue  # told as its zones going dark: one fault, not one per server
         mine = [r for r in world.bad if r.query.server.name == spec.name]
         closed = bool(mine) and all(_closed(r) for r in mine)
         host = f"[{spec.address}]" if ":" in spec.address else spec.address
