@@ -290,7 +290,10 @@ def test_a_question_without_edns_is_truncated_where_the_answer_is_large():
     with TestNameserver(large) as ns:
         server = Server("test", "127.0.0.1", ns.port)
         plain = Query(EHR_DB, "A", server, True, shape=Shape(edns=False))
-        own, client = Prober(FAST).run([Query(EHR_DB, "A", server, True), plain])
+        found = {
+            r.query.shape: r for r in Prober(FAST).run([Query(EHR_DB, "A", server, True), plain])
+        }
+    own, client = found[Shape()], found[plain.shape]  # results come in the order answered
     assert own.ok and not own.truncated and own.size > 512
     assert client.ok and client.truncated and client.over_tcp and len(client.answers) == 40
 
@@ -325,6 +328,7 @@ def test_the_clients_questions_go_over_udp_whatever_dnsmon_uses():
         own = Query(EHR_DB, "A", server, True)
         client = Query(EHR_DB, "A", server, True, purpose=Purpose.CLIENT, shape=Shape(edns=False))
         settings = ProbeSettings(timeout=0.3, attempts=2, transport=Transport.TCP)
-        mine, theirs = Prober(settings).run([own, client])
+        found = {r.query.purpose: r for r in Prober(settings).run([own, client])}
+    mine, theirs = found[Purpose.NAME], found[Purpose.CLIENT]  # in the order they came
     assert mine.ok and mine.over_tcp
     assert theirs.ok and not theirs.over_tcp
