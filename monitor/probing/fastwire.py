@@ -169,29 +169,47 @@ def _skip_name(wire: bytes, offset: int) -> int:
     return _walk(wire, offset)
 
 
+MAX_NAME = 255  # octets of a name on the wire, its final root label included
+MAX_POINTERS = 16  # compression pointers followed in one name (dnspython's own bound)
+
+
 def _walk(wire: bytes, offset: int) -> int:
     """Check the name at ``offset`` as dnspython does, following pointers; its end.
 
     Each pointer must point before the name's start and before the pointer followed
-    last, as dnspython requires, so no reply passes here that it would refuse.
+    last; what a pointer leads to must end before the part that pointed to it; and the
+    whole name fits in 255 octets — as dnspython requires, so no reply passes here that
+    it would refuse.
     """
     end = None
-    earliest = offset
+    earliest = start = offset
+    limit = len(wire)
+    size = 1  # the root label
+    hops = 0
     for _ in range(128):
+        if offset >= limit:
+            raise IndexError("name runs past where it may")
         length = wire[offset]
         if length == 0:
             return offset + 1 if end is None else end
         if length & 0xC0 == 0xC0:
+            if offset + 1 >= limit:
+                raise IndexError("pointer runs past where it may")
             target = ((length & 0x3F) << 8) | wire[offset + 1]
             if end is None:
                 end = offset + 2
-            if target >= earliest:
-                raise ValueError("compression pointer does not point back")
+            hops += 1
+            if target >= earliest or hops > MAX_POINTERS:
+                raise ValueError("compression pointer does not point back, or too many")
+            limit, start = start, target  # the target must not overlap what led to it
             offset = earliest = target
             continue
         if length & 0xC0:
             raise ValueError("bad label type")
-        if offset + 1 + length > len(wire):
+        if offset + 1 + length > limit:
             raise IndexError("label runs past the end")
+        size += 1 + length
+        if size > MAX_NAME:
+            raise ValueError("name longer than 255 octets")
         offset += 1 + length
     raise ValueError("name too long")
