@@ -224,10 +224,22 @@ def test_misspelt_service_dependency_is_not_offered_the_service_itself() -> None
 
 
 def test_service_named_without_prefix_suggests_the_prefix() -> None:
-    text = MINIMAL + "services:\n  - name: sso\n  - name: ehr\n    depends_on: [sso]\n"
+    text = MINIMAL + "services:\n  - name: sso\n    depends_on: []\n"
+    text += "  - name: ehr\n    depends_on: [sso]\n"
     assert errors_in(text) == [
-        "probes.yaml:9: services[1].depends_on[0]: 'sso' is not a listed name"
+        "probes.yaml:10: services[1].depends_on[0]: 'sso' is not a listed name"
         " (did you mean 'service:sso'?)"
+    ]
+
+
+def test_a_service_or_backup_without_depends_on_is_refused_with_how_to_say_no_dns() -> None:
+    """A routine nobody wrote the DNS of is never taken as needing none."""
+    text = MINIMAL + "services:\n  - name: ehr\n    backups:\n      - name: paper\n"
+    assert errors_in(text) == [
+        "probes.yaml:7: services[0]: depends_on is required: list the DNS names (or"
+        " service:NAME) it needs, or write depends_on: [] if it needs no DNS at all",
+        "probes.yaml:9: services[0].backups[0]: depends_on is required: list the DNS names"
+        " (or service:NAME) it needs, or write depends_on: [] if it needs no DNS at all",
     ]
 
 

@@ -327,7 +327,7 @@ class _Checker(Checker):
         criticality = self.choice(
             raw.get("criticality", "normal"), (*path, "criticality"), Criticality
         )
-        depends_on = self.string_list(raw.get("depends_on", []), (*path, "depends_on"))
+        depends_on = self.depends_on(raw, path)
         backups = self.items(raw.get("backups", []), (*path, "backups"), self.backup)
         clients = None
         if "clients" in raw:
@@ -339,6 +339,15 @@ class _Checker(Checker):
             name, description, criticality, depends_on, backups, _index(path), clients, hosts
         )
 
+    def depends_on(self, raw: dict, path: KeyPath) -> tuple[str, ...]:
+        """What a service or backup needs. Never assumed: a routine nobody wrote the DNS
+        of is the one that fails unseen, so "needs no DNS" is said, as ``[]``."""
+        if "depends_on" not in raw:
+            self.error(path, "depends_on is required: list the DNS names (or service:NAME) "
+                       "it needs, or write depends_on: [] if it needs no DNS at all")  # fmt: skip
+            return ()
+        return self.string_list(raw["depends_on"], (*path, "depends_on"))
+
     def backup(self, value: Any, path: KeyPath) -> Backup | None:
         allowed = {"name", "description", "depends_on", "instructions", "hosts"}
         raw = self.mapping(value, path, allowed)
@@ -347,7 +356,7 @@ class _Checker(Checker):
         name = self.required_string(raw, path, "name")
         description = self.text(raw, path, "description")
         instructions = self.text(raw, path, "instructions")
-        depends_on = self.string_list(raw.get("depends_on", []), (*path, "depends_on"))
+        depends_on = self.depends_on(raw, path)
         hosts = sections.address_blocks(self, raw.get("hosts", []), (*path, "hosts"))
         if name is None:
             return None
