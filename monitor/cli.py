@@ -314,6 +314,75 @@ def watch(obj: Context, rounds: int | None) -> int:
 
 
 @cli.command()
+@click.option(
+    "--from",
+    "sources",
+    multiple=True,
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="A dnstap file or a resolver's query or reply log, gzip or not (repeatable).",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=7,
+    show_default=True,
+    help="How far back from the newest message read counts.",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "yaml"]), default="text",
+              show_default=True)  # fmt: skip
+@pass_config
+def learn(obj: Context, sources: tuple[str, ...], days: int, fmt: str) -> int:
+    """Learn who resolves what from the resolvers' own traffic, and hold it against the map.
+
+    Reads dnstap files, BIND query logs, Unbound reply logs, PowerDNS Recursor logs and
+    Zeek dns.log (the format is told from the content; gzip and rotated files too).
+    Each query is attributed to the services, backups and client groups whose hosts:
+    or networks: hold its client. Exits 0 when nothing is found, 1 for names to add or
+    drop, 2 when a backup said to need no DNS uses it. The config is never changed:
+    --format yaml prints the fragment to add.
+
+    \b
+    Example, a week of Unbound's replies:
+        dnsmon learn --from /var/log/unbound/replies.log* --format yaml
+    """
+    from monitor.judging import graph as graph_module
+    from monitor.judging import learned
+    from monitor.learning import readers
+    from monitor.learning.learner import Learner
+    from monitor.learning.messages import SourceStats
+    from monitor.outputs import learned as learned_output
+    from monitor.outputs.render import page
+
+    config = obj.config
+    learner = Learner(config)
+    if learner.owners.empty:
+        raise click.UsageError(
+            "no service, backup or client group says which machines are its own: add "
+            "hosts: to services and backups (or networks: to clients) to learn from traffic"
+        )
+    stats = []
+    for path in sources:
+        try:
+            name, items = readers.read(path)
+        except (OSError, readers.UnknownFormat) as exc:
+            raise click.BadParameter(str(exc), param_hint="--from") from exc
+        stats.append(SourceStats(path, name))
+        learner.read(items, stats[-1])
+    graph = graph_module.build(config)
+    found = learned.findings(graph, learner.learned, days)
+    if fmt == "yaml":
+        click.echo(learned_output.fragment(graph, found), nl=False)
+    elif fmt == "json":
+        _write_json(learned_output.report(days, stats, found))
+    else:
+        with page() as out:
+            learned_output.render(learned_output.report(days, stats, found), out)
+    return learned.exit_code(found)
+
+
+@cli.command()
 @click.option("--listen", default="127.0.0.1:9953", show_default=True, metavar="ADDR:PORT")
 @click.option(
     "--duration",

@@ -1,6 +1,6 @@
 """The package's folders follow the data, and imports run one way: down the pipeline.
 
-config → probing → judging → outputs → serving → demo → cli. A module may import from
+config → probing → learning → judging → outputs → serving → demo → cli. A module may import from
 its own stage or an earlier one, never from a later one, so there are no cycles between
 stages and a newcomer can read the code in the order the data flows.
 """
@@ -12,7 +12,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
 # The shared vocabulary (states) sits below every stage; the CLI above all of them.
-STAGES = ["states", "config", "probing", "judging", "outputs", "serving", "demo", "cli"]
+STAGES = [
+    "states", "config", "probing", "learning", "judging", "outputs", "serving", "demo", "cli"
+]  # fmt: skip
 
 
 def _stage(module: str) -> int | None:

@@ -1,0 +1,151 @@
+"""What was learned, held against the map: names the map lacks, names nobody resolves,
+backups said to need no DNS that use it, dependencies already broken, and noise. Pure.
+
+What an owner "lacks" is a name (with its type) that is not in its own ``depends_on``
+nor reached through a ``service:`` dependency of it; a client group's map is what the
+services it uses need. Only the window of ``days`` back from the newest message read
+counts, and "not resolved" is said only of owners heard in that window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.judging.graph import Graph, NameKey
+from monitor.learning.aggregate import Aggregates, Seen
+from monitor.learning.messages import REVERSE
+from monitor.learning.owners import Owner
+
+DAY = 86400.0
+FAILED = frozenset({"NXDOMAIN", "SERVFAIL"})
+
+KINDS = ("dns_free_backup_resolves", "broken_dependency", "unmapped", "unused", "noise")
+EXIT_FOUND, EXIT_DNS_FREE = 1, 2
+
+Finding = dict[str, Any]
+
+
+def findings(graph: Graph, learned: Aggregates, days: int) -> list[Finding]:
+    """Every finding, the headline kind first; then by owner, name and type."""
+    since = learned.newest - days * DAY
+    resolved = _resolved(graph, learned, since)
+    found: list[Finding] = []
+    by_owner: dict[Owner, list[tuple[str, str, Seen]]] = {}
+    for (owner, name, rdtype), seen in learned.seen.items():
+        if seen.last >= since:
+            by_owner.setdefault(owner, []).append((name, rdtype, seen))
+    for owner in sorted(by_owner.keys() | learned.owners(), key=Owner.sort_key):
+        mapped = _mapped(graph, owner)
+        if mapped is None:
+            continue  # an owner the config no longer has (a state file from before)
+        asked = by_owner.get(owner, [])
+        found += _asked(graph, owner, mapped, asked, resolved)
+        if owner.client is None and learned.heard_since(owner, since):
+            found += _unused(owner, mapped, {(n, t) for n, t, _ in asked})
+    order = {kind: i for i, kind in enumerate(KINDS)}
+    return sorted(found, key=lambda f: (order[f["kind"]], _owner_key(f), f["name"], f["type"]))
+
+
+def exit_code(found: list[Finding]) -> int:
+    """0 nothing found, 1 names to add or drop, 2 a backup said to need no DNS uses it."""
+    kinds = {f["kind"] for f in found}
+    if "dns_free_backup_resolves" in kinds:
+        return EXIT_DNS_FREE
+    return EXIT_FOUND if kinds - {"noise"} else 0
+
+
+def _owner_key(f: Finding) -> tuple[str, str, str]:
+    return (f["service"] or "", f["backup"] or "", f["client"] or "")
+
+
+def _mapped(graph: Graph, owner: Owner) -> frozenset[NameKey] | None:
+    """The names an owner's map says it needs; None when the config has no such owner."""
+    if owner.client is not None:
+        known = {g.name for g in graph.client_groups}
+        return graph.client_needs(owner.client) if owner.client in known else None
+    service = graph.services.get(owner.service or "")
+    if service is None:
+        return None
+    if owner.backup is None:
+        return graph.service_deps(service.name).names
+    backup = next((b for b in service.backups if b.name == owner.backup), None)
+    return graph.deps_of(backup.depends_on).names if backup is not None else None
+
+
+def _dns_free(graph: Graph, owner: Owner) -> bool:
+    """A backup said to need no DNS at all (``depends_on: []``)."""
+    if owner.backup is None or owner.service not in graph.services:
+        return False
+    backups = graph.services[owner.service].backups
+    return any(b.name == owner.backup and not b.depends_on for b in backups)
+
+
+def _resolved(graph: Graph, learned: Aggregates, since: float) -> set[str]:
+    """Names known to resolve: configured ones, and any answered (or of unknown rcode)."""
+    names = {key[0] for key in graph.names}
+    for (_, name, _), seen in learned.seen.items():
+        if seen.last >= since and (not seen.rcodes or "NOERROR" in seen.rcodes):
+            names.add(name)
+    return names
+
+
+def _asked(
+    graph: Graph, owner: Owner, mapped: frozenset[NameKey],
+    asked: list[tuple[str, str, Seen]], resolved: set[str],
+) -> Iterator[Finding]:  # fmt: skip
+    siblings = {name for name, _, _ in asked}
+    for name, rdtype, seen in sorted(asked, key=lambda a: (a[0], a[1])):
+        noise = noise_of(name, seen, resolved, siblings)
+        if noise is not None:
+            yield _finding("noise", owner, name, rdtype, seen, noise=noise)
+            continue
+        broken_only = bool(seen.rcodes) and set(seen.rcodes) <= FAILED
+        if seen.rcodes.keys() & FAILED:
+            yield _finding("broken_dependency", owner, name, rdtype, seen)
+        if (name, rdtype) in mapped or broken_only:
+            continue
+        kind = "dns_free_backup_resolves" if _dns_free(graph, owner) else "unmapped"
+        yield _finding(kind, owner, name, rdtype, seen, zone=graph.fate_zone(name))
+
+
+def noise_of(name: str, seen: Seen, resolved: set[str], siblings: set[str]) -> str | None:
+    """``reverse`` for PTR lookups of addresses; ``search_suffix`` for a name a search
+    domain made up: NXDOMAIN where a shorter name it starts with resolves, or the same
+    first labels under another domain do."""
+    if name.endswith(REVERSE):
+        return "reverse"
+    if "NXDOMAIN" not in seen.rcodes or "NOERROR" in seen.rcodes:
+        return None
+    labels = name.split(".")
+    for cut in range(1, len(labels) - 1):
+        head, tail = ".".join(labels[:cut]), ".".join(labels[cut:])
+        if head in resolved and "." in head:
+            return "search_suffix"  # ehr-db.region.internal.region.internal
+        others = [n for n in siblings if n.startswith(head + ".") and n != name]
+        if any(n in resolved and not n.endswith("." + tail) for n in others):
+            return "search_suffix"  # printer.ward.region.internal beside printer.region…
+    return None
+
+
+def _unused(owner: Owner, mapped: frozenset[NameKey], asked: set[NameKey]) -> Iterator[Finding]:
+    for name, rdtype in sorted(mapped - asked):
+        yield {**_who(owner), "kind": "unused", "name": name, "type": rdtype, "count": 0,
+               "first_seen": None, "last_seen": None, "rcodes": {}, "cnames": []}  # fmt: skip
+
+
+def _finding(kind: str, owner: Owner, name: str, rdtype: str, seen: Seen, **extra: Any) -> Finding:
+    return {
+        "kind": kind, **_who(owner), "name": name, "type": rdtype, "count": seen.count,
+        "first_seen": iso(seen.first), "last_seen": iso(seen.last),
+        "rcodes": dict(sorted(seen.rcodes.items())), "cnames": list(seen.cnames), **extra,
+    }  # fmt: skip
+
+
+def _who(owner: Owner) -> dict[str, str | None]:
+    return {"service": owner.service, "backup": owner.backup, "client": owner.client}
+
+
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,68 @@
+"""Messages in, aggregates out: attribution, the noise told apart at once, and what each
+source gave."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from monitor.config import Config
+from monitor.learning.aggregate import Aggregates
+from monitor.learning.messages import CANARY_PREFIX, REVERSE, Malformed, Message, SourceStats
+from monitor.learning.owners import Owners
+
+MAX_WAITING = 1000  # questions held per source while it has shown no answer
+
+
+class Learner:
+    """Attributes each message to its owners and counts it; keeps no client address."""
+
+    def __init__(self, config: Config, learned: Aggregates | None = None) -> None:
+        self.owners = Owners(config)
+        self.learned = learned if learned is not None else Aggregates()
+        self._answered: set[str] = set()  # sources that log answers: their questions repeat
+        # Questions of a source that has shown no answer yet: counted only if none comes.
+        self._questions: dict[str, list[Message]] = {}
+
+    def read(self, items: Iterable[Message | Malformed], stats: SourceStats) -> None:
+        """Every message of one source, to its end."""
+        for item in items:
+            if isinstance(item, Malformed):
+                stats.malformed += 1
+            else:
+                self.take(item, stats)
+        self.flush(stats)
+
+    def take(self, message: Message, stats: SourceStats) -> None:
+        """Count one message of a source; attribute and keep it where it belongs. A
+        question logged apart from its answer waits: where the source logs answers, they
+        are counted instead."""
+        if message.query_only:
+            if stats.source not in self._answered:
+                waiting = self._questions.setdefault(stats.source, [])
+                waiting.append(message)
+                if len(waiting) >= MAX_WAITING:  # a source that logs questions only
+                    self.flush(stats)
+            return
+        if stats.source not in self._answered:
+            self._answered.add(stats.source)
+            self._questions.pop(stats.source, None)
+        self._count(message, stats)
+
+    def flush(self, stats: SourceStats) -> None:
+        """Count the questions still waiting for an answer that the source never logs."""
+        for message in self._questions.pop(stats.source, []):
+            self._count(message, stats)
+
+    def _count(self, message: Message, stats: SourceStats) -> None:
+        stats.messages += 1
+        stats.newest = max(stats.newest, message.time)
+        canary = message.name.split(".", 1)[0].startswith(CANARY_PREFIX)
+        owners = () if message.own or canary else self.owners.of(message.client)
+        if message.own or canary or message.name.endswith(REVERSE):
+            stats.noise += 1  # reverse lookups are still kept: reported as noise
+        elif owners:
+            stats.kept += 1
+        else:
+            stats.foreign += 1
+        for owner in owners:
+            self.learned.add(owner, message)
