@@ -149,3 +149,13 @@ def _who(owner: Owner) -> dict[str, str | None]:
 
 def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dns_free_queries(graph: Graph, learned: Aggregates) -> dict[tuple[str, str], int]:
+    """Queries from the hosts of each backup said to need no DNS, since learning began."""
+    counts: dict[tuple[str, str], int] = {}
+    for (owner, _, _), seen in learned.seen.items():
+        if _dns_free(graph, owner):
+            key = (owner.service or "", owner.backup or "")
+            counts[key] = counts.get(key, 0) + seen.count
+    return counts

@@ -130,6 +130,7 @@ class RoundView:
     causes: list[Cause] = field(default_factory=list)
     memory: Memory | None = None  # since when, for a running monitor
     facts: dict[str, ServerFacts] | None = None  # per server; from ``results`` when None
+    learned: Any = None  # serving.learning.Learned, where serve learns from traffic
 
     def __post_init__(self) -> None:
         if self.facts is None:
@@ -240,7 +241,8 @@ class RoundCollector(Collector):
         self.view, self.totals = view, totals
 
     def families(self) -> Iterator[Metric | Series]:
-        for family in (_probes, _servers, _names, _services, _clients, _zones, _causes, _round):
+        for family in (_probes, _servers, _names, _services, _clients, _learned, _zones, _causes,
+                       _round):  # fmt: skip
             yield from family(self)
 
     def collect(self) -> Iterator[Metric]:
@@ -291,6 +293,45 @@ def _probes(self: RoundCollector) -> Iterator[Series]:
     for key, count in self.totals.ede.items():
         ede.add_metric(key, float(count))
     yield from (success, duration, ttl, totals, ede)
+
+
+def _learned(self: RoundCollector) -> Iterator[Series]:
+    """What serve learned from the resolvers' traffic, where it learns (``learning``)."""
+    learned = self.view.learned
+    if learned is None:
+        return
+    unmapped = _gauge(
+        "dnsmon_learned_unmapped_names",
+        "Names the hosts of a service (backup empty) or backup resolved that the map lacks.",
+        ["service", "backup"],
+    )
+    lacking: dict[tuple[str, str], int] = {}
+    for f in learned.findings:
+        if f["kind"] in ("unmapped", "dns_free_backup_resolves") and f["service"]:
+            key = (f["service"], f["backup"] or "")
+            lacking[key] = lacking.get(key, 0) + 1
+    free = _counter(
+        "dnsmon_learned_dns_free_backup_queries",
+        "Queries from the hosts of a backup said to need no DNS (depends_on: []).",
+        ["service", "backup"],
+    )
+    queries = learned.dns_free_queries
+    for service in self.view.graph.config.services:
+        unmapped.add_metric((service.name, ""), float(lacking.get((service.name, ""), 0)))
+        for b in service.backups:
+            key = (service.name, b.name)
+            unmapped.add_metric(key, float(lacking.get(key, 0)))
+            if not b.depends_on:  # said to need no DNS
+                free.add_metric(key, float(queries.get(key, 0)))
+    messages = _counter(
+        "dnsmon_learned_messages",
+        "dnstap messages received, by what became of them.",
+        ["source", "result"],
+    )
+    for source in learned.sources:
+        for result in ("kept", "foreign", "noise", "malformed"):
+            messages.add_metric((source.source, result), float(getattr(source, result)))
+    yield from (unmapped, free, messages)
 
 
 def _one_per_server(

@@ -22,11 +22,14 @@ from monitor import config as config_module
 from monitor.config import Config, ConfigError
 from monitor.judging import lint
 from monitor.outputs import alerts, logs, metrics
+from monitor.outputs import learned as learned_output
 from monitor.outputs.logs import LOGGER
 from monitor.serving import memory
 from monitor.serving.alertmanager import AlertSender
+from monitor.serving.learning import LiveLearning
 from monitor.serving.rounds import Monitor
 
+DAYS = 7  # learn's window, as the verb's default
 SPREAD_FRACTION = 0.5  # of the interval left after the worst-case timeouts
 STALL_INTERVALS = 3  # rounds count as stopped after this many intervals without one …
 STALL_PASSES = 2  # … plus this many passes of every query's timeouts (plan, then chains)
@@ -56,6 +59,7 @@ class Scheduler:
         self.monitor = Monitor(config_module.load(config_path), continuous=True)
         memory.settle()
         self.sender = _sender(self.monitor.config)
+        self.learning = _learning(self.monitor.config)
         self.totals = metrics.Totals()
         self.collections = memory.RoundCollections()
         self.reload_state = metrics.ReloadState()
@@ -76,11 +80,15 @@ class Scheduler:
         self._thread.start()
         self._watchdog.start()
         self.sender.start()
+        if self.learning is not None:
+            self.learning.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
         self.sender.stop()
+        if self.learning is not None:
+            self.learning.stop()  # and write what was learned
 
     def health(self) -> str | None:
         """None while rounds run; otherwise why they have stopped."""
@@ -143,6 +151,7 @@ class Scheduler:
                 monitor.succeed(self.monitor)
                 self.monitor = monitor
                 self._replace_sender(config)
+                self._relearn(config)
                 self.totals.forget_except(config)
                 self.collections.settle_due = True  # when the round holding the old one ends
             problem = self._restart_rounds()
@@ -221,9 +230,14 @@ class Scheduler:
         results = list(outcome.round.results.values())
         self.totals.add(outcome.health, results)
         finished = time.time()
+        learned = self.learning.learned(monitor.graph) if self.learning is not None else None
+        if learned is not None:
+            outcome.report["learned"] = learned_output.report(
+                DAYS, learned.sources, learned.findings
+            )
         view = metrics.RoundView(
             monitor.graph, outcome.health, results, finished, outcome.round.duration_seconds,
-            outcome.causes, outcome.memory, outcome.facts,
+            outcome.causes, outcome.memory, outcome.facts, learned,
         )  # fmt: skip
         exposition = metrics.render(metrics.RoundCollector(view, self.totals))
         published = Published(outcome.report, exposition, finished)
@@ -241,6 +255,18 @@ class Scheduler:
                    "metrics_cpu_seconds": round(exposition.cpu_seconds, 4)},
         )  # fmt: skip
         return published
+
+    def _relearn(self, config: Config) -> None:
+        """New owners for what is learned; new sockets need a restart (they are the
+        resolvers' to connect to, and moving them under a running resolver loses data)."""
+        if self.learning is None:
+            self.learning = _learning(config)
+            if self.learning is not None:
+                self.learning.start()
+            return
+        if config.learning.dnstap != self.learning.listener.endpoints:
+            LOGGER.warning("learning.dnstap changed; it applies when dnsmon restarts")
+        self.learning.reconfigure(config)
 
     def _replace_sender(self, config: Config) -> None:
         """New Alertmanagers, or a new interval: a new sender that keeps the counts and
@@ -265,6 +291,11 @@ def _stack_of(ident: int) -> str:
     """Where a (stuck) thread is now, as a traceback reads."""
     frame = sys._current_frames().get(ident)
     return "".join(traceback.format_stack(frame)).rstrip() if frame else ""
+
+
+def _learning(config: Config) -> LiveLearning | None:
+    learning = config.learning
+    return LiveLearning(config) if learning.dnstap or learning.state else None
 
 
 def _sender(config: Config) -> AlertSender:
