@@ -26,7 +26,9 @@ from monitor import config as config_module
 from monitor.judging import graph as graph_module
 from monitor.judging import health, impact
 from monitor.outputs import metrics
+from monitor.learning.messages import SourceStats
 from monitor.serving import web, webconfig
+from monitor.serving.learning import Learned
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "dashboards" / "grafana-dnsmon.json"
@@ -72,8 +74,15 @@ def exported() -> set[str]:
     graph = graph_module.build(config)
     imagined = impact.imagine(graph, [])
     judged = health.judge(graph, imagined)
+    # As serve learns from traffic (learning: dnstap): the learned_* families too.
+    learned = Learned(sources=[SourceStats("unix:/run/dnsmon/dnstap.sock", "dnstap")])
     view = metrics.RoundView(
-        graph, judged, list(imagined.results.values()), finished_at=time.time(), duration=0.1
+        graph,
+        judged,
+        list(imagined.results.values()),
+        finished_at=time.time(),
+        duration=0.1,
+        learned=learned,
     )
     collector = metrics.RoundCollector(view, metrics.Totals())
     names = {name for family in collector.collect() for name in _names_of(family)}
