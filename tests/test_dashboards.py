@@ -25,8 +25,8 @@ import yaml
 from monitor import config as config_module
 from monitor.judging import graph as graph_module
 from monitor.judging import health, impact
-from monitor.outputs import metrics
 from monitor.learning.messages import SourceStats
+from monitor.outputs import metrics
 from monitor.serving import web, webconfig
 from monitor.serving.learning import Learned
 
