@@ -132,13 +132,33 @@ def lint(obj: Context, fmt: str) -> int:
     from monitor.outputs.render import page, render_lint
 
     config = obj.config
-    found = findings(config)
+    found = findings(config) + _learned_findings(config)
     if fmt == "json":
         _write_json({"valid": True, "findings": found})
     else:
         with page() as out:
             render_lint(config, found, out)
     return 1 if found else 0
+
+
+def _learned_findings(config: Config) -> list[dict[str, Any]]:
+    """What ``serve`` learned (its ``learning.state``, where there is one), for ``lint``."""
+    from pathlib import Path
+
+    from monitor.judging import graph as graph_module
+    from monitor.judging.lint import from_learned
+    from monitor.learning.aggregate import Aggregates
+
+    state = config.learning.state
+    if not state or not Path(state).exists():
+        return []
+    import json
+
+    try:
+        learned = Aggregates.from_json(json.loads(Path(state).read_text()))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{state}: cannot read the learning state: {exc}") from exc
+    return from_learned(graph_module.build(config), learned)
 
 
 @cli.command()

@@ -257,3 +257,30 @@ def test_learn_refuses_input_it_cannot_read(tmp_path: Path) -> None:
     bare.write_text(text)
     run = dnsmon(bare, "learn", "--from", str(tmp_path / "x.log"))
     assert run.code == 3 and "hosts:" in run.stderr
+
+
+def test_lint_and_the_status_page_tell_what_serve_learned(tmp_path: Path) -> None:
+    from monitor.outputs.statuspage import status_page
+
+    learned = Aggregates()
+    learned.add(Owner("ehr", "paper"), Message(T0, PAPER, "print.region.internal", "A", "NOERROR"))
+    state = tmp_path / "learned.json"
+    state.write_text(json.dumps(learned.as_json()))
+    config = tmp_path / "probes.yaml"
+    config.write_text(CONFIG + f"learning:\n  state: {state}\n")
+    run = dnsmon(config, "lint", "--format", "json")
+    mine = [f for f in run.json["findings"] if f["kind"].startswith("learned_")]
+    assert [(f["kind"], f["subject"], f["message"]) for f in mine] == [(
+        "learned_dns_free_backup_resolves", "ehr/paper",
+        "backup paper of ehr is said to need no DNS, but its machines resolve "
+        "print.region.internal A",
+    )]  # fmt: skip
+    report = json.loads(dnsmon(config, "check", "--format", "json").stdout)
+    report["learned"] = {"days": 7, "sources": [], "findings": [
+        {"kind": "dns_free_backup_resolves", "service": "ehr", "backup": "paper",
+         "client": None, "name": "print.region.internal", "type": "A", "count": 3,
+         "first_seen": "2026-12-06T10:00:00Z", "last_seen": "2026-12-06T11:00:00Z",
+         "rcodes": {"NOERROR": 3}, "cnames": []}]}  # fmt: skip
+    page = status_page(report, "test")
+    assert "Learned from the resolvers' traffic" in page
+    assert "backup paper of ehr: print.region.internal A, 3 times" in page

@@ -159,3 +159,10 @@ def dns_free_queries(graph: Graph, learned: Aggregates) -> dict[tuple[str, str],
             key = (owner.service or "", owner.backup or "")
             counts[key] = counts.get(key, 0) + seen.count
     return counts
+
+
+def owner_text(f: Finding) -> str:
+    """``backup paper of ehr``, ``service ehr``, ``client group wards``."""
+    if f["backup"]:
+        return f"backup {f['backup']} of {f['service']}"
+    return f"service {f['service']}" if f["service"] else f"client group {f['client']}"

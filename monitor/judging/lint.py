@@ -17,7 +17,9 @@ from typing import Any
 from monitor.config import Backup, Config, Defaults, Service
 from monitor.config.values import format_duration
 from monitor.judging import graph as graph_module
+from monitor.judging import learned as learned_module
 from monitor.judging.graph import Fate, Graph
+from monitor.learning.aggregate import Aggregates
 from monitor.probing.clientplan import servers_used
 from monitor.states import CRITICALITY_RANK, Role, SharedFate
 
@@ -325,3 +327,27 @@ def _against(seconds: float, defaults: Defaults) -> str:
     """How ``seconds`` compares with the interval, in words."""
     relation = "as long as" if seconds == defaults.interval else "longer than"
     return f"{relation} the interval ({format_duration(defaults.interval)})"
+
+
+def from_learned(graph: Graph, learned: Aggregates, days: int = 7) -> list[Finding]:
+    """What ``serve`` learned from the resolvers' traffic (its ``learning.state``), as
+    findings of ``lint``: noise left out."""
+    found = []
+    for f in learned_module.findings(graph, learned, days):
+        if f["kind"] == "noise":
+            continue
+        owner = f"{f['service']}/{f['backup']}" if f["backup"] else f["service"] or f["client"]
+        found.append(_finding(f"learned_{f['kind']}", owner, _learned_message(f),
+                              name=f"{f['name']} {f['type']}"))  # fmt: skip
+    return found
+
+
+def _learned_message(f: dict[str, Any]) -> str:
+    who, what = learned_module.owner_text(f), f"{f['name']} {f['type']}"
+    return {
+        "dns_free_backup_resolves": f"{who} is said to need no DNS, but its machines "
+        f"resolve {what}",
+        "broken_dependency": f"{who} resolves {what}, which fails ({', '.join(f['rcodes'])})",
+        "unmapped": f"{who} resolves {what}, which its depends_on does not list",
+        "unused": f"{who} lists {what}, which its machines did not resolve lately",
+    }[f["kind"]]

@@ -14,16 +14,16 @@ import yaml
 from rich.text import Text
 
 from monitor.judging.graph import Graph
-from monitor.judging.learned import Finding
+from monitor.judging.learned import Finding, owner_text
 from monitor.learning.messages import SourceStats
 from monitor.outputs.render import Printer
 
 TITLES = {
-    "dns_free_backup_resolves": "BACKUPS SAID TO NEED NO DNS THAT USE IT",
-    "broken_dependency": "DEPENDENCIES ALREADY BROKEN",
-    "unmapped": "NAMES RESOLVED THAT THE MAP LACKS",
-    "unused": "MAPPED NAMES NOBODY RESOLVED",
-    "noise": "NOISE (told apart, nothing to do)",
+    "dns_free_backup_resolves": "Backups said to need no DNS that use it",
+    "broken_dependency": "Dependencies already broken",
+    "unmapped": "Names resolved that the map lacks",
+    "unused": "Mapped names nobody resolved",
+    "noise": "Noise (told apart, nothing to do)",
 }
 TO_ADD = frozenset({"unmapped", "dns_free_backup_resolves"})
 
@@ -54,20 +54,14 @@ def render(built: dict[str, Any], console: Printer) -> None:
         if mine:
             console.print()
             style = "bold red" if kind == "dns_free_backup_resolves" else "yellow"
-            console.print(Text(f"{title} ({len(mine)})", style=style))
+            console.print(Text(f"{title.upper()} ({len(mine)})", style=style))
             for f in mine:
                 console.print(Text(f"  {finding_line(f)}"))
 
 
-def owner_label(f: Finding) -> str:
-    if f["backup"]:
-        return f"backup {f['backup']} of {f['service']}"
-    return f"service {f['service']}" if f["service"] else f"client group {f['client']}"
-
-
 def finding_line(f: Finding) -> str:
     """``backup paper of ehr: print.region.internal A, 14 times, last 2026-12-06T10:00Z``."""
-    what = f"{owner_label(f)}: {f['name']} {f['type']}"
+    what = f"{owner_text(f)}: {f['name']} {f['type']}"
     if f["kind"] == "unused":
         return f"{what}, not resolved in the window, though its hosts asked other names"
     rcodes = ", ".join(f"{k} {v}" for k, v in f["rcodes"].items()) or "rcode not logged"

@@ -19,6 +19,7 @@ import time
 from html import escape
 from typing import Any
 
+from monitor.outputs.learned import TITLES, finding_line
 from monitor.outputs.render import runway_text
 from monitor.outputs.report import epoch_of
 
@@ -332,8 +333,24 @@ def _technical(report: dict[str, Any]) -> str:
         "<details id='technical'><summary>Technical detail: names, servers, answers</summary>"
         f"{names}<h3>Zones</h3><ul>{zones}</ul>"
         + (f"<h3>Warnings</h3><ul>{warnings}</ul>" if warnings else "")
+        + _learned(report)
         + "</details>"
     )
+
+
+def _learned(report: dict[str, Any]) -> str:
+    """What the resolvers' traffic shows that the map does not say (``learning``)."""
+    learned = report.get("learned")
+    if not learned:
+        return ""
+    found = [f for f in learned["findings"] if f["kind"] != "noise"]
+    items = "".join(
+        f"<li class='learned {escape(f['kind'])}'>{escape(TITLES[f['kind']])}: "
+        f"{escape(finding_line(f))}</li>"
+        for f in found
+    )
+    told = items or "<li>The map holds what the resolvers' traffic shows.</li>"
+    return f"<h3 id='learned'>Learned from the resolvers' traffic</h3><ul>{told}</ul>"
 
 
 def _footer(report: dict[str, Any]) -> str:
