@@ -284,3 +284,16 @@ def test_lint_and_the_status_page_tell_what_serve_learned(tmp_path: Path) -> Non
     page = status_page(report, "test")
     assert "Learned from the resolvers' traffic" in page
     assert "backup paper of ehr: print.region.internal A, 3 times" in page
+
+
+@given(st.lists(st.sampled_from([None, "NOERROR", "NXDOMAIN", "SERVFAIL"]), max_size=30))
+def test_each_rcode_is_counted_however_they_come(rcodes: list[str | None]) -> None:
+    from collections import Counter
+
+    from monitor.learning.aggregate import Seen
+
+    seen = Seen()
+    for rcode in rcodes:
+        seen.add(Message(T0, SERVICE, "a.region.internal", "A", rcode))
+    assert seen.rcodes == dict(Counter(r for r in rcodes if r is not None))
+    assert seen.count == len(rcodes)

@@ -23,23 +23,44 @@ Key = tuple[Owner, str, str]  # (owner, name, type)
 
 @dataclass(slots=True)
 class Seen:
-    """How one owner asked one name and type."""
+    """How one owner asked one name and type. Small on purpose, as there may be a million:
+    no dict or list where a name comes with one rcode and no CNAME, the common case."""
 
     count: int = 0
     first: float = float("inf")
     last: float = 0.0
-    rcodes: dict[str, int] = field(default_factory=dict)
-    cnames: list[str] = field(default_factory=list)
+    rcode: str | None = None  # the one rcode seen so far (None: none, or several) …
+    rcode_count: int = 0  # … and how often
+    several: dict[str, int] | None = None  # every rcode, once more than one was seen
+    cnames: tuple[str, ...] = ()
+
+    @property
+    def rcodes(self) -> dict[str, int]:
+        """Each rcode seen, with how often."""
+        if self.several is not None:
+            return self.several
+        return {self.rcode: self.rcode_count} if self.rcode is not None else {}
 
     def add(self, message: Message) -> None:
         self.count += 1
         self.first = min(self.first, message.time)
         self.last = max(self.last, message.time)
         if message.rcode is not None:
-            self.rcodes[message.rcode] = self.rcodes.get(message.rcode, 0) + 1
+            self.add_rcode(message.rcode, 1)
         for target in message.cnames:
             if target not in self.cnames and len(self.cnames) < MAX_CNAMES:
-                self.cnames.append(target)
+                self.cnames = (*self.cnames, target)
+
+    def add_rcode(self, rcode: str, count: int) -> None:
+        if self.several is not None:
+            self.several[rcode] = self.several.get(rcode, 0) + count
+        elif self.rcode is None:
+            self.rcode, self.rcode_count = rcode, count
+        elif rcode == self.rcode:
+            self.rcode_count += count
+        else:
+            self.several = {self.rcode: self.rcode_count, rcode: count}
+            self.rcode, self.rcode_count = None, 0
 
 
 @dataclass
@@ -85,7 +106,7 @@ class Aggregates:
             "newest": self.newest,
             "owners": [[o.service, o.backup, o.client] for o in owners],
             "seen": [
-                [index[o], name, rdtype, s.count, s.first, s.last, s.rcodes, s.cnames]
+                [index[o], name, rdtype, s.count, s.first, s.last, s.rcodes, list(s.cnames)]
                 for (o, name, rdtype), s in self.seen.items()
             ],
             "hours": {str(index[o]): sorted(h) for o, h in self.hours.items()},
@@ -100,10 +121,11 @@ class Aggregates:
             owners = [Owner(*entry) for entry in data["owners"]]
             found = cls(newest=float(data["newest"]))
             for i, name, rdtype, count, first, last, rcodes, cnames in data["seen"]:
-                found.seen[(owners[i], str(name), str(rdtype))] = Seen(
-                    int(count), float(first), float(last),
-                    {str(k): int(v) for k, v in rcodes.items()}, [str(c) for c in cnames],
-                )  # fmt: skip
+                seen = Seen(int(count), float(first), float(last),
+                            cnames=tuple(str(c) for c in cnames))  # fmt: skip
+                for rcode, times in rcodes.items():
+                    seen.add_rcode(str(rcode), int(times))
+                found.seen[(owners[i], str(name), str(rdtype))] = seen
             for i, hours in data["hours"].items():
                 found.hours[owners[int(i)]] = {int(h) for h in hours}
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
