@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from benchmarks.workloads import _proc_cpu, exporter_counters, run_timed  # noqa: E402
 from dnstapfiles import T0, response, stream  # noqa: E402
+
+from benchmarks.workloads import _proc_cpu, exporter_counters, run_timed  # noqa: E402
 
 MESSAGES = 100_000
 RATE = 2000  # messages a second, live
@@ -147,7 +148,11 @@ def live(tmp: Path) -> None:
     from servers import free_port
 
     from monitor.learning.readers.framestreams import (
-        CONTENT_TYPE, READY, START, STOP, control,
+        CONTENT_TYPE,
+        READY,
+        START,
+        STOP,
+        control,
     )  # fmt: skip
 
     port = free_port()
