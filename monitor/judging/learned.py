@@ -112,12 +112,13 @@ def _asked(
 
 def noise_of(name: str, seen: Seen, resolved: set[str], siblings: set[str]) -> str | None:
     """``reverse`` for PTR lookups of addresses; ``search_suffix`` for a name a search
-    domain made up: NXDOMAIN where a shorter name it starts with resolves, or the same
-    first labels under another domain do."""
+    domain made up: NXDOMAIN (or an rcode the log does not say) where a shorter name it
+    starts with resolves, or the same first labels under another domain do."""
     if name.endswith(REVERSE):
         return "reverse"
-    if "NXDOMAIN" not in seen.rcodes or "NOERROR" in seen.rcodes:
-        return None
+    rcodes = seen.rcodes
+    if rcodes and ("NXDOMAIN" not in rcodes or "NOERROR" in rcodes):
+        return None  # answered (where the log says): no made-up name
     labels = name.split(".")
     for cut in range(1, len(labels) - 1):
         head, tail = ".".join(labels[:cut]), ".".join(labels[cut:])

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from monitor.learning.messages import Malformed, Message
-from monitor.learning.readers import dnstap, framestreams
+from monitor.learning.readers import bind, dnstap, framestreams, powerdns, unbound, zeek
 
 Reader = Callable[[BinaryIO], Iterator[Message | Malformed]]
 PEEK = 4096  # bytes read to tell the format
@@ -23,6 +23,11 @@ class UnknownFormat(ValueError):
 # (name, does the file's head look like it, reader): tried in order.
 FORMATS: list[tuple[str, Callable[[bytes], bool], Reader]] = [
     ("dnstap", framestreams.looks_like, dnstap.read),
+    ("zeek-tsv", zeek.looks_like_tsv, zeek.read_tsv),
+    ("zeek-json", zeek.looks_like_json, zeek.read_json),
+    ("unbound", unbound.looks_like, unbound.read),
+    ("bind-querylog", bind.looks_like, bind.read),
+    ("powerdns", powerdns.looks_like, powerdns.read),
 ]
 
 
