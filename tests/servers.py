@@ -24,6 +24,12 @@ client_facing=True listens on port 53 there (Unbound, BindResolver), giving the 
 back when closed. Unbound can also run with TCP off, refuse clients (access_control) or
 answer NXDOMAIN for chosen names; BindResolver can serve a broken view to chosen client
 addresses (split horizon) and be authoritative for zones of its own (an AD-style DNS).
+
+Resolvers' traffic logs (tests/traffic.py, tests/data/learn/): Unbound logs queries and
+replies to a file and sends dnstap to a socket; BindResolver writes a query log and
+dnstap to a file or socket; PdnsRecursor (PowerDNS Recursor) logs each question on
+stdout; KnotResolver (kresd) sends dnstap to a socket. Test clients ask from any
+127.0.0.0/8 address with ask(..., source=...): on Linux none needs adding to lo.
 """
 
 from __future__ import annotations
@@ -89,7 +95,18 @@ PACKAGES = {
     "unbound": "unbound",
     "unbound-checkconf": "unbound",
     "unbound-control": "unbound",
+    "pdns_recursor": "pdns-recursor",
+    "kresd": "knot-resolver",
+    "fstrm_capture": "fstrm-bin",
+    "dnstap-read": "bind9-dnsutils",
 }
+# Programs PACKAGES names that missing_binaries() checks by default (what every test run
+# needs); the traffic-log tests check theirs (TRAFFIC_PROGRAMS) themselves.
+CORE_PROGRAMS = (
+    "knotd", "knotc", "named", "named-checkconf", "nsd", "nsd-checkconf",
+    "unbound", "unbound-checkconf", "unbound-control",
+)  # fmt: skip
+TRAFFIC_PROGRAMS = ("pdns_recursor", "fstrm_capture", "dnstap-read")
 
 
 class ServerError(RuntimeError):
@@ -119,7 +136,7 @@ def find_binary(name: str) -> str:
     return found
 
 
-def missing_binaries(names: Iterable[str] = PACKAGES) -> list[str]:
+def missing_binaries(names: Iterable[str] = CORE_PROGRAMS) -> list[str]:
     missing = []
     for name in names:
         try:
@@ -781,6 +798,22 @@ class Unbound(Server):
     {"127.0.0.0/8": "refuse"}: REFUSED, sent with no question section. `nxdomain`
     names answer NXDOMAIN from Unbound itself (local-zone always_nxdomain), whatever
     the authority holds.
+
+    Traffic logs (tests/traffic.py, tests/test_traffic_sources.py): `log_queries`,
+    `log_replies` and `log_tag_queryreply` are Unbound's options of those names; with
+    any of them on, Unbound logs everything (not only those lines) to `query_log_path`
+    instead of stderr. `log_time_ascii` stamps lines "Dec 06 15:00:42" (local time, no
+    year or zone, whatever Unbound's manual says) instead of "[1796569162]". A reply
+    line (log-replies) reads "[1796569162] unbound[3586:0] reply: 127.90.0.7
+    ehr-db.region.internal. A IN NOERROR 0.000214 0 67" (time to resolve, from cache,
+    reply size); without the tag "reply:" is "info:".
+
+    `dnstap_socket` (a unix socket path) or `dnstap_tcp` (an address and port, plain
+    TCP) sends dnstap CLIENT_QUERY and CLIENT_RESPONSE messages, with identity
+    `dnstap_identity` (default "unbound"), to a Frame Streams receiver listening there
+    (traffic.DnstapCapture); Unbound is the connecting side, and reconnects if the
+    receiver starts later or goes away. Messages not yet sent when Unbound stops are
+    lost: wait for them (DnstapCapture.wait_for) first.
     """
 
     recursive = True
@@ -802,8 +835,24 @@ class Unbound(Server):
         ede: bool = False,
         max_rtt_ms: int | None = None,
         extra: Sequence[str] = (),
+        log_queries: bool = False,
+        log_replies: bool = False,
+        log_tag_queryreply: bool = False,
+        log_time_ascii: bool = False,
+        dnstap_socket: str | os.PathLike[str] | None = None,
+        dnstap_tcp: Endpoint | None = None,
+        dnstap_identity: str = "unbound",
     ) -> None:
         super().__init__(port, address=address, client_facing=client_facing)
+        if dnstap_socket is not None and dnstap_tcp is not None:
+            raise ValueError("dnstap goes to one receiver: dnstap_socket or dnstap_tcp")
+        self.log_queries = log_queries
+        self.log_replies = log_replies
+        self.log_tag_queryreply = log_tag_queryreply
+        self.log_time_ascii = log_time_ascii
+        self.dnstap_socket = None if dnstap_socket is None else Path(dnstap_socket).absolute()
+        self.dnstap_tcp = None if dnstap_tcp is None else _endpoint(dnstap_tcp)
+        self.dnstap_identity = dnstap_identity
         self.stub_zones = {z.rstrip("."): list(servers) for z, servers in stub_zones.items()}
         self.tcp = tcp
         self.access_control = dict(access_control or {})
@@ -823,12 +872,63 @@ class Unbound(Server):
     def config_path(self) -> Path:
         return self.dir / "unbound.conf"
 
+    @property
+    def logs_traffic(self) -> bool:
+        """Whether Unbound writes its log (with query or reply lines) to query_log_path."""
+        return self.log_queries or self.log_replies
+
+    @property
+    def query_log_path(self) -> Path:
+        """Unbound's `logfile:` when log_queries or log_replies is on (else stderr)."""
+        return self.dir / "unbound.log"
+
+    def log(self, tail: int = 4000) -> str:
+        """The end of stderr and, when logging traffic, of the logfile too (it gets
+        Unbound's own errors then)."""
+        text = super().log(tail)
+        if self.logs_traffic and self.query_log_path.exists():
+            text += "\n--- " + str(self.query_log_path) + "\n"
+            text += self.query_log_path.read_text(errors="replace")[-tail:]
+        return text
+
+    def reopen_log(self) -> None:
+        """unbound-control log_reopen: after the logfile was moved away (rotated)."""
+        self.control("log_reopen")
+
+    def _log_lines(self) -> list[str]:
+        if not self.logs_traffic:
+            return ['logfile: ""']
+        lines = [f'logfile: "{self.query_log_path}"']
+        lines += [f"log-queries: {'yes' if self.log_queries else 'no'}"]
+        lines += [f"log-replies: {'yes' if self.log_replies else 'no'}"]
+        lines += [f"log-tag-queryreply: {'yes' if self.log_tag_queryreply else 'no'}"]
+        lines += [f"log-time-ascii: {'yes' if self.log_time_ascii else 'no'}"]
+        return lines
+
+    def _dnstap_text(self) -> str:
+        if self.dnstap_socket is None and self.dnstap_tcp is None:
+            return ""
+        lines = ["dnstap-enable: yes"]
+        if self.dnstap_tcp is not None:
+            address, port = self.dnstap_tcp
+            lines += [f"dnstap-ip: {address}@{port}", "dnstap-tls: no"]
+        else:
+            lines.append(f'dnstap-socket-path: "{self.dnstap_socket}"')
+        lines += [
+            "dnstap-send-identity: yes",
+            "dnstap-send-version: yes",
+            f'dnstap-identity: "{self.dnstap_identity}"',
+            "dnstap-log-client-query-messages: yes",
+            "dnstap-log-client-response-messages: yes",
+        ]
+        return "dnstap:\n" + "".join(f"    {line}\n" for line in lines)
+
     def _server_lines(self) -> list[str]:
         lines = [
             'username: ""',
             'chroot: ""',
             'pidfile: ""',
-            'logfile: ""',
+            *self._log_lines(),
             "use-syslog: no",
             f'directory: "{self.dir}"',
             "verbosity: 1",
@@ -908,6 +1008,7 @@ class Unbound(Server):
             for server in servers:
                 address, port = _endpoint(server)
                 text += f"    stub-addr: {address}@{port}\n"
+        text += self._dnstap_text()
         write_checked(self.config_path, text, "unbound-checkconf")
 
     def _command(self) -> list[str]:
@@ -988,6 +1089,22 @@ class BindResolver(Server):
     towards a client_facing server) land in the view "wards", where every name but
     localhost is forwarded to an address nobody listens on and fails with SERVFAIL;
     every other source gets the view "default", which works.
+
+    Traffic logs (tests/traffic.py): `querylog` logs each client question, one line, to
+    `query_log_path` (a `logging` channel for the category queries, print-time
+    `querylog_time`: "yes" gives "06-Dec-2026 15:00:42.123" in local time, "iso8601-utc"
+    "2026-12-06T15:00:42.123Z"; `querylog_category` adds "queries: info: "). No rcode,
+    no answer. named then runs with -f instead of -g (which ignores `logging`) and
+    sends its other messages to stderr itself.
+
+    `dnstap_file` (a file named writes, Frame Streams format) or `dnstap_socket` (a
+    unix socket a receiver listens on, traffic.DnstapCapture) logs dnstap for
+    `dnstap_messages` (the `dnstap { … }` clause, default "client": CLIENT_QUERY and
+    CLIENT_RESPONSE), identity `dnstap_identity`. named writes the file out in whole
+    blocks (4 and 16 KiB seen) about once a second (fstrm-set-flush-timeout 1), so
+    until it stops the file may end mid-frame and has no closing STOP frame. Its
+    messages are not in time order. reopen_logs() (SIGHUP, a reload) makes named
+    reopen its query log after rotation.
     """
 
     recursive = True
@@ -1007,8 +1124,24 @@ class BindResolver(Server):
         broken_view_clients: Sequence[str] = (),
         also_listen: Sequence[tuple[str, int]] = (),
         extra: Sequence[str] = (),
+        querylog: bool = False,
+        querylog_time: Literal["yes", "local", "iso8601", "iso8601-utc"] = "yes",
+        querylog_category: bool = False,
+        dnstap_file: str | os.PathLike[str] | None = None,
+        dnstap_socket: str | os.PathLike[str] | None = None,
+        dnstap_messages: str = "client",
+        dnstap_identity: str = "bind-resolver",
     ) -> None:
         super().__init__(port, address=address, client_facing=client_facing)
+        if dnstap_file is not None and dnstap_socket is not None:
+            raise ValueError("dnstap goes to one output: dnstap_file or dnstap_socket")
+        self.querylog = querylog
+        self.querylog_time = querylog_time
+        self.querylog_category = querylog_category
+        self.dnstap_file = None if dnstap_file is None else Path(dnstap_file).absolute()
+        self.dnstap_socket = None if dnstap_socket is None else Path(dnstap_socket).absolute()
+        self.dnstap_messages = dnstap_messages
+        self.dnstap_identity = dnstap_identity
         self.also_listen = list(also_listen)  # more (address, port) to answer on
         self.primary_zones = {z.rstrip("."): text for z, text in (primary_zones or {}).items()}
         self.broken_zones: set[str] = set()
@@ -1053,6 +1186,9 @@ class BindResolver(Server):
         ]
         if self.query_port is not None:
             lines.append(f"port {self.query_port};")
+        if self.querylog:
+            lines.append("querylog yes;")
+        lines += self._dnstap_lines()
         if self.max_stale_ttl is None:
             lines.append("stale-answer-enable no;")
         else:
@@ -1065,6 +1201,48 @@ class BindResolver(Server):
                 "stale-answer-client-timeout 0;",
             ]
         return lines + self.extra
+
+    @property
+    def query_log_path(self) -> Path:
+        """Where querylog=True writes (named's channel for the category queries)."""
+        return self.dir / "query.log"
+
+    def reopen_logs(self) -> None:
+        """SIGHUP: named reloads, reopening its log channel and dnstap output (after
+        they were moved away); returns once it answers again."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.kill(self._proc.pid, signal.SIGHUP)
+            self._wait_ready()
+
+    def _dnstap_lines(self) -> list[str]:
+        if self.dnstap_file is not None:
+            output = f'dnstap-output file "{self.dnstap_file}";'
+        elif self.dnstap_socket is not None:
+            output = f'dnstap-output unix "{self.dnstap_socket}";'
+        else:
+            return []
+        return [
+            f"dnstap {{ {self.dnstap_messages}; }};",
+            output,
+            f'dnstap-identity "{self.dnstap_identity}";',
+            "fstrm-set-flush-timeout 1;",
+        ]
+
+    def _logging_text(self) -> str:
+        if not self.querylog:
+            return ""
+        tags = "print-category yes; print-severity yes; " if self.querylog_category else ""
+        # named -g would ignore this statement, so with querylog it runs with -f and
+        # sends everything else to stderr (the server log) itself.
+        return (
+            "logging {\n"
+            f'    channel query_file {{ file "{self.query_log_path}"; severity info; '
+            f"print-time {self.querylog_time}; {tags}}};\n"
+            "    channel to_stderr { stderr; severity info; print-time yes; };\n"
+            "    category default { to_stderr; };\n"
+            "    category queries { query_file; };\n"
+            "};\n"
+        )
 
     @property
     def view_clients(self) -> list[str]:
@@ -1103,6 +1281,7 @@ class BindResolver(Server):
             self._primary_file(origin).write_text(broken_zone(origin) if broken else zone_text)
         text = "options {\n" + "".join(f"    {line}\n" for line in self._options()) + "};\n"
         text += "controls { };\n"
+        text += self._logging_text()
         base = 'zone "." { type hint; file "root.hints"; };\n'
         base += 'zone "localhost" { type primary; file "localhost.zone"; };\n'
         zones = base + self._zone_statements()
@@ -1134,7 +1313,8 @@ class BindResolver(Server):
         return text
 
     def _command(self) -> list[str]:
-        return [find_binary("named"), "-g", "-4", "-c", str(self.config_path)]
+        foreground = "-f" if self.querylog else "-g"
+        return [find_binary("named"), foreground, "-4", "-c", str(self.config_path)]
 
     def _is_ready(self) -> bool:
         if self._soa_rcode("localhost.") != dns.rcode.NOERROR:
@@ -1146,6 +1326,186 @@ class BindResolver(Server):
             for origin in self.primary_zones
             if origin not in self.broken_zones
         )
+
+
+class PdnsRecursor(Server):
+    """PowerDNS Recursor (pdns_recursor) in the foreground, forwarding the test zones.
+
+    `forward_zones` maps a zone to the servers asked for it, each on its own port
+    (forward-zones, recursion off towards them). Root hints point at FAKE_ROOT, the
+    security poll is off, and a zone of its own, READY_ZONE (auth-zones), answers the
+    readiness SOA without any upstream (its built-in localhost has no SOA).
+
+    Traffic log: with `quiet=False` (the default here; pdns's own default is quiet)
+    it logs every client question to stdout, i.e. query_log_path (= log_path). With
+    `structured_logging` (4.8's default) a question is a key=value line, e.g.
+    'Dec 06 15:00:37 msg="Question" subsystem="syncres" … ts="1796569237.309" … proto="udp"
+    qname="ehr-db.region.internal" qtype="A" remote="127.90.0.7:51801"', followed by an
+    "Answer" line with rcode=; a packet-cache hit is one line msg="Question answered
+    from packet cache" with qname, qtype and remote. Without it the old format, whose
+    packet-cache line names no question: "1 question answered from packet cache tag=0
+    from 127.91.0.1:55734". `log_timestamp=False` drops the leading "Dec 06 15:00:37"
+    (as systemd units run it). Its dnstap (not set up here) carries only its own
+    outgoing queries, not clients'.
+    """
+
+    recursive = True
+    READY_ZONE = "recursor.test"
+
+    def __init__(
+        self,
+        forward_zones: Mapping[str, Sequence[Endpoint]],
+        port: int | None = None,
+        *,
+        address: str = LOOPBACK,
+        client_facing: bool = False,
+        quiet: bool = False,
+        structured_logging: bool = True,
+        log_timestamp: bool = True,
+        extra: Sequence[str] = (),
+    ) -> None:
+        super().__init__(port, address=address, client_facing=client_facing)
+        self.forward_zones = {z.rstrip("."): list(servers) for z, servers in forward_zones.items()}
+        self.quiet = quiet
+        self.structured_logging = structured_logging
+        self.log_timestamp = log_timestamp
+        self.extra = list(extra)  # more `setting=value` lines
+
+    @property
+    def kind(self) -> str:
+        return "pdns-recursor"
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "recursor.conf"
+
+    @property
+    def query_log_path(self) -> Path:
+        """Where it logs questions: its stdout, the server log."""
+        return self.log_path
+
+    def _write_config(self) -> None:
+        (self.dir / "root.hints").write_text(ROOT_HINTS)
+        (self.dir / "ready.zone").write_text(
+            f"$ORIGIN {self.READY_ZONE}.\n$TTL 3600\n"
+            "@ SOA @ root 1 3600 600 86400 3600\n@ NS @\n@ A 127.0.0.1\n"
+        )
+        forwards = ",".join(
+            f"{zone}=" + ";".join(f"{a}:{p}" for a, p in map(_endpoint, servers))
+            for zone, servers in self.forward_zones.items()
+        )
+        yes_no = {True: "yes", False: "no"}
+        lines = [
+            f"config-dir={self.dir}",
+            f"socket-dir={self.dir}",
+            f"local-address={self.address}",
+            f"local-port={self.port}",
+            f"query-local-address={self.address}",
+            "daemon=no",
+            "write-pid=no",
+            "disable-syslog=yes",
+            f"log-timestamp={yes_no[self.log_timestamp]}",
+            f"quiet={yes_no[self.quiet]}",
+            "loglevel=6",
+            f"structured-logging={yes_no[self.structured_logging]}",
+            "allow-from=127.0.0.0/8",
+            f"hint-file={self.dir / 'root.hints'}",
+            # Its default refuses to ask 127.0.0.0/8, which is where the tests' servers are.
+            "dont-query=",
+            "security-poll-suffix=",
+            f"auth-zones={self.READY_ZONE}={self.dir / 'ready.zone'}",
+            "threads=1",
+            "pdns-distributes-queries=no",
+            "reuseport=no",
+            # Cache behaviour tests can predict, as for Unbound and BIND.
+            "refresh-on-ttl-perc=0",
+            "serve-stale-extensions=0",
+        ]
+        if forwards:
+            lines.append(f"forward-zones={forwards}")
+        self.config_path.write_text("\n".join(lines + self.extra) + "\n")
+
+    def _command(self) -> list[str]:
+        return [find_binary("pdns_recursor"), f"--config-dir={self.dir}"]
+
+    def _is_ready(self) -> bool:
+        return self._soa_rcode(self.READY_ZONE) == dns.rcode.NOERROR
+
+
+class KnotResolver(Server):
+    """Knot Resolver 5 (kresd) forwarding the test zones, with dnstap to a socket.
+
+    `forward_zones` maps a zone to the servers asked for it (policy.FORWARD, which
+    follows a CNAME into another forwarded zone; policy.STUB does not). Its root
+    hints point at FAKE_ROOT, where nothing listens, and the modules that would ask
+    the root on their own (priming, trust anchor updates, time checks) are off.
+    Ready when its built-in localhost answers SOA.
+
+    kresd has no query log; `dnstap_socket` sends dnstap CLIENT_QUERY and
+    CLIENT_RESPONSE, identity `dnstap_identity`, to a Frame Streams receiver listening
+    on that unix socket (traffic.DnstapCapture), started before kresd.
+    """
+
+    recursive = True
+
+    def __init__(
+        self,
+        forward_zones: Mapping[str, Sequence[Endpoint]],
+        port: int | None = None,
+        *,
+        address: str = LOOPBACK,
+        client_facing: bool = False,
+        dnstap_socket: str | os.PathLike[str] | None = None,
+        dnstap_identity: str = "kresd",
+        extra: Sequence[str] = (),
+    ) -> None:
+        super().__init__(port, address=address, client_facing=client_facing)
+        self.forward_zones = {z.rstrip("."): list(servers) for z, servers in forward_zones.items()}
+        self.dnstap_socket = None if dnstap_socket is None else Path(dnstap_socket).absolute()
+        self.dnstap_identity = dnstap_identity
+        self.extra = list(extra)  # more Lua lines
+
+    @property
+    def kind(self) -> str:
+        return "kresd"
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "kresd.conf"
+
+    def _write_config(self) -> None:
+        lines = [
+            f"net.listen('{self.address}', {self.port}, {{ kind = 'dns' }})",
+            f"net.outgoing_v4('{self.address}')",
+            "net.ipv6 = false",
+            *(f"modules.unload('{m}')" for m in
+              ("ta_update", "ta_signal_query", "priming", "detect_time_skew",
+               "detect_time_jump")),
+            "trust_anchors.remove('.')",
+            "modules.load('hints > iterate')",
+            f"hints.root({{ ['fake-root.'] = '{FAKE_ROOT}' }})",
+            f"cache.open(16 * MB, 'lmdb://{self.dir}/cache')",
+        ]  # fmt: skip
+        if self.dnstap_socket is not None:
+            lines += [
+                "modules.load('dnstap')",
+                f"dnstap.config({{ socket_path = '{self.dnstap_socket}', "
+                f"identity = '{self.dnstap_identity}', "
+                "client = { log_queries = true, log_responses = true } })",
+            ]
+        for zone, servers in self.forward_zones.items():
+            targets = ", ".join(f"'{a}@{p}'" for a, p in map(_endpoint, servers))
+            lines.append(
+                f"policy.add(policy.suffix(policy.FORWARD({{ {targets} }}), "
+                f"policy.todnames({{ '{zone}' }})))"
+            )
+        self.config_path.write_text("\n".join(lines + self.extra) + "\n")
+
+    def _command(self) -> list[str]:
+        return [find_binary("kresd"), "-n", "-c", str(self.config_path), str(self.dir)]
+
+    def _is_ready(self) -> bool:
+        return self._soa_rcode("localhost.") == dns.rcode.NOERROR
 
 
 class Responder(Managed):
