@@ -371,7 +371,6 @@ def learn(obj: Context, sources: tuple[str, ...], days: int, fmt: str) -> int:
     from monitor.judging import learned
     from monitor.learning import readers
     from monitor.learning.learner import Learner
-    from monitor.learning.messages import SourceStats
     from monitor.outputs import learned as learned_output
     from monitor.outputs.render import page
 
@@ -382,14 +381,10 @@ def learn(obj: Context, sources: tuple[str, ...], days: int, fmt: str) -> int:
             "no service, backup or client group says which machines are its own: add "
             "hosts: to services and backups (or networks: to clients) to learn from traffic"
         )
-    stats = []
-    for path in sources:
-        try:
-            name, items = readers.read(path)
-        except (OSError, readers.UnknownFormat) as exc:
-            raise click.BadParameter(str(exc), param_hint="--from") from exc
-        stats.append(SourceStats(path, name))
-        learner.read(items, stats[-1])
+    try:
+        stats = learner.read_files(sources)
+    except (OSError, readers.UnknownFormat) as exc:
+        raise click.BadParameter(str(exc), param_hint="--from") from exc
     graph = graph_module.build(config)
     found = learned.findings(graph, learner.learned, days)
     if fmt == "yaml":

@@ -8,8 +8,6 @@ real server cannot be made to produce on demand (damage, a cut, any time of day)
 
 from __future__ import annotations
 
-import ipaddress
-import struct
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,13 +16,10 @@ import dns.rcode
 import dns.rrset
 from dnstap_pb import dnstap_pb2
 
+from monitor.demo.dnstap import message
 from monitor.learning.readers.framestreams import CONTENT_TYPE, START, STOP, control
 
 T0 = 1_790_000_000.0
-
-
-def data_frame(payload: bytes) -> bytes:
-    return struct.pack("!I", len(payload)) + payload
 
 
 def response(
@@ -40,18 +35,8 @@ def response(
     for target in cnames:
         reply.answer.append(dns.rrset.from_text(owner + ".", 300, "IN", "CNAME", target + "."))
         owner = target
-    envelope = dnstap_pb2.Dnstap(type=dnstap_pb2.Dnstap.MESSAGE)
-    message = envelope.message
-    message.type = kind
-    message.socket_family = 1 if ":" not in client else 2
-    message.socket_protocol = 1
-    message.query_address = ipaddress.ip_address(client).packed
-    message.query_port = 5353
-    if kind == dnstap_pb2.Message.CLIENT_QUERY:
-        message.query_time_sec, message.query_message = int(at), query.to_wire()
-    else:
-        message.response_time_sec, message.response_message = int(at), reply.to_wire()
-    return data_frame(envelope.SerializeToString())
+    wire = (query if kind % 2 else reply).to_wire()  # dnstap numbers queries odd
+    return message((client, 5353), wire, at, kind)
 
 
 def stream(frames: Iterable[bytes]) -> bytes:

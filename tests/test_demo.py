@@ -125,5 +125,22 @@ def test_demo_replays_an_outage_and_ends_by_itself():
     # The cause in plain words, and what still works when the services go down.
     assert "cause: ns1 and ns2, the only authoritative servers of region.internal" in narration
     assert "still working: ehr → paper-forms" in narration
+
+    # The hidden dependency: the map says paper-forms needs no DNS; its print server's
+    # lookups, seen in the resolvers' dnstap, say otherwise, live and in `learn` after.
+    learned = [f for r in seen.reports for f in r.get("learned", {}).get("findings", [])]
+    headline = [f for f in learned if f["kind"] == "dns_free_backup_resolves"]
+    assert {(f["service"], f["backup"], f["name"]) for f in headline} == {
+        ("ehr", "paper-forms", "wardlist.region.internal")}, learned  # fmt: skip
+    assert headline[0]["cnames"] == ["ehr-ro.region.internal"]
+    assert any(f["kind"] == "noise" and f["noise"] == "search_suffix" for f in learned)
+    assert "dnsmon_learned_dns_free_backup_queries_total" in seen.metric_names
+    assert "learned from the resolvers' dnstap: a backup said to need no DNS uses it" in narration
+    assert "cannot resolve wardlist.region.internal" in narration
+    assert "paper-forms (by the map; its hosts use DNS)" in narration
+    offline = narration[narration.index("dnsmon learn --from resolver-a.dnstap") :]
+    assert "exits 2" in offline and "SERVFAIL" in offline
+    assert "depends_on: [wardlist.region.internal]" in offline
+    assert narration.index("rolled back") < narration.index("dnsmon learn --from")
     assert all(len(line) < 100 for line in stdout.splitlines()), stdout
     assert "Traceback" not in stderr

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from dnsmon_cli import dnsmon
 from dnstap_pb import dnstap_pb2
-from dnstapfiles import T0, data_frame, response, stream, write
+from dnstapfiles import T0, response, stream, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +24,7 @@ from monitor.learning.aggregate import Aggregates
 from monitor.learning.learner import Learner
 from monitor.learning.messages import Malformed, Message, SourceStats
 from monitor.learning.owners import Owner, Owners
-from monitor.learning.readers.framestreams import Decoder
+from monitor.learning.readers.framestreams import Decoder, data_frame
 
 CONFIG = """\
 servers:

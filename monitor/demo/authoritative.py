@@ -16,7 +16,7 @@ import socket
 import socketserver
 import struct
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Self, cast
 
@@ -94,6 +94,8 @@ class DnsServer:
         self._mode: str | None = None
         self._listeners: list[socketserver.BaseServer] = []
         self._threads: list[threading.Thread] = []
+        # Told of each reply sent and to whom, as a resolver's dnstap is (None: no one).
+        self.tap: Callable[[tuple[str, int], bytes], None] | None = None
 
     def respond(self, query: dns.message.Message) -> dns.message.Message:
         """The answer to a well-formed query (subclasses decide what it says)."""
@@ -171,7 +173,9 @@ class DnsServer:
 
     # --- wire handling -------------------------------------------------------------
 
-    def handle_wire(self, wire: bytes, over_tcp: bool) -> bytes | None:
+    def handle_wire(
+        self, wire: bytes, over_tcp: bool, client: tuple[str, int] | None = None
+    ) -> bytes | None:
         """One query in wire format → the reply in wire format, or None to stay silent."""
         try:
             query = dns.message.from_wire(wire)
@@ -187,7 +191,10 @@ class DnsServer:
             response.set_rcode(dns.rcode.SERVFAIL)
         if response is None:
             return None
-        return to_wire_within(response, size_limit(query, over_tcp))
+        reply = to_wire_within(response, size_limit(query, over_tcp))
+        if reply is not None and client is not None and self.tap is not None:
+            self.tap(client, reply)
+        return reply
 
     def _respond_or_fail(self, query: dns.message.Message) -> dns.message.Message | None:
         mode = self._mode
@@ -240,7 +247,8 @@ def formerr_for(wire: bytes) -> bytes | None:
 class _UdpHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         wire, sock = cast(tuple[bytes, socket.socket], self.request)
-        reply = cast(_Listener, self.server).owner.handle_wire(wire, over_tcp=False)
+        owner = cast(_Listener, self.server).owner
+        reply = owner.handle_wire(wire, over_tcp=False, client=self.client_address)
         if reply is not None:
             try:
                 sock.sendto(reply, self.client_address)
@@ -256,7 +264,7 @@ class _TcpHandler(socketserver.BaseRequestHandler):
         try:
             # RFC 7766: a client may send several queries on one connection.
             while (wire := read_tcp_message(sock)) is not None:
-                reply = owner.handle_wire(wire, over_tcp=True)
+                reply = owner.handle_wire(wire, over_tcp=True, client=self.client_address)
                 if reply is not None:
                     sock.sendall(struct.pack("!H", len(reply)) + reply)
         except OSError:

@@ -6,6 +6,9 @@ exporter and its status page run as ``serve`` would. Then a planned upgrade is r
 ns1 goes down for its upgrade, ns2 fails with it, the resolvers' caches hide the fault
 while their runways count down, resolver-b then serves expired answers for a while (and
 says so), services and the backups that share their DNS go down, and the DNS recovers.
+Meanwhile the resolvers send dnstap to the exporter, and the traffic of a backup the map
+says needs no DNS shows that it does (``learning``); at the end ``dnsmon learn`` finds
+the same in the resolvers' dnstap files and prints what to add.
 The terminal narrates each step, with the cause and the backups that still work, in
 lines under 100 columns; the demo ends by itself.
 """
@@ -32,6 +35,7 @@ from rich.console import Console
 from rich.text import Text
 
 from monitor.demo.authoritative import AuthoritativeServer, DnsServer, load_demo_zones
+from monitor.demo.learning import LearningStory
 from monitor.demo.resolver import CachingResolver
 from monitor.outputs.logs import LOGGER
 from monitor.outputs.render import STYLES, runway_text
@@ -49,6 +53,7 @@ STALE = "resolver-b now answers from expired cache (stale, EDE 3) for {seconds}s
 MIN_DURATION = 20.0
 WIDTH = 99  # narration lines stay under 100 columns
 STALE_RESOLVER = "resolver-b"
+RESOLVERS = ("resolver-a", "resolver-b")
 
 
 def example_config_text() -> str:
@@ -75,6 +80,7 @@ class Demo:
         self.stale = max(4, int(self.duration * 0.1))
         self.servers: dict[str, DnsServer] = {}
         self.tmp = tempfile.TemporaryDirectory(prefix="dnsmon-demo-")
+        self.learning = LearningStory(Path(self.tmp.name), ROUND_INTERVAL)
 
     def start_dns(self) -> dict[str, Any]:
         """Start the four servers (on the example's ports when free); return the config."""
@@ -85,13 +91,14 @@ class Demo:
             self.servers[name] = AuthoritativeServer(zones, "127.0.0.1", port)
             self.servers[name].start()
         upstreams = [("127.0.0.1", self.servers[n].port) for n in ("ns1", "ns2")]
-        for name in ("resolver-a", "resolver-b"):
+        for name in RESOLVERS:
             port = _port_or_free(_entry(config, name)["port"])
             stale = self.stale if name == STALE_RESOLVER else 0.0
             self.servers[name] = CachingResolver(upstreams, "127.0.0.1", port, stale_seconds=stale)
             self.servers[name].start()
         for name, server in self.servers.items():
             _entry(config, name)["port"] = server.port
+        self.learning.configure(config, {n: self.servers[n] for n in RESOLVERS})
         _entry(config, STALE_RESOLVER)["serve_stale"] = f"{self.stale}s"
         config["defaults"].update({"interval": f"{ROUND_INTERVAL}s", "timeout": "1s"})
         return config
@@ -130,12 +137,18 @@ class Demo:
             target=http.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
         ).start()
         scheduler.start()
+        self.learning.start(self.servers["resolver-a"])
         self._intro()
         try:
             self._replay(scheduler)
+            self.learning.stop()
+            self._learn_offline(path)
+            self._say(None, "demo finished: everything recovered and the servers are stopped.",
+                      "bold")  # fmt: skip
         except KeyboardInterrupt:
             self.console.print("demo interrupted")
         finally:
+            self.learning.stop()
             scheduler.stop()
             http.shutdown()
             http.server_close()
@@ -157,6 +170,11 @@ class Demo:
         self.console.print(f"status page  {base}/")
         self.console.print(f"metrics      {base}/metrics")
         self.console.print(f"JSON report  {base}/api/status")
+        self._say(
+            None,
+            "the resolvers send dnstap to the exporter (learning.dnstap), and the "
+            "ward-list print server and a ward PC look names up from their own addresses",
+        )
         self.console.print(
             f"the demo lasts {self.duration:.0f}s and ends by itself (Ctrl-C to stop)\n"
         )
@@ -175,12 +193,19 @@ class Demo:
                 seen = latest.finished_at
                 self._narrate(latest.report, elapsed, told)
             time.sleep(0.2)
-        self._say(None, "demo finished: everything recovered and the servers are stopped.", "bold")
+
+    def _learn_offline(self, config_path: Path) -> None:
+        """What ``dnsmon learn`` makes of the resolvers' dnstap files, fragment and all."""
+        summary, fragment = self.learning.offline(config_path)
+        self._say(None, summary, "bold magenta")
+        for line in fragment.splitlines():
+            self.console.print(Text(f"    {line}"[:WIDTH]))
 
     def _say(self, elapsed: float | None, text: str, style: str = "") -> None:
         """One narration paragraph, wrapped under 100 columns."""
         stamp = f"[{elapsed:5.1f}s] " if elapsed is not None else ""
-        lines = textwrap.wrap(text, WIDTH, initial_indent=stamp, subsequent_indent=" " * 10)
+        lines = textwrap.wrap(text, WIDTH, initial_indent=stamp, subsequent_indent=" " * 10,
+                              break_on_hyphens=False)  # fmt: skip
         for line in lines:
             self.console.print(Text(line, style=style))
 
@@ -203,8 +228,11 @@ class Demo:
         told.causes = {c["kind"] + c["target"] for c in report.get("causes", [])}
         down = {s["name"] for s in report["services"] if s["status"] == "down"}
         if down - told.down_services:
-            self._say(elapsed, _still_working(report, down - told.down_services))
+            self._say(elapsed, _still_working(report, down - told.down_services,
+                                              self.learning.uses_dns))  # fmt: skip
         told.down_services = down
+        for news in self.learning.news(report):
+            self._say(elapsed, news, "bold magenta")
 
 
 @dataclass
@@ -236,12 +264,17 @@ def _stale(report: dict[str, Any]) -> bool:
     return any(r["result"] == "stale" for n in report["names"] for r in n["results"])
 
 
-def _still_working(report: dict[str, Any], down: set[str]) -> str:
-    """For each service that just went down, the backups people can still use."""
+def _still_working(report: dict[str, Any], down: set[str], uses_dns: set[tuple[str, str]]) -> str:
+    """For each service that just went down, the backups people can still use; marked
+    where the map says a backup needs no DNS and its hosts' traffic says otherwise."""
     told = []
     for service in report["services"]:
         if service["name"] in down:
-            usable = [b["name"] for b in service["backups"] if b["status"] == "usable"]
+            usable = [
+                b["name"] + (" (by the map; its hosts use DNS)"
+                             if (service["name"], b["name"]) in uses_dns else "")
+                for b in service["backups"] if b["status"] == "usable"
+            ]  # fmt: skip
             told.append(f"{service['name']} → {', '.join(usable) or 'no backup works'}")
     return "still working: " + "; ".join(told)
 

@@ -4,8 +4,10 @@ source gave."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from monitor.config import Config
+from monitor.learning import readers
 from monitor.learning.aggregate import Aggregates
 from monitor.learning.messages import CANARY_PREFIX, REVERSE, Malformed, Message, SourceStats
 from monitor.learning.owners import Owners
@@ -31,6 +33,16 @@ class Learner:
             else:
                 self.take(item, stats)
         self.flush(stats)
+
+    def read_files(self, paths: Iterable[str | Path]) -> list[SourceStats]:
+        """Each file to its end, its format told from its content; what each gave. Raises
+        OSError or UnknownFormat for a file that cannot be read at all."""
+        stats = []
+        for path in paths:
+            name, items = readers.read(path)
+            stats.append(SourceStats(str(path), name))
+            self.read(items, stats[-1])
+        return stats
 
     def take(self, message: Message, stats: SourceStats) -> None:
         """Count one message of a source; attribute and keep it where it belongs. A

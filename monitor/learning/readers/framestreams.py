@@ -44,6 +44,11 @@ def control(kind: int, *content_types: bytes) -> bytes:
     return _U32.pack(0) + _U32.pack(len(body)) + body
 
 
+def data_frame(payload: bytes) -> bytes:
+    """A data frame on the wire: its length, then its bytes."""
+    return _U32.pack(len(payload)) + payload
+
+
 class Decoder:
     """Frames out of bytes fed in pieces; what is left at the end was cut mid-frame."""
 
