@@ -35,19 +35,17 @@ RATE = 2000  # messages a second, live
 LIVE_SECONDS = 30
 
 
-def frames(count: int, names: int = 2000, seed: int = 7) -> list[bytes]:
-    """``count`` client responses from 200 hosts of 20 services, ``names`` names."""
+def exchanges(count: int, names: int = 2000, seed: int = 7) -> list[tuple[str, str, str, float]]:
+    """``count`` (client, name, type, time) from 200 hosts of 20 services, ``names`` names."""
     rng = random.Random(seed)
     hosts = [f"10.30.{i // 10}.{i % 10 + 1}" for i in range(200)]
-    return [
-        response(
-            rng.choice(hosts),
-            f"h{rng.randrange(names)}.region.internal",
-            rng.choice(["A", "AAAA"]),
-            at=T0 + i / 50,
-        )  # fmt: skip
-        for i in range(count)
-    ]
+    return [(rng.choice(hosts), f"h{rng.randrange(names)}.region.internal",
+             rng.choice(["A", "AAAA"]), T0 + i / 50) for i in range(count)]  # fmt: skip
+
+
+def frames(count: int, names: int = 2000, seed: int = 7) -> list[bytes]:
+    """``count`` client responses as dnstap frames."""
+    return [response(c, n, t, at=at) for c, n, t, at in exchanges(count, names, seed)]
 
 
 def config(path: Path, dnstap: list[str] | None = None) -> Path:
@@ -71,14 +69,37 @@ def offline(tmp: Path) -> None:
     tap.write_bytes(data)
     cfg = config(tmp / "probes.yaml")
     dnsmon = str(Path(sys.executable).parent / "dnsmon")
-    runs = [run_timed([dnsmon, "--config", str(cfg), "learn", "--from", str(tap), "--format",
-                       "json"], capture_output=True) for _ in range(3)]  # fmt: skip
-    cpu = statistics.median(r[1] for r in runs)
-    wall = statistics.median(r[0] for r in runs)
+    wall, cpu = _learn(dnsmon, cfg, tap)
     print(f"learn: {MESSAGES:,} dnstap messages ({len(data) / 1e6:.1f} MB), whole"
           f" `dnsmon learn --format json`, 3 runs: wall {wall:.2f} s, CPU {cpu:.2f} s"
           f" = {MESSAGES / cpu:,.0f} messages per CPU-second")  # fmt: skip
     _decoders(data)
+    for label, log in _text_logs(tmp).items():
+        wall, cpu = _learn(dnsmon, cfg, log)
+        print(f"  the same as {label}: CPU {cpu:.2f} s = {MESSAGES / cpu:,.0f} messages per"
+              f" CPU-second")  # fmt: skip
+
+
+def _learn(dnsmon: str, cfg: Path, source: Path) -> tuple[float, float]:
+    """Median wall and CPU seconds of three whole ``learn`` runs."""
+    runs = [run_timed([dnsmon, "--config", str(cfg), "learn", "--from", str(source), "--format",
+                       "json"], capture_output=True) for _ in range(3)]  # fmt: skip
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+def _text_logs(tmp: Path) -> dict[str, Path]:
+    """The same exchanges as Unbound's reply log and Windows DNS's debug log."""
+    from traffic import windows_packet
+
+    unbound, windows = tmp / "replies.log", tmp / "dns.log"
+    traffic = exchanges(MESSAGES)
+    unbound.write_text("".join(f"[{int(at)}] unbound[1:0] reply: {client} {name}. {rdtype} IN"
+                               f" NOERROR 0.000100 0 60\n"
+                               for client, name, rdtype, at in traffic))  # fmt: skip
+    windows.write_text("".join(windows_packet(at, client, 0x5B47, True, True, 0x8180, "NOERROR",
+                                              rdtype, name) + "\r\n"
+                               for client, name, rdtype, at in traffic))  # fmt: skip
+    return {"Unbound reply lines": unbound, "Windows DNS debug lines": windows}
 
 
 def _decoders(data: bytes) -> None:

@@ -356,8 +356,9 @@ def watch(obj: Context, rounds: int | None) -> int:
 def learn(obj: Context, sources: tuple[str, ...], days: int, fmt: str) -> int:
     """Learn who resolves what from the resolvers' own traffic, and hold it against the map.
 
-    Reads dnstap files, BIND query logs, Unbound reply logs, PowerDNS Recursor logs and
-    Zeek dns.log (the format is told from the content; gzip and rotated files too).
+    Reads dnstap files, BIND query logs, Unbound reply logs, PowerDNS Recursor logs,
+    Windows DNS debug logs and Zeek dns.log (the format is told from the content; gzip
+    and rotated files too).
     Each query is attributed to the services, backups and client groups whose hosts:
     or networks: hold its client. Exits 0 when nothing is found, 1 for names to add or
     drop, 2 when a backup said to need no DNS uses it. The config is never changed:

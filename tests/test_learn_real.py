@@ -1,7 +1,7 @@
 """learn on what real resolvers wrote (tests/data/learn/, made by tests/traffic.py from
-real Unbound, BIND, Knot Resolver and PowerDNS; Zeek's by hand after its documentation):
-each planted finding reported from every source that carries it, and the YAML fragment,
-added to the config, quiets the next learn about it.
+real Unbound, BIND, Knot Resolver and PowerDNS; Zeek's and Windows DNS's by hand after
+their documentation): each planted finding reported from every source that carries it,
+and the YAML fragment, added to the config, quiets the next learn about it.
 
 The clients: 127.90.0.7 is the EHR service's host, 127.90.1.7 its backup's (written as
 needing no DNS), 127.91.0.1 a ward PC (a client group's network), 127.0.0.1 nobody's.
@@ -41,6 +41,7 @@ SOURCES = {
     "pdns-recursor-legacy.log": ("powerdns", True, False),
     "zeek-dns.log": ("zeek-tsv", True, True),
     "zeek-dns.json": ("zeek-json", True, True),
+    "windows-dns-debug.log": ("windows-debug", True, False),
 }
 WINDOW = ("--days", "3650")  # the samples were made once; their times stay put
 

@@ -690,6 +690,8 @@ def make_samples(dest: str | os.PathLike[str]) -> dict[str, Path]:
 
     # Zeek's dns.log, hand-made (Zeek is not packaged in Debian) from the Unbound capture.
     made.update(write_zeek_samples(dest / "unbound-client.dnstap", dest))
+    # Windows DNS Server's debug log, hand-made too (no Windows here).
+    made.update(write_windows_sample(dest / "unbound-client.dnstap", dest))
     return made
 
 
@@ -821,6 +823,107 @@ def write_zeek_samples(dnstap: Path, dest: Path) -> dict[str, Path]:
     (dest / "zeek-dns.log").write_text(zeek_tsv(records, opened, closed))
     (dest / "zeek-dns.json").write_text(zeek_json(records))
     return {"zeek-dns.log": dest / "zeek-dns.log", "zeek-dns.json": dest / "zeek-dns.json"}
+
+
+# ------------------------------------------------- Windows DNS Server's debug log, by hand
+
+WINDOWS_FORWARDER = "127.80.0.1"  # where the sample's server forwards its own queries
+WINDOWS_LEGEND = """\
+Message logging key (for packets - other items use a subset of these fields):
+\tField #  Information         Values
+\t-------  -----------         ------
+\t   1     Date
+\t   2     Time
+\t   3     Thread ID
+\t   4     Context
+\t   5     Internal packet identifier
+\t   6     UDP/TCP indicator
+\t   7     Send/Receive indicator
+\t   8     Remote IP
+\t   9     Xid (hex)
+\t  10     Query/Response      R = Response
+\t                             blank = Query
+\t  11     Opcode              Q = Standard Query
+\t                             N = Notify
+\t                             U = Update
+\t                             ? = Unknown
+\t  12     [ Flags (hex)
+\t  13     Flags (char codes)  A = Authoritative Answer
+\t                             T = Truncated Response
+\t                             D = Recursion Desired
+\t                             R = Recursion Available
+\t  14     ResponseCode ]
+\t  15     Question Type
+\t  16     Question Name
+"""
+
+
+def _windows_time(at: float) -> str:
+    """``12/6/2026 3:10:14 PM``: en-US short date and long time, local."""
+    moment = time.localtime(at)
+    hour = moment.tm_hour % 12 or 12
+    half = "PM" if moment.tm_hour >= 12 else "AM"
+    return (f"{moment.tm_mon}/{moment.tm_mday}/{moment.tm_year} "
+            f"{hour}:{moment.tm_min:02}:{moment.tm_sec:02} {half}")  # fmt: skip
+
+
+def windows_packet(
+    at: float,
+    remote: str,
+    xid: int,
+    response: bool,
+    sent: bool,
+    flags: int,
+    rcode: str,
+    qtype: str,
+    qname: str,
+    proto: str = "UDP",
+) -> str:
+    """One PACKET line of the debug log, its columns as the legend and published lines
+    have them: the header's flags word (rcode included) printed with its two bytes
+    swapped (RD alone is ``0001``, a recursive NOERROR answer ``8081``); the name in
+    Windows' (length)label form."""
+    chars = "".join(c for bit, c in ((0x0400, "A"), (0x0200, "T"), (0x0100, "D"), (0x0080, "R"))
+                    if flags & bit)  # fmt: skip
+    labels = "".join(f"({len(label)}){label}" for label in qname.split(".") if label) + "(0)"
+    return (f"{_windows_time(at)} 0E70 PACKET  00000000033397A0 {proto} "
+            f"{'Snd' if sent else 'Rcv'} {remote:<15} {xid:04x} {'R' if response else ' '} Q "
+            f"[{(flags & 0xFF) << 8 | flags >> 8:04x}   {chars:<4}{rcode}] "
+            f"{qtype:<6} {labels}")  # fmt: skip
+
+
+def windows_debug_log(records: Sequence[Mapping[str, Any]]) -> str:
+    """dns.log as Windows DNS Server writes it with packet logging on (queries, both
+    directions, UDP and TCP), for the exchanges of Zeek-like records; the first one
+    also shows the server's own query to its forwarder. CRLF line ends."""
+    opened = _windows_time(records[0]["ts"] - 1)
+    lines = [f"DNS Server log file creation at {opened}", f"Log file wrap at {opened}", "",
+             *WINDOWS_LEGEND.splitlines(), ""]  # fmt: skip
+    for i, r in enumerate(records):
+        ask = dict(xid=r["trans_id"], qtype=r["qtype_name"], qname=r["query"],
+                   proto=r["proto"].upper())  # fmt: skip
+        client_flags = 0x0100 if r["RD"] else 0
+        lines.append(windows_packet(r["ts"], r["id.orig_h"], response=False, sent=False,
+                                    flags=client_flags, rcode="NOERROR", **ask))  # fmt: skip
+        if i == 0:  # a miss: the server asks its forwarder, and is answered
+            forward = dict(ask, xid=0x1A2B, proto="UDP")
+            lines.append(windows_packet(r["ts"], WINDOWS_FORWARDER, response=False, sent=True,
+                                        flags=0x0100, rcode="NOERROR", **forward))  # fmt: skip
+            lines.append(windows_packet(r["ts"], WINDOWS_FORWARDER, response=True, sent=False,
+                                        flags=0x8180 | r["rcode"], rcode=r["rcode_name"],
+                                        **forward))  # fmt: skip
+        answered = 0x8000 | client_flags | (0x0080 if r["RA"] else 0) | r["rcode"]
+        lines.append(windows_packet(r["ts"] + r.get("rtt", 0.0), r["id.orig_h"], response=True,
+                                    sent=True, flags=answered, rcode=r["rcode_name"],
+                                    **ask))  # fmt: skip
+    return "\r\n".join(lines) + "\r\n"
+
+
+def write_windows_sample(dnstap: Path, dest: Path) -> dict[str, Path]:
+    """windows-dns-debug.log from a dnstap capture."""
+    path = dest / "windows-dns-debug.log"
+    path.write_bytes(windows_debug_log(zeek_records(read_dnstap(dnstap))).encode("ascii"))
+    return {"windows-dns-debug.log": path}
 
 
 def _main(argv: Sequence[str]) -> int:

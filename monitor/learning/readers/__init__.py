@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from monitor.learning.messages import Malformed, Message
-from monitor.learning.readers import bind, dnstap, framestreams, powerdns, unbound, zeek
+from monitor.learning.readers import (
+    bind,
+    dnstap,
+    framestreams,
+    powerdns,
+    unbound,
+    windows,
+    zeek,
+)
 
 Reader = Callable[[BinaryIO], Iterator[Message | Malformed]]
 PEEK = 4096  # bytes read to tell the format
@@ -28,6 +36,7 @@ FORMATS: list[tuple[str, Callable[[bytes], bool], Reader]] = [
     ("unbound", unbound.looks_like, unbound.read),
     ("bind-querylog", bind.looks_like, bind.read),
     ("powerdns", powerdns.looks_like, powerdns.read),
+    ("windows-debug", windows.looks_like, windows.read),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import datetime
 import re
 import time
 from collections.abc import Iterator
@@ -46,14 +47,18 @@ def bsd_time(text: str, now: float | None = None) -> float | None:
 
 
 def utc_time(year: int, month: int, day: int, clock: str) -> float:
-    """Seconds since the epoch of a UTC date and ``HH:MM:SS[.fff]``."""
+    """Seconds since the epoch of a UTC date and ``HH:MM:SS[.fff]``; ValueError for a
+    day that does not exist."""
+    datetime.date(year, month, day)  # timegm and mktime would roll 13/13 into next year
     hours, minutes, seconds = clock.split(":")
     whole = calendar.timegm((year, month, day, int(hours), int(minutes), 0, 0, 0, 0))
     return whole + float(seconds)
 
 
 def local_time(year: int, month: int, day: int, clock: str) -> float:
-    """Seconds since the epoch of a local date and ``HH:MM:SS[.fff]`` (no zone written)."""
+    """Seconds since the epoch of a local date and ``HH:MM:SS[.fff]`` (no zone written);
+    ValueError for a day that does not exist."""
+    datetime.date(year, month, day)
     hours, minutes, seconds = clock.split(":")
     whole = time.mktime((year, month, day, int(hours), int(minutes), 0, 0, 0, -1))
     return whole + float(seconds)
