@@ -21,9 +21,9 @@ from monitor.learning.messages import Malformed, Message
 from monitor.learning.readers.lines import (
     bsd_time,
     local_time,
+    matches,
     month_number,
     name_text,
-    text_lines,
     utc_time,
 )
 
@@ -40,14 +40,11 @@ def looks_like(head: bytes) -> bool:
 
 
 def read(stream: BinaryIO) -> Iterator[Message | Malformed]:
-    for line in text_lines(stream):
-        if line is None:
-            yield Malformed("a line that is not text")
+    for found in matches(stream, _QUERY, anywhere=True):
+        if isinstance(found, Malformed):
+            yield found
             continue
-        found = _QUERY.search(line)
-        if found is None:
-            continue
-        when = _time(line)
+        when = _time(found.string)
         if when is None:
             yield Malformed("a query line without a time dnsmon can read")
             continue

@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from monitor.learning.messages import Malformed
+
 MAX_LINE = 65536  # bytes: a longer "line" is not a log line (cut, and counted malformed)
 _MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 _BSD = re.compile(r"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)")
@@ -24,6 +26,19 @@ def text_lines(stream: BinaryIO) -> Iterator[str | None]:
             yield raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
             yield None
+
+
+def matches(
+    stream: BinaryIO, pattern: re.Pattern[str], anywhere: bool = False
+) -> Iterator[re.Match[str] | Malformed]:
+    """The lines ``pattern`` matches (at their start, or ``anywhere``), as matches; a line
+    that is not text is Malformed; the log's other lines are skipped."""
+    find = pattern.search if anywhere else pattern.match
+    for line in text_lines(stream):
+        if line is None:
+            yield Malformed("a line that is not text")
+        elif (found := find(line)) is not None:
+            yield found
 
 
 def bsd_time(text: str, now: float | None = None) -> float | None:

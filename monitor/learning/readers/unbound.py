@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from monitor.learning.messages import Malformed, Message
-from monitor.learning.readers.lines import bsd_time, name_text, text_lines
+from monitor.learning.readers.lines import bsd_time, matches, name_text
 
 _LINE = re.compile(
     r"(?:\[(?P<epoch>\d+)\]|(?P<ascii>[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d)) "
@@ -36,13 +36,10 @@ def looks_like(head: bytes) -> bool:
 
 
 def read(stream: BinaryIO) -> Iterator[Message | Malformed]:
-    for line in text_lines(stream):
-        if line is None:
-            yield Malformed("a line that is not text")
+    for found in matches(stream, _LINE):  # Unbound's own notices share the file
+        if isinstance(found, Malformed):
+            yield found
             continue
-        found = _LINE.match(line)
-        if found is None:
-            continue  # Unbound's own notices share the file
         if found["tag"] == "query" and found["rcode"]:
             yield Malformed("a query line with an rcode")
             continue

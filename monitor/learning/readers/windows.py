@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from monitor.learning.messages import Malformed, Message
-from monitor.learning.readers.lines import local_time, text_lines
+from monitor.learning.readers.lines import local_time, matches
 
 _PACKET = re.compile(
     r"(?P<date>\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}) (?P<clock>\d{1,2}:\d\d:\d\d)(?: (?P<half>[AP]M))?"
@@ -43,13 +43,12 @@ def looks_like(head: bytes) -> bool:
 
 def read(stream: BinaryIO) -> Iterator[Message | Malformed]:
     dates = _Dates()
-    for line in text_lines(stream):
-        if line is None:
-            yield Malformed("a line that is not text")
+    for found in matches(stream, _PACKET):  # not the header, nor a packet's dump
+        if isinstance(found, Malformed):
+            yield found
             continue
-        found = _PACKET.match(line)
-        if found is None or found["opcode"] != "Q":
-            continue  # the header, a packet's dump, notify and update
+        if found["opcode"] != "Q":
+            continue  # notify and update
         when = dates.time(found["date"], found["clock"], found["half"])
         if when is None:
             yield Malformed("a packet line without a date dnsmon can read")
