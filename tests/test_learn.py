@@ -197,6 +197,7 @@ def test_owners_by_the_longest_block_and_ipv6() -> None:
     assert owners.of("::ffff:10.30.1.5") == (Owner("ehr"),)
     assert owners.of(WARD) == (Owner(client="wards"),)
     assert owners.of(STRANGER) == () and owners.of("not an address") == ()
+    assert owners.of("127.0.0.1") is None  # resolver-a's address: the resolver's own
 
 
 def test_the_state_round_trips() -> None:

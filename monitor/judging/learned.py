@@ -14,12 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.judging.graph import Graph, NameKey
-from monitor.learning.aggregate import Aggregates, Seen
+from monitor.learning.aggregate import FAILED, Aggregates, Seen
 from monitor.learning.messages import REVERSE
 from monitor.learning.owners import Owner
 
 DAY = 86400.0
-FAILED = frozenset({"NXDOMAIN", "SERVFAIL"})
 
 KINDS = ("dns_free_backup_resolves", "broken_dependency", "unmapped", "unused", "noise")
 EXIT_FOUND, EXIT_DNS_FREE = 1, 2
@@ -36,14 +35,15 @@ def findings(graph: Graph, learned: Aggregates, days: int) -> list[Finding]:
     for (owner, name, rdtype), seen in learned.seen.items():
         if seen.last >= since:
             by_owner.setdefault(owner, []).append((name, rdtype, seen))
-    for owner in sorted(by_owner.keys() | learned.owners(), key=Owner.sort_key):
+    for owner in sorted(by_owner, key=Owner.sort_key):
         mapped = _mapped(graph, owner)
         if mapped is None:
             continue  # an owner the config no longer has (a state file from before)
-        asked = by_owner.get(owner, [])
-        found += _asked(graph, owner, mapped, asked, resolved)
-        if owner.client is None and learned.heard_since(owner, since):
-            found += _unused(owner, mapped, {(n, t) for n, t, _ in asked})
+        asked = by_owner[owner]
+        found += _asked(graph, owner, mapped, asked, resolved, since)
+        if owner.client is None:  # heard in the window: what it did not ask is unused
+            days = len(learned.heard_since(owner, since))
+            found += _unused(owner, _own(graph, owner), {(n, t) for n, t, _ in asked}, days)
     order = {kind: i for i, kind in enumerate(KINDS)}
     return sorted(found, key=lambda f: (order[f["kind"]], _owner_key(f), f["name"], f["type"]))
 
@@ -74,6 +74,16 @@ def _mapped(graph: Graph, owner: Owner) -> frozenset[NameKey] | None:
     return graph.deps_of(backup.depends_on).names if backup is not None else None
 
 
+def _own(graph: Graph, owner: Owner) -> frozenset[NameKey]:
+    """The names an owner's own ``depends_on`` lists (not those of a service it needs,
+    whose own hosts may be the ones to ask them)."""
+    service = graph.services[owner.service or ""]
+    if owner.backup is None:
+        return graph.service_deps(service.name).direct
+    backup = next(b for b in service.backups if b.name == owner.backup)
+    return graph.deps_of(backup.depends_on).direct
+
+
 def _dns_free(graph: Graph, owner: Owner) -> bool:
     """A backup said to need no DNS at all (``depends_on: []``)."""
     if owner.backup is None or owner.service not in graph.services:
@@ -93,47 +103,57 @@ def _resolved(graph: Graph, learned: Aggregates, since: float) -> set[str]:
 
 def _asked(
     graph: Graph, owner: Owner, mapped: frozenset[NameKey],
-    asked: list[tuple[str, str, Seen]], resolved: set[str],
+    asked: list[tuple[str, str, Seen]], resolved: set[str], since: float,
 ) -> Iterator[Finding]:  # fmt: skip
     siblings = {name for name, _, _ in asked}
+    dns_free = _dns_free(graph, owner)
     for name, rdtype, seen in sorted(asked, key=lambda a: (a[0], a[1])):
         noise = noise_of(name, seen, resolved, siblings)
         if noise is not None:
             yield _finding("noise", owner, name, rdtype, seen, noise=noise)
             continue
-        broken_only = bool(seen.rcodes) and set(seen.rcodes) <= FAILED
-        if seen.rcodes.keys() & FAILED:
+        if seen.failed_last >= since:  # failed in the window, not only long ago
             yield _finding("broken_dependency", owner, name, rdtype, seen)
-        if (name, rdtype) in mapped or broken_only:
-            continue
-        kind = "dns_free_backup_resolves" if _dns_free(graph, owner) else "unmapped"
+        broken_only = bool(seen.rcodes) and set(seen.rcodes) <= FAILED
+        if (name, rdtype) in mapped or (broken_only and not dns_free):
+            continue  # a "no DNS" backup that asks a failing name uses DNS all the same
+        kind = "dns_free_backup_resolves" if dns_free else "unmapped"
         yield _finding(kind, owner, name, rdtype, seen, zone=graph.fate_zone(name))
 
 
 def noise_of(name: str, seen: Seen, resolved: set[str], siblings: set[str]) -> str | None:
     """``reverse`` for PTR lookups of addresses; ``search_suffix`` for a name a search
-    domain made up: NXDOMAIN (or an rcode the log does not say) where a shorter name it
-    starts with resolves, or the same first labels under another domain do."""
+    domain made up: a name that resolves with a domain of the same tree appended
+    (NXDOMAIN, or an rcode the log does not say), or, on NXDOMAIN, the same first labels
+    under a sub-domain of a domain where they resolve (a search list of sub-domains)."""
     if name.endswith(REVERSE):
         return "reverse"
     rcodes = seen.rcodes
     if rcodes and ("NXDOMAIN" not in rcodes or "NOERROR" in rcodes):
         return None  # answered (where the log says): no made-up name
     labels = name.split(".")
+    for cut in range(2, len(labels)):
+        head = ".".join(labels[:cut])
+        if head in resolved and labels[cut - 1] == labels[-1]:
+            return "search_suffix"  # ehr-db.region.internal + region.internal
+    if "NXDOMAIN" not in rcodes:
+        return None
     for cut in range(1, len(labels) - 1):
         head, tail = ".".join(labels[:cut]), ".".join(labels[cut:])
-        if head in resolved and "." in head:
-            return "search_suffix"  # ehr-db.region.internal.region.internal
-        others = [n for n in siblings if n.startswith(head + ".") and n != name]
-        if any(n in resolved and not n.endswith("." + tail) for n in others):
-            return "search_suffix"  # printer.ward.region.internal beside printer.region…
+        for other in siblings:
+            domain = other[len(head) + 1 :]
+            if other.startswith(head + ".") and other in resolved and tail.endswith("." + domain):
+                return "search_suffix"  # printer.ward.region.internal; printer.region.internal
     return None
 
 
-def _unused(owner: Owner, mapped: frozenset[NameKey], asked: set[NameKey]) -> Iterator[Finding]:
-    for name, rdtype in sorted(mapped - asked):
+def _unused(
+    owner: Owner, own: frozenset[NameKey], asked: set[NameKey], days: int
+) -> Iterator[Finding]:
+    for name, rdtype in sorted(own - asked):
         yield {**_who(owner), "kind": "unused", "name": name, "type": rdtype, "count": 0,
-               "first_seen": None, "last_seen": None, "rcodes": {}, "cnames": []}  # fmt: skip
+               "first_seen": None, "last_seen": None, "rcodes": {}, "cnames": [],
+               "days_heard": days}  # fmt: skip
 
 
 def _finding(kind: str, owner: Owner, name: str, rdtype: str, seen: Seen, **extra: Any) -> Finding:

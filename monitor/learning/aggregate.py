@@ -17,6 +17,7 @@ from monitor.learning.owners import Owner
 MAX_KEYS = 1_000_000  # (owner, name, type) kept at most; further new ones are counted only
 MAX_CNAMES = 8  # CNAME targets kept per key
 HOUR = 3600.0
+FAILED = frozenset({"NXDOMAIN", "SERVFAIL"})  # rcodes of a name that does not work
 
 Key = tuple[Owner, str, str]  # (owner, name, type)
 
@@ -33,6 +34,7 @@ class Seen:
     rcode_count: int = 0  # … and how often
     several: dict[str, int] | None = None  # every rcode, once more than one was seen
     cnames: tuple[str, ...] = ()
+    failed_last: float = 0.0  # when it last failed (FAILED), so old failures age out
 
     @property
     def rcodes(self) -> dict[str, int]:
@@ -47,6 +49,8 @@ class Seen:
         self.last = max(self.last, message.time)
         if message.rcode is not None:
             self.add_rcode(message.rcode, 1)
+            if message.rcode in FAILED:
+                self.failed_last = max(self.failed_last, message.time)
         for target in message.cnames:
             if target not in self.cnames and len(self.cnames) < MAX_CNAMES:
                 self.cnames = (*self.cnames, target)
@@ -106,7 +110,17 @@ class Aggregates:
             "newest": self.newest,
             "owners": [[o.service, o.backup, o.client] for o in owners],
             "seen": [
-                [index[o], name, rdtype, s.count, s.first, s.last, s.rcodes, list(s.cnames)]
+                [
+                    index[o],
+                    name,
+                    rdtype,
+                    s.count,
+                    s.first,
+                    s.last,
+                    s.rcodes,
+                    list(s.cnames),
+                    s.failed_last,
+                ]  # fmt: skip
                 for (o, name, rdtype), s in self.seen.items()
             ],
             "hours": {str(index[o]): sorted(h) for o, h in self.hours.items()},
@@ -120,11 +134,14 @@ class Aggregates:
                 raise ValueError("not a dnsmon learning state (version 1)")
             owners = [Owner(*entry) for entry in data["owners"]]
             found = cls(newest=float(data["newest"]))
-            for i, name, rdtype, count, first, last, rcodes, cnames in data["seen"]:
+            for i, name, rdtype, count, first, last, rcodes, cnames, *failed in data["seen"]:
                 seen = Seen(int(count), float(first), float(last),
                             cnames=tuple(str(c) for c in cnames))  # fmt: skip
                 for rcode, times in rcodes.items():
                     seen.add_rcode(str(rcode), int(times))
+                # A state from before failures were timed: its last failure is unknown.
+                seen.failed_last = float(failed[0]) if failed else (
+                    seen.last if seen.rcodes.keys() & FAILED else 0.0)  # fmt: skip
                 found.seen[(owners[i], str(name), str(rdtype))] = seen
             for i, hours in data["hours"].items():
                 found.hours[owners[int(i)]] = {int(h) for h in hours}

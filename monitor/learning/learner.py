@@ -3,6 +3,7 @@ source gave."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from monitor.learning.messages import CANARY_PREFIX, REVERSE, Malformed, Message
 from monitor.learning.owners import Owners
 
 MAX_WAITING = 1000  # questions held per source while it has shown no answer
+EARLIEST = 631_152_000.0  # 1990-01-01: no resolver's log is older
+DAY = 86400.0
 
 
 class Learner:
@@ -47,7 +50,11 @@ class Learner:
     def take(self, message: Message, stats: SourceStats) -> None:
         """Count one message of a source; attribute and keep it where it belongs. A
         question logged apart from its answer waits: where the source logs answers, they
-        are counted instead."""
+        are counted instead. A time that cannot be (not finite, before 1990, more than a
+        day ahead of this clock) is damage: one such would move the window of days."""
+        if not EARLIEST <= message.time <= time.time() + DAY:
+            stats.malformed += 1
+            return
         if message.query_only:
             if stats.source not in self._answered:
                 waiting = self._questions.setdefault(stats.source, [])
@@ -69,8 +76,9 @@ class Learner:
         stats.messages += 1
         stats.newest = max(stats.newest, message.time)
         canary = message.name.split(".", 1)[0].startswith(CANARY_PREFIX)
-        owners = () if message.own or canary else self.owners.of(message.client)
-        if message.own or canary or message.name.endswith(REVERSE):
+        found = None if message.own or canary else self.owners.of(message.client)
+        owners = found or ()
+        if found is None or message.name.endswith(REVERSE):
             stats.noise += 1  # reverse lookups are still kept: reported as noise
         elif owners:
             stats.kept += 1

@@ -3,8 +3,9 @@
 A service's and a backup's ``hosts``, and a client group's ``networks``, are address
 blocks. A query is attributed to every service and backup whose hosts hold its client;
 only when none does, to the client groups whose networks hold it (a group's networks are
-broad, and would repeat every finding of the services on them). An address in none is
-foreign: counted, never kept.
+broad, and would repeat every finding of the services on them). A query from a DNS server
+of the config that no hosts hold is that server's own (a sensor sees resolvers ask the
+authorities). An address in none is foreign: counted, never kept.
 """
 
 from __future__ import annotations
@@ -52,25 +53,32 @@ class Owners:
             self._broad += [(ipaddress.ip_network(b), Owner(client=group.name))
                             for b in group.networks]  # fmt: skip
         self._tables = (_table(self._specific), _table(self._broad))
+        self._servers = {_address(s.address) for s in config.servers}
         self.of = lru_cache(maxsize=65536)(self._of)  # clients ask many times each
 
     @property
     def empty(self) -> bool:
         return not self._specific and not self._broad
 
-    def _of(self, client: str) -> tuple[Owner, ...]:
-        """The owners of a client address; () when it is in none (or not an address)."""
+    def _of(self, client: str) -> tuple[Owner, ...] | None:
+        """The owners of a client address; () when it is in none (or not an address);
+        None for a DNS server's own query."""
         try:
-            address = ipaddress.ip_address(client)
+            address = _address(client)
         except ValueError:
             return ()
-        if address.version == 6 and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        for table in self._tables:
-            found = _lookup(table, address)
-            if found:
-                return found
-        return ()
+        specific, broad = (_lookup(table, address) for table in self._tables)
+        if specific:
+            return specific
+        return None if address in self._servers else broad
+
+
+def _address(text: str) -> ipaddress._BaseAddress:
+    """An address, IPv4-mapped IPv6 as IPv4; ValueError when it is none."""
+    address = ipaddress.ip_address(text)
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 Table = dict[tuple[int, int], dict[int, list[Owner]]]  # (version, prefix) → network → owners

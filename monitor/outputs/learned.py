@@ -63,7 +63,9 @@ def finding_line(f: Finding) -> str:
     """``backup paper of ehr: print.region.internal A, 14 times, last 2026-12-06T10:00Z``."""
     what = f"{owner_text(f)}: {f['name']} {f['type']}"
     if f["kind"] == "unused":
-        return f"{what}, not resolved in the window, though its hosts asked other names"
+        days = f["days_heard"]
+        return (f"{what}, not resolved in the window, though its hosts asked other names on"
+                f" {days} day{'s' if days != 1 else ''}")  # fmt: skip
     rcodes = ", ".join(f"{k} {v}" for k, v in f["rcodes"].items()) or "rcode not logged"
     chain = f" (→ {' → '.join(f['cnames'])})" if f["cnames"] else ""
     noise = f" [{f['noise'].replace('_', ' ')}]" if f.get("noise") else ""

@@ -302,12 +302,13 @@ def _learned(self: RoundCollector) -> Iterator[Series]:
         return
     unmapped = _gauge(
         "dnsmon_learned_unmapped_names",
-        "Names the hosts of a service (backup empty) or backup resolved that the map lacks.",
+        "Names the hosts of a service (backup empty) or backup resolved that the map lacks "
+        "(a backup said to need no DNS: see dnsmon_learned_dns_free_backup_queries_total).",
         ["service", "backup"],
     )
     lacking: dict[tuple[str, str], int] = {}
     for f in learned.findings:
-        if f["kind"] in ("unmapped", "dns_free_backup_resolves") and f["service"]:
+        if f["kind"] == "unmapped" and f["service"]:
             key = (f["service"], f["backup"] or "")
             lacking[key] = lacking.get(key, 0) + 1
     free = _counter(

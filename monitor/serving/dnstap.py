@@ -16,6 +16,7 @@ import selectors
 import socket
 import stat
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class _Connection:
     source: str
     sock: socket.socket
     decoder: Decoder = field(default_factory=Decoder)
+    heard: float = field(default_factory=time.monotonic)  # when it last sent anything
 
 
 class Listener:
@@ -93,8 +95,11 @@ class Listener:
         except OSError:
             return
         if len(self.connections) >= MAX_CONNECTIONS:
-            sock.close()
-            return
+            # The quietest goes, not the newcomer: a resolver that rebooted without
+            # closing must not lock its next connection out.
+            self._close(min(self.connections.values(), key=lambda c: c.heard))
+        if sock.family != socket.AF_UNIX:
+            _keep_alive(sock)
         sock.setblocking(False)
         self.connections[sock] = _Connection(self.listening[server], sock)
         self.selector.register(sock, selectors.EVENT_READ)
@@ -109,6 +114,7 @@ class Listener:
         if not data:
             self._close(conn)
             return
+        conn.heard = time.monotonic()
         conn.decoder.feed(data)
         try:
             for frame in conn.decoder.frames():
@@ -148,6 +154,14 @@ class Listener:
         if self.connections.pop(conn.sock, None) is not None:
             self.selector.unregister(conn.sock)
             conn.sock.close()
+
+
+def _keep_alive(sock: socket.socket) -> None:
+    """Probe a silent TCP peer after a minute, so a dead one is closed in two."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 6)):
+        if hasattr(socket, option):  # Linux; elsewhere the system's defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 def _listen(endpoint: str) -> socket.socket:

@@ -22,7 +22,7 @@ from monitor.judging.graph import Graph
 from monitor.judging.learned import Finding
 from monitor.learning.aggregate import Aggregates
 from monitor.learning.learner import Learner
-from monitor.learning.messages import SourceStats
+from monitor.learning.messages import Malformed, SourceStats
 from monitor.learning.readers import dnstap
 from monitor.outputs.logs import LOGGER
 from monitor.serving.dnstap import Listener
@@ -50,6 +50,7 @@ class LiveLearning:
         self.learner = Learner(config, self._load())
         self.sources = {e: SourceStats(e, "dnstap") for e in config.learning.dnstap}
         self.lock = threading.Lock()
+        self._saving = threading.Lock()
         self.listener = Listener(config.learning.dnstap, self._frame, self._damage)
         self._stop = threading.Event()
         self._saver = threading.Thread(target=self._save_often, name="dnsmon-learned", daemon=True)
@@ -76,7 +77,10 @@ class LiveLearning:
         item = dnstap.decode(frame)
         with self.lock:
             stats = self.sources.setdefault(source, SourceStats(source, "dnstap"))
-            self.learner.read([item], stats)
+            if isinstance(item, Malformed):
+                stats.malformed += 1
+            else:  # a question waits for its answer, as in a file (no flush: never ends)
+                self.learner.take(item, stats)
 
     def _damage(self, source: str) -> None:
         with self.lock:
@@ -120,8 +124,9 @@ class LiveLearning:
             data = json.dumps(self.learner.learned.as_json(), separators=(",", ":"))
         temporary = self.state.with_name(self.state.name + ".new")
         try:
-            temporary.write_text(data)
-            os.replace(temporary, self.state)
+            with self._saving:  # the minute's save and the one at stop, one at a time
+                temporary.write_text(data)
+                os.replace(temporary, self.state)
         except OSError as exc:
             LOGGER.error("cannot write the learning state", extra={
                 "state": str(self.state), "error": exc.strerror or str(exc)})  # fmt: skip

@@ -4,10 +4,11 @@ records, counted, never fatal). gzip-compressed files are read as they are."""
 
 from __future__ import annotations
 
-import gzip
+import io
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from monitor.learning.messages import Malformed, Message
 from monitor.learning.readers import (
@@ -22,6 +23,7 @@ from monitor.learning.readers import (
 
 Reader = Callable[[BinaryIO], Iterator[Message | Malformed]]
 PEEK = 4096  # bytes read to tell the format
+CHUNK = 1 << 16
 
 
 class UnknownFormat(ValueError):
@@ -54,8 +56,54 @@ def read(path: str | Path) -> tuple[str, Iterator[Message | Malformed]]:
 def _open(path: Path) -> BinaryIO:
     raw = path.open("rb")
     if raw.peek(2)[:2] == b"\x1f\x8b":
-        return gzip.open(raw)  # type: ignore[return-value]
+        return io.BufferedReader(_Gunzip(raw), CHUNK)  # type: ignore[return-value]
     return raw  # type: ignore[return-value]
+
+
+class _Gunzip(io.RawIOBase):
+    """gzip, member after member, read as far as it goes: a file still being written (or
+    cut) ends where its data does, and says so (``cut``). ``gzip.open`` would raise
+    instead, losing the last read's data."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.inflate = zlib.decompressobj(wbits=31)
+        self.pending = b""
+        self.cut = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self.pending:
+            self.pending = self._more()
+        size = min(len(buffer), len(self.pending))
+        buffer[:size] = self.pending[:size]
+        self.pending = self.pending[size:]
+        return size
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+    def _more(self) -> bytes:
+        """The next decompressed bytes (at most CHUNK: no bomb fills memory); b"" at the end."""
+        while True:
+            if self.inflate.unconsumed_tail:
+                data = self.inflate.unconsumed_tail
+            elif self.inflate.eof:  # the next member, if any
+                data = self.inflate.unused_data or self.raw.read(CHUNK)
+                if not data:
+                    return b""
+                self.inflate = zlib.decompressobj(wbits=31)
+            else:
+                data = self.raw.read(CHUNK)
+                if not data:
+                    self.cut = True
+                    return b""
+            found = self.inflate.decompress(data, CHUNK)
+            if found:
+                return found
 
 
 def _closing(
@@ -63,5 +111,9 @@ def _closing(
 ) -> Iterator[Message | Malformed]:
     try:
         yield from items
+        if getattr(getattr(stream, "raw", None), "cut", False):
+            yield Malformed("the compressed file ends early (still being written?)")
+    except (EOFError, OSError, zlib.error) as exc:  # a damaged .gz, a bad disk
+        yield Malformed(f"the file cannot be read on: {exc}")
     finally:
         stream.close()

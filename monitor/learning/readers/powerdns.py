@@ -78,8 +78,11 @@ def _unstructured(line: str, asked: dict[str, str]) -> Iterator[Message | Malfor
         client, when = asked.pop(number, None), bsd_time(line)
         if client is None or when is None:
             yield Malformed("an answer whose question is not in the log")
-        else:
+            return
+        try:
             yield Message(when, client, name_text(name), rdtype, _rcode(rcode))
+        except ValueError:
+            yield Malformed(f"an rcode that is none: {rcode}")
 
 
 def _address(remote: str) -> str:

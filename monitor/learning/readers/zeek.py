@@ -58,7 +58,8 @@ def read_json(stream: BinaryIO) -> Iterator[Message | Malformed]:
             if not isinstance(record, dict):
                 yield Malformed("a JSON line that is not a record")
                 continue
-            yield _message(record, [str(a) for a in record.get("answers", [])])
+            answers = record.get("answers")
+            yield _message(record, [str(a) for a in answers] if isinstance(answers, list) else [])
 
 
 def _message(record: dict[str, Any], answers: list[str]) -> Message | Malformed:
