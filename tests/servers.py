@@ -1212,7 +1212,12 @@ class BindResolver(Server):
         they were moved away); returns once it answers again."""
         if self._proc is not None and self._proc.poll() is None:
             os.kill(self._proc.pid, signal.SIGHUP)
-            self._wait_ready()
+            self._wait_ready()  # it answers while it reloads: wait for the log it reopens
+            deadline = time.monotonic() + 10
+            while self.querylog and not self.query_log_path.exists():
+                if time.monotonic() > deadline:
+                    raise ServerError(f"named did not reopen {self.query_log_path}")
+                time.sleep(0.02)
 
     def _dnstap_lines(self) -> list[str]:
         if self.dnstap_file is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal
 import socket
 import tempfile
 import textwrap
@@ -81,6 +82,7 @@ class Demo:
         self.servers: dict[str, DnsServer] = {}
         self.tmp = tempfile.TemporaryDirectory(prefix="dnsmon-demo-")
         self.learning = LearningStory(Path(self.tmp.name), ROUND_INTERVAL)
+        self.interrupted = threading.Event()  # Ctrl-C: set by the signal, read by the replay
 
     def start_dns(self) -> dict[str, Any]:
         """Start the four servers (on the example's ports when free); return the config."""
@@ -137,17 +139,22 @@ class Demo:
             target=http.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
         ).start()
         scheduler.start()
-        self.learning.start(self.servers["resolver-a"])
-        self._intro()
+        # Ctrl-C only sets a flag: raised wherever the main thread happened to be, it could
+        # be lost (as in a finaliser) or skip the servers' shutdown.
+        previous = _on_ctrl_c(lambda *_: self.interrupted.set())
         try:
+            self.learning.start(self.servers["resolver-a"])
+            self._intro()
             self._replay(scheduler)
-            self.learning.stop()
-            self._learn_offline(path)
-            self._say(None, "demo finished: everything recovered and the servers are stopped.",
-                      "bold")  # fmt: skip
-        except KeyboardInterrupt:
-            self.console.print("demo interrupted")
+            if self.interrupted.is_set():
+                self.console.print("demo interrupted")
+            else:
+                self.learning.stop()
+                self._learn_offline(path)
+                self._say(None, "demo finished: everything recovered and the servers are "
+                          "stopped.", "bold")  # fmt: skip
         finally:
+            _on_ctrl_c(previous)
             self.learning.stop()
             scheduler.stop()
             http.shutdown()
@@ -184,6 +191,8 @@ class Demo:
         pending = self.steps()
         seen, told = None, _Told()
         while (elapsed := time.monotonic() - started) < self.duration:
+            if self.interrupted.is_set():
+                return
             while pending and elapsed >= pending[0].at:
                 step = pending.pop(0)
                 step.action()
@@ -192,7 +201,7 @@ class Demo:
             if latest is not None and latest.finished_at != seen:
                 seen = latest.finished_at
                 self._narrate(latest.report, elapsed, told)
-            time.sleep(0.2)
+            self.interrupted.wait(0.2)
 
     def _learn_offline(self, config_path: Path) -> None:
         """What ``dnsmon learn`` makes of the resolvers' dnstap files, fragment and all."""
@@ -277,6 +286,14 @@ def _still_working(report: dict[str, Any], down: set[str], uses_dns: set[tuple[s
             ]  # fmt: skip
             told.append(f"{service['name']} → {', '.join(usable) or 'no backup works'}")
     return "still working: " + "; ".join(told)
+
+
+def _on_ctrl_c(handler: Any) -> Any:
+    """Let Ctrl-C call ``handler`` (a signal handler, or a previous one to restore) and
+    return the one it replaces; None, changing nothing, off the main thread."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, handler)
 
 
 def _http_server(listen: str, scheduler: Scheduler) -> HttpServer:
