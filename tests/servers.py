@@ -99,6 +99,8 @@ PACKAGES = {
     "kresd": "knot-resolver",
     "fstrm_capture": "fstrm-bin",
     "dnstap-read": "bind9-dnsutils",
+    "dnssec-keygen": "bind9-utils",
+    "dnssec-signzone": "bind9-utils",
 }
 # Programs PACKAGES names that missing_binaries() checks by default (what every test run
 # needs); the traffic-log tests check theirs (TRAFFIC_PROGRAMS) themselves.
@@ -814,6 +816,11 @@ class Unbound(Server):
     (traffic.DnstapCapture); Unbound is the connecting side, and reconnects if the
     receiver starts later or goes away. Messages not yet sent when Unbound stops are
     lost: wait for them (DnstapCapture.wait_for) first.
+
+    `trust_anchors` (DS or DNSKEY records as text, tests/signing.py) turn the validator
+    on for their zones, with no skew allowed past a signature's expiry or before its
+    inception (val-sig-skew-min/max 0, so a test's clock is Unbound's); the other stub
+    zones stay insecure. Unbound then answers SERVFAIL with EDE 6 for a bogus zone.
     """
 
     recursive = True
@@ -842,8 +849,10 @@ class Unbound(Server):
         dnstap_socket: str | os.PathLike[str] | None = None,
         dnstap_tcp: Endpoint | None = None,
         dnstap_identity: str = "unbound",
+        trust_anchors: Sequence[str] = (),
     ) -> None:
         super().__init__(port, address=address, client_facing=client_facing)
+        self.trust_anchors = list(trust_anchors)
         if dnstap_socket is not None and dnstap_tcp is not None:
             raise ValueError("dnstap goes to one receiver: dnstap_socket or dnstap_tcp")
         self.log_queries = log_queries
@@ -942,7 +951,9 @@ class Unbound(Server):
             # Without this Unbound will not ask servers on 127.0.0.0/8.
             "do-not-query-localhost: no",
             # No trust anchor: no validator.
-            'module-config: "iterator"',
+            'module-config: "validator iterator"'
+            if self.trust_anchors
+            else 'module-config: "iterator"',
             f'root-hints: "{self.dir}/root.hints"',
             # One thread and one socket per port, so a second instance cannot share it.
             "num-threads: 1",
@@ -965,8 +976,13 @@ class Unbound(Server):
             lines.append(f"cache-min-ttl: {self.cache_min_ttl}")
         if self.cache_max_ttl is not None:
             lines.append(f"cache-max-ttl: {self.cache_max_ttl}")
+        signed = {anchor.split()[0].rstrip(".") for anchor in self.trust_anchors}
+        lines += [f'trust-anchor: "{anchor}"' for anchor in self.trust_anchors]
+        if self.trust_anchors:
+            lines += ["val-sig-skew-min: 0", "val-sig-skew-max: 0", "ede: yes"]
         for zone in self.stub_zones:
-            lines.append(f'domain-insecure: "{zone}"')
+            if zone not in signed:
+                lines.append(f'domain-insecure: "{zone}"')
             if zone not in self.refuse_zones:
                 # Overrides built-in local zones (e.g. 127.in-addr.arpa) above a stub.
                 lines.append(f'local-zone: "{zone}" transparent')

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from monitor.config import Backup
 from monitor.judging import clients as clients_module
+from monitor.judging import clocks
 from monitor.judging import runway as runway_module
 from monitor.judging.clients import ClientLookup, ClientView, Lookups
 from monitor.judging.graph import Chains, Deps, Fate, Graph, NameKey
@@ -76,6 +77,9 @@ class ZoneHealth:
     failing_servers: tuple[str, ...] = ()
     reach: dict[str, bool] = field(default_factory=dict)  # resolver → its canary reached
     soa_results: dict[str, ProbeResult] = field(default_factory=dict)  # server → SOA answer
+    # Until the earliest signature its authoritative servers hand out expires, from the
+    # round's start (negative: expired); None: unsigned, or not seen this round.
+    signatures_expire_in_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,10 @@ def judge(
     results = round_.results
     health = Health(chains={**graph.static_chains, **round_.chains})
     canaries = _canaries_by_zone(results)
+    signed = clocks.signatures(results.values(), round_.started_at)
     for zone in graph.zones:
-        health.zones[zone] = zone_health(graph, zone, results, canaries.get(zone, []))
+        found = zone_health(graph, zone, results, canaries.get(zone, []))
+        health.zones[zone] = replace(found, signatures_expire_in_seconds=signed.get(zone))
     _judge_names(graph, health, results, long_way)
     health.lookups = clients_module.replay_round(graph, results)
     if clock is not None:

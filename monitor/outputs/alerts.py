@@ -1,10 +1,11 @@
 """The alerts ``serve`` sends to Alertmanager itself, built from a round's report. Pure.
 
 A second path that needs neither Prometheus nor DNS: a service down, a backup unusable,
-a zone dark, a cache runway running short. They carry the same alert names and the
-labels ``alertname``, ``severity``, ``site`` and ``service`` (``backup`` or ``zone`` where
-they concern one) as the Prometheus rules in ``dashboards/``, so Alertmanager groups the
-two into one notification, and the cause in plain words as an annotation.
+a zone dark, a cache runway running short, signatures about to expire. They carry the
+same alert names and the labels ``alertname``, ``severity``, ``site`` and ``service``
+(``backup`` or ``zone`` where they concern one) as the Prometheus rules in
+``dashboards/``, so Alertmanager groups the two into one notification, and the cause in
+plain words as an annotation.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from monitor.outputs.report import epoch_of
 
 RUNWAY_SHORT_SECONDS = 600  # the threshold of the DnsmonCacheRunwayShort rule
+SIGNATURES_SHORT_SECONDS = 86400  # the threshold of the DnsmonSignaturesExpiring rule
 PAGING = {"critical", "high"}  # criticalities whose services page when they go down
 
 
@@ -58,6 +60,9 @@ def build(report: dict[str, Any], status_url: str = "", hold_seconds: float = 0.
     for zone in report.get("zones", []):
         if zone.get("dark"):
             found.append(_zone_dark(zone, site, causes, started))
+        left = zone.get("signatures_expire_in_seconds")
+        if left is not None and left < SIGNATURES_SHORT_SECONDS:
+            found.append(_signatures_expiring(zone, left, site, causes, started))
     return [Alert(a.labels, a.annotations, a.starts_at, status_url) for a in found]
 
 
@@ -81,7 +86,7 @@ def _service_alerts(
         severity = "critical" if service["criticality"] == "critical" else "warning"
         out.append(_alert(
             "DnsmonCacheRunwayShort", severity, site, started, {"service": name},
-            summary=f"{label} ({name}) goes down in about {runway // 60} min {runway % 60} s "
+            summary=f"{label} ({name}) goes down in about {_duration(runway)} "
             "when resolver caches run out",
             cause=why, description=_usable_backups(service),
         ))  # fmt: skip
@@ -107,6 +112,26 @@ def _zone_dark(zone: dict[str, Any], site: str, causes: list[dict[str, Any]], at
         summary=f"zone {zone['name']} is dark, seen from {site}", cause=summary,
         description="resolvers answer its names from cache only, until their caches run out",
     )  # fmt: skip
+
+
+def _signatures_expiring(
+    zone: dict[str, Any], left: int, site: str, causes: list[dict[str, Any]], at: float
+) -> Alert:
+    when = f"expire in {_duration(left)}" if left > 0 else f"expired {_duration(-left)} ago"
+    mine = [c["summary"] for c in causes if c["target"] == zone["name"]
+            and c["kind"] in ("signatures_expiring", "dnssec")]  # fmt: skip
+    return _alert(
+        "DnsmonSignaturesExpiring", "critical", site, at, {"zone": zone["name"]},
+        summary=f"the DNSSEC signatures of {zone['name']} {when}, seen from {site}",
+        cause="; ".join(mine), description="then every validating resolver answers SERVFAIL "
+        f"for every name in {zone['name']}: re-sign the zone",
+    )  # fmt: skip
+
+
+def _duration(seconds: int) -> str:
+    """``2 h 5 min``, ``4 min 10 s``: the time left, as the runway alert says it."""
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s"
 
 
 def _alert(

@@ -526,6 +526,12 @@ def _zones(self: RoundCollector) -> Iterator[Metric | Series]:
         "1 if the resolver's never-cached canary under the zone reached the authority.",
         ["zone", "server"],
     )
+    signatures = _gauge(
+        "dnsmon_zone_signature_expiry_seconds",
+        "Seconds until the earliest signature the zone's authoritative servers hand out "
+        "expires (negative: expired); only while known.",
+        ["zone"],
+    )
     for zone in self.view.health.zones.values():
         for server, value in zone.serials.items():
             if value is not None:
@@ -534,7 +540,9 @@ def _zones(self: RoundCollector) -> Iterator[Metric | Series]:
         dark.add_metric((zone.name,), 1.0 if zone.dark else 0.0)
         for server, reached in sorted(zone.reach.items()):
             reach.add_metric((zone.name, server), 1.0 if reached else 0.0)
-    yield from (serial, consistent, dark, reach)
+        if zone.signatures_expire_in_seconds is not None:
+            signatures.add_metric((zone.name,), float(zone.signatures_expire_in_seconds))
+    yield from (serial, consistent, dark, reach, signatures)
 
 
 def _round(self: RoundCollector) -> Iterator[Metric | Series]:

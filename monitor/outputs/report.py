@@ -15,6 +15,7 @@ from typing import Any
 
 from monitor.config import ClientGroup, Config
 from monitor.judging.causes import Cause
+from monitor.judging.causes.world import duration_words
 from monitor.judging.graph import Graph
 from monitor.judging.health import (
     NAME_TO_SERVICE,
@@ -169,13 +170,18 @@ def clock_time(timestamp: float) -> str:
 
 
 def cause_entry(cause: Cause, when: _Since) -> dict[str, Any]:
-    return {
+    entry: dict[str, Any] = {
         "kind": cause.kind.value,
         "target": cause.target,
         "summary": cause.told(when.clock("cause", *cause.key)),
         "since": when("cause", *cause.key),
         "services": list(cause.services),
     }
+    if cause.seconds is not None:  # where a clock runs
+        entry["seconds"] = cause.seconds
+    if cause.commands:
+        entry["commands"] = list(cause.commands)
+    return entry
 
 
 def service_entry(graph: Graph, service: ServiceHealth, when: _Since) -> dict[str, Any]:
@@ -281,7 +287,17 @@ def zone_entry(zone: ZoneHealth) -> dict[str, Any]:
         "failing_servers": list(zone.failing_servers),
         "reach": zone.reach,
         "expire_seconds": zone.expire_seconds,
+        "signatures_expire_in_seconds": zone.signatures_expire_in_seconds,
     }
+
+
+def _signatures_warning(zone: ZoneHealth, warn_before: float) -> list[str]:
+    left = zone.signatures_expire_in_seconds
+    if left is None or left > warn_before:
+        return []
+    if left <= 0:
+        return [f"zone {zone.name}: its signatures expired {duration_words(-left)} ago"]
+    return [f"zone {zone.name}: its signatures expire in {duration_words(left)}; re-sign it"]
 
 
 def _zone_asked(zone: ZoneHealth) -> bool:
@@ -301,6 +317,7 @@ def warnings(graph: Graph, health: Health) -> list[str]:
         if not name.consistent:
             out.append(f"{key[0]} {key[1]}: servers give different answers")
     for zone in health.zones.values():
+        out.extend(_signatures_warning(zone, graph.config.defaults.warn_before))
         out.extend(_zone_clock_warning(zone, health))
         out.extend(_reach_warning(zone))
         if not zone.consistent:

@@ -25,21 +25,24 @@ TYPE_A, TYPE_AAAA, TYPE_NS, TYPE_SOA, TYPE_OPT = 1, 28, 2, 6, 41
 CLASS_IN = 1
 # Header flag bits as plain ints: enum arithmetic would cost more than reading the reply.
 QR, AA, TC, RD, RA = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080
+DO = 0x8000  # in the OPT record's flags: send the signatures too
 POINTER_TO_QUESTION = b"\xc0\x0c"
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*.")
 
 
 def query_wire(
-    name: str, qtype: int, recursion: bool, edns_payload: int | None
+    name: str, qtype: int, recursion: bool, edns_payload: int | None, dnssec: bool = False
 ) -> tuple[bytes, bytes] | None:
-    """(wire with ID 0, question bytes) of a query for a plain name, else None."""
+    """(wire with ID 0, question bytes) of a query for a plain name, else None; with
+    ``dnssec`` the DO bit asks for signatures (EDNS only)."""
     encoded = name_wire(name)
     if encoded is None:
         return None
     question = encoded + _QUESTION_TAIL.pack(qtype, CLASS_IN)
     additional = 1 if edns_payload is not None else 0
     header = _HEADER.pack(0, RD if recursion else 0, 1, 0, 0, additional)
-    opt = _OPT_RR.pack(0, TYPE_OPT, edns_payload, 0, 0) if edns_payload is not None else b""
+    flags = DO if dnssec else 0
+    opt = _OPT_RR.pack(0, TYPE_OPT, edns_payload, flags, 0) if edns_payload is not None else b""
     return header + question + opt, question
 
 

@@ -508,6 +508,7 @@ class _Round:
             query, result, rtt, reply.ttl, reply.answers, detail, reply.serial,
             reply.soa_expire, reply.ede, reply.chain, referral, reply.flags, edns,
             pending.over_tcp, pending.truncated, size, int(reply.rcode), False, pending.retried,
+            reply.sig_expiration,
         )  # fmt: skip
 
     # --- deadlines --------------------------------------------------------------------------

@@ -37,6 +37,7 @@ class ProbeResult:
     rcode: int | None = None  # of the reply judged; None when none was read
     port_closed: bool = False  # no answer because the host said nothing listens (ICMP)
     retried: bool = False  # answered only to a later attempt: the first was lost
+    sig_expiration: int | None = None  # the earliest RRSIG expiration (RFC 4034 serial time)
 
     @property
     def ok(self) -> bool:

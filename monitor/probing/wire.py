@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import struct
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,8 @@ from monitor.states import Result
 EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 size: no IP fragmentation on any path
 _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
+_U32 = struct.Struct("!I")
+_RRSIG = int(dns.rdatatype.RRSIG)
 # Rdata of these types holds no names, so no compression pointers: safe to memoise by bytes.
 _MEMO_TYPES = {dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT}
 _MEMO_LIMIT = 200_000
@@ -63,9 +66,11 @@ class Template:
 
 def template(name: str, rdtype: str, recursion: bool, edns: bool = True) -> Template:
     """Build the query once: EDNS0 with a 1232-byte buffer (unless a server cannot take
-    EDNS), RD only for resolvers."""
+    EDNS), RD only for resolvers; authoritative servers are asked with the DO bit, so
+    their answers carry the signatures whose expiry dnsmon counts down."""
     qtype = qtype_code(rdtype)
-    fast = fastwire.query_wire(name, qtype, recursion, EDNS_PAYLOAD if edns else None)
+    dnssec = edns and not recursion
+    fast = fastwire.query_wire(name, qtype, recursion, EDNS_PAYLOAD if edns else None, dnssec)
     if fast is not None:
         return Template(fast[0], fast[1].lower(), edns)
     return _full_template(name, rdtype, recursion, edns)
@@ -84,7 +89,9 @@ def _rcode(value: int) -> dns.rcode.Rcode:
 
 def _full_template(name: str, rdtype: str, recursion: bool, edns: bool) -> Template:
     if edns:
-        message = dns.message.make_query(name, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
+        message = dns.message.make_query(
+            name, rdtype, use_edns=0, payload=EDNS_PAYLOAD, want_dnssec=not recursion
+        )
     else:
         message = dns.message.make_query(name, rdtype, use_edns=False)
     if not recursion:
@@ -114,6 +121,9 @@ class Reply:
     referral: str | None = None  # the zone a referral delegates to
     ede: tuple[Ede, ...] = ()
     edns: bool = False  # the reply carried an OPT record
+    # The earliest signature expiration among the answer's RRSIGs (RFC 4034 serial time:
+    # seconds since the epoch, modulo 2**32); None when the answer carries none.
+    sig_expiration: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +133,7 @@ class _Answer:
     chain: tuple[str, ...]
     dangling: str | None
     soa: Any
+    sig_expiration: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +207,7 @@ class ReplyParser:
             query_id, flags, rcode, question, answer.texts, answer.ttl,
             soa.serial if soa is not None else None, soa.expire if soa is not None else None,
             answer.chain, answer.dangling, referral, opt.ede, opt.present,
+            answer.sig_expiration,
         )  # fmt: skip
 
     def _questionless(
@@ -215,6 +227,8 @@ class ReplyParser:
     ) -> _Answer:
         """Answers to the question, following its CNAME chain from the asked name only."""
         records = [self._record(wire, parser, qtype) for _ in range(count)]
+        signed = min((r.rdata for r in records if r.rtype == _RRSIG and r.rdata is not None),
+                     default=None, key=_serial_order)  # fmt: skip
         current, ttls, seen = qname, [], {qname}
         chain: list[str] = []
         while True:
@@ -224,11 +238,11 @@ class ReplyParser:
                 ttls += [r.ttl for r in found]
                 soa = next((r.rdata for r in found if r.rtype == dns.rdatatype.SOA), None)
                 texts = tuple(sorted({r.text for r in found}))
-                return _Answer(texts, min(ttls), tuple(chain), None, soa)
+                return _Answer(texts, min(ttls), tuple(chain), None, soa, signed)
             cname = next((r for r in here if r.rtype == dns.rdatatype.CNAME), None)
             if cname is None or len(chain) >= MAX_LINKS or cname.rdata.target in seen:
                 dangling = chain[-1] if chain else None
-                return _Answer((), min(ttls, default=None), tuple(chain), dangling, None)
+                return _Answer((), min(ttls, default=None), tuple(chain), dangling, None, signed)
             ttls.append(cname.ttl)
             current = cname.rdata.target
             seen.add(current)
@@ -237,6 +251,11 @@ class ReplyParser:
     def _record(self, wire: bytes, parser: dns.wire.Parser, qtype: int) -> _Record:
         owner = parser.get_name(decompress=True)
         rtype, rclass, ttl, rdlen = parser.get_struct(_RR.format)
+        if rtype == _RRSIG and rtype != qtype:  # only its expiration is read
+            start = parser.current
+            _skip(parser, rdlen)
+            expiration = _U32.unpack_from(wire, start + 8)[0] if rdlen >= 18 else None
+            return _Record(owner, rtype, ttl, "", expiration)
         if rtype not in (qtype, dns.rdatatype.CNAME):
             _skip(parser, rdlen)
             return _Record(owner, rtype, ttl, "", None)
@@ -262,6 +281,12 @@ class ReplyParser:
                 self._memo.clear()
             self._memo[key] = text
         return text, rdata
+
+
+def _serial_order(expiration: int) -> int:
+    """Earlier first among RRSIG times (RFC 4034 3.1.5: serial arithmetic modulo 2**32),
+    read against today, so a time past 2106's wrap still sorts after one before it."""
+    return (expiration - int(time.time())) % (1 << 32) ^ (1 << 31)
 
 
 def _skip(parser: dns.wire.Parser, size: int) -> None:

@@ -38,6 +38,8 @@ def find(
             if useful:
                 world.left -= useful  # later finders ('other') read what is still left
                 found.append(world.with_services(cause))
+    for clock in CLOCKS:  # time running out, before anything fails: no symptom to explain
+        found += clock(world)
     return sorted(found, key=lambda c: (-len(c.services), ORDER.index(c.kind), c.target))
 
 
@@ -48,8 +50,8 @@ FINDERS: list[Callable[[World], Iterable[Cause]]] = [
     zones.zone_not_loaded,
     zones.zone_dark,
     servers.dead_servers,
+    zones.dnssec,  # before reachability: a bogus zone's canaries fail too
     zones.authority_unreachable,
-    zones.dnssec,
     servers.refused,
     answers.record_changed,
     answers.negative_answer,
@@ -60,3 +62,4 @@ FINDERS: list[Callable[[World], Iterable[Cause]]] = [
     answers.answers_differ,
     answers.other,
 ]
+CLOCKS: list[Callable[[World], Iterable[Cause]]] = [zones.signatures_expiring]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from monitor.judging.graph import Graph
 from monitor.judging.health import REACHED, Health
@@ -39,6 +39,7 @@ class CauseKind(Vocabulary):
     TCP_UNAVAILABLE = "tcp_unavailable"  # truncated answers clients cannot fetch over TCP
     VIEW_DIFFERS = "view_differs"  # the clients' address or shape gets another answer
     SERIALS_DIFFER = "serials_differ"
+    SIGNATURES_EXPIRING = "signatures_expiring"  # a clock: nothing fails yet
     STALE_ANSWERS = "stale_answers"
     ANSWERS_DIFFER = "answers_differ"
     OTHER = "other"
@@ -62,6 +63,8 @@ class Cause:
     since_text: str = ""  # e.g. "ns1 and ns2 … stopped answering at {time}"
     tail: str = ""  # what follows in either tense: "; resolvers answer from cache …"
     explains: frozenset[Symptom] = field(default=frozenset(), compare=False, repr=False)
+    seconds: int | None = None  # time left, where a clock runs (signatures, copies)
+    commands: tuple[str, ...] = ()  # what to run, where a command helps (a flush)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -181,8 +184,15 @@ class World:
             if service.state is not ServiceState.UP
             and touched & self.graph.service_deps(name).names
         )
-        return Cause(cause.kind, cause.target, cause.summary, services, cause.since_text,
-                     cause.tail, cause.explains)  # fmt: skip
+        return replace(cause, services=services)
+
+    def needing(self, zone: str) -> tuple[str, ...]:
+        """Every service that needs a name along ``zone``, up or not (for clocks)."""
+        names = set(self.along(zone))
+        return tuple(
+            name for name in self.health.services
+            if names & self.graph.service_deps(name).names
+        )  # fmt: skip
 
     def _names_of(self, symptom: Symptom) -> list[NameKey]:
         if symptom[0] in ("cached", "differs"):

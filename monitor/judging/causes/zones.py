@@ -13,6 +13,7 @@ from monitor.judging.causes.world import (
     World,
     and_words,
     asks_along,
+    duration_words,
 )
 from monitor.probing import ede
 from monitor.probing.plan import NameKey
@@ -116,16 +117,64 @@ def authority_unreachable(world: World) -> Iterable[Cause]:
 
 
 def dnssec(world: World) -> Iterable[Cause]:
+    """Resolvers that reject a zone's signatures: SERVFAIL with a DNSSEC EDE (1–12;
+    Unbound sends 6), or without one (BIND sends none) for a signed zone whose
+    authoritative servers answer well. Tried before reachability: a bogus zone is never
+    reported as one the resolvers cannot reach (its canaries fail too)."""
     by_zone: dict[str, list[ProbeResult]] = {}
-    for r in (r for r in world.bad if ede.codes(r.ede) & ede.DNSSEC):
-        by_zone.setdefault(world.graph.fate_zone(r.query.name), []).append(r)
+    for r in world.bad:
+        zone = r.query.zone or world.graph.fate_zone(r.query.name)
+        said = ede.codes(r.ede) & ede.DNSSEC
+        if said or (r.recursive and r.result is Result.SERVFAIL and _signed_and_well(world, zone)):
+            by_zone.setdefault(zone, []).append(r)
     for zone, found in sorted(by_zone.items()):
         codes = sorted({str(e) for r in found for e in r.ede if e.code in ede.DNSSEC})
         servers = sorted({r.query.server.name for r in found})
         verb = "rejects" if len(servers) == 1 else "reject"
-        summary = f"{and_words(servers)} {verb} the DNSSEC of {zone} ({'; '.join(codes)})"
-        yield Cause(CauseKind.DNSSEC, zone, summary, (), "", "",
-                    frozenset(r.query.key for r in found))  # fmt: skip
+        why = "; ".join(codes) or "SERVFAIL while its authoritative servers answer well"
+        summary = f"{and_words(servers)} {verb} the DNSSEC of {zone} ({why})"
+        left = _signatures_left(world, zone)
+        if left is not None and left <= 0:
+            summary += f": its signatures expired {duration_words(-left)} ago; re-sign the zone"
+        names = world.along(zone)
+        explains = {r.query.key for r in found} | world.cached(names, set(servers))
+        yield Cause(CauseKind.DNSSEC, zone, summary, (), "", "", frozenset(explains))
+
+
+def _signed_and_well(world: World, zone: str) -> bool:
+    """A zone dnsmon saw signatures of this round, all of whose authoritative servers
+    answer: a resolver's SERVFAIL there is its validation's."""
+    health = world.health.zones.get(zone)
+    return (
+        health is not None
+        and health.signatures_expire_in_seconds is not None
+        and not health.failing_servers
+    )
+
+
+def _signatures_left(world: World, zone: str) -> int | None:
+    health = world.health.zones.get(zone)
+    return health.signatures_expire_in_seconds if health is not None else None
+
+
+def signatures_expiring(world: World) -> Iterable[Cause]:
+    """A clock, not a fault yet: zones whose signatures expire within ``warn_before``
+    (or have expired), with the services that need them and the time left."""
+    warn_before = world.graph.config.defaults.warn_before
+    for zone in world.health.zones.values():
+        left = zone.signatures_expire_in_seconds
+        if left is None or left > warn_before:
+            continue
+        if left > 0:
+            when = f"expire in {duration_words(left)}"
+        else:
+            when = f"expired {duration_words(-left)} ago"
+        summary = (
+            f"the signatures of {zone.name} {when}: re-sign the zone before then, or every "
+            "validating resolver answers SERVFAIL for every name in it"
+        )
+        yield Cause(CauseKind.SIGNATURES_EXPIRING, zone.name, summary,
+                    world.needing(zone.name), seconds=max(0, left))  # fmt: skip
 
 
 def serials_differ(world: World) -> Iterable[Cause]:
