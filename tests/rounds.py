@@ -16,8 +16,7 @@ from monitor.probing.plan import Purpose
 from monitor.probing.results import ProbeResult, Round
 from monitor.states import Result
 
-CONFIG = parse(
-    """\
+CONFIG_TEXT = """\
 site: dc-north
 servers:
   - {name: resolver-a, address: 127.0.0.1, port: 5301}
@@ -46,7 +45,7 @@ services:
     description: Laboratory results
     depends_on: [lab.other.internal]
 """
-)
+CONFIG = parse(CONFIG_TEXT)
 GRAPH = graph_module.build(CONFIG)
 APP = ("ehr-app.region.internal", "A")
 DB = ("ehr-db.region.internal", "A")

@@ -15,6 +15,7 @@ from monitor.judging import clients as clients_module
 from monitor.judging import clocks
 from monitor.judging import runway as runway_module
 from monitor.judging.clients import ClientLookup, ClientView, Lookups
+from monitor.judging.clocks import Copies, Expiry, ExpiryClock
 from monitor.judging.graph import Chains, Deps, Fate, Graph, NameKey
 from monitor.judging.runway import CachedAnswer, LostAuthority, RunwayClock
 from monitor.probing.plan import Purpose
@@ -80,6 +81,17 @@ class ZoneHealth:
     # Until the earliest signature its authoritative servers hand out expires, from the
     # round's start (negative: expired); None: unsigned, or not seen this round.
     signatures_expire_in_seconds: int | None = None
+    copies: Copies | None = None  # the serials of primaries and secondaries
+    expiry: Expiry | None = None  # the secondaries' copies running out, while they are
+
+    @property
+    def primary(self) -> str | None:
+        return self.copies.primaries[0] if self.copies and self.copies.primaries else None
+
+    @property
+    def expires_in_seconds(self) -> int | None:
+        """Until the first secondary's copy can expire, while that clock runs and is known."""
+        return self.expiry.seconds if self.expiry is not None else None
 
 
 @dataclass(frozen=True)
@@ -121,19 +133,25 @@ def judge(
     services: list[str] | None = None,
     clock: RunwayClock | None = None,
     *,
+    expiry: ExpiryClock | None = None,
     long_way: bool = False,
 ) -> Health:
     """Judge a round; ``services`` limits the verdict to those services (and what they
-    need); ``clock`` anchors runways across rounds (``serve``, ``watch``). ``long_way``
+    need); ``clock`` anchors runways and ``expiry`` the secondaries' copies across rounds
+    (``serve``, ``watch``); without, one round says what it can. ``long_way``
     judges every name without the short path for names ok everywhere (a test holds the
     two to the same verdicts)."""
     results = round_.results
     health = Health(chains={**graph.static_chains, **round_.chains})
     canaries = _canaries_by_zone(results)
     signed = clocks.signatures(results.values(), round_.started_at)
+    expiry = expiry or ExpiryClock()
     for zone in graph.zones:
         found = zone_health(graph, zone, results, canaries.get(zone, []))
-        health.zones[zone] = replace(found, signatures_expire_in_seconds=signed.get(zone))
+        runs_out = expiry.observe(found.copies, round_.started_at) if found.copies else None
+        health.zones[zone] = replace(
+            found, signatures_expire_in_seconds=signed.get(zone), expiry=runs_out
+        )
     _judge_names(graph, health, results, long_way)
     health.lookups = clients_module.replay_round(graph, results)
     if clock is not None:
@@ -294,23 +312,25 @@ def zone_health(
     graph: Graph, zone: str, results: Results, canaries: list[ProbeResult] | None = None
 ) -> ZoneHealth:
     """Serials per authoritative server, whether all of them fail, and each resolver's reach."""
-    serials: dict[str, int | None] = {}
-    soas: dict[str, ProbeResult] = {}
+    soas: dict[str, ProbeResult | None] = {}
     failing = []
-    expire = None
     servers = graph.zone_servers(zone)
     for server in servers:
-        soa = results.get((zone, "SOA", server.key))
-        if soa is not None:
-            soas[server.name] = soa
-        serials[server.name] = soa.serial if soa is not None and soa.ok else None
-        expire = soa.soa_expire if soa is not None and soa.soa_expire else expire
+        soa = soas[server.name] = results.get((zone, "SOA", server.key))
         if _server_failing_zone(graph, zone, server.key, soa, results):
             failing.append(server.name)
+    primaries = tuple(s.name for s in servers if s.primary)
+    copies = clocks.copies_of(zone, primaries, soas)
+    serials = {s.name: copies.serials.get(s.name) for s in servers}
     known = {s for s in serials.values() if s is not None}
     dark = bool(servers) and len(failing) == len(servers)
     reach = {r.query.server.name: r.result in REACHED for r in canaries or []}
-    return ZoneHealth(zone, serials, len(known) <= 1, dark, expire, tuple(failing), reach, soas)
+    asked = {s: r for s, r in soas.items() if r is not None}
+    expire = copies.timers.expire if copies.timers else None
+    return ZoneHealth(
+        zone, serials, len(known) <= 1, dark, expire, tuple(failing), reach, asked,
+        copies=copies,
+    )  # fmt: skip
 
 
 def _server_failing_zone(
@@ -329,10 +349,25 @@ def service_health(graph: Graph, name: str, health: Health) -> ServiceHealth:
     alone. Its backups are judged afterwards by ``judge``."""
     deps = graph.service_deps(name)
     state, reasons, cached, views = _needs(graph, name, deps, health)
+    runway = _shortest(runway_module.runway(cached), _copies_left(graph, deps, health))
     return ServiceHealth(
-        name, state, tuple(reasons), runway_module.runway(cached), (), tuple(cached), views,
+        name, state, tuple(reasons), runway, (), tuple(cached), views,
         _people(state, views, cached),
     )  # fmt: skip
+
+
+def _copies_left(graph: Graph, deps: Deps, health: Health) -> int | None:
+    """Until the first secondary's copy of a zone these names need can expire."""
+    zones = {z for key in deps.names for z in graph.zones_along(key, health.chains)}
+    left = [
+        max(0, z.expires_in_seconds) for zone in zones
+        if (z := health.zones.get(zone)) is not None and z.expires_in_seconds is not None
+    ]  # fmt: skip
+    return min(left, default=None)
+
+
+def _shortest(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def _people(

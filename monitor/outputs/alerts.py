@@ -1,11 +1,11 @@
 """The alerts ``serve`` sends to Alertmanager itself, built from a round's report. Pure.
 
 A second path that needs neither Prometheus nor DNS: a service down, a backup unusable,
-a zone dark, a cache runway running short, signatures about to expire. They carry the
-same alert names and the labels ``alertname``, ``severity``, ``site`` and ``service``
-(``backup`` or ``zone`` where they concern one) as the Prometheus rules in
-``dashboards/``, so Alertmanager groups the two into one notification, and the cause in
-plain words as an annotation.
+a zone dark, a cache runway running short, signatures or secondaries' copies about to
+expire. They carry the same alert names and the labels ``alertname``, ``severity``,
+``site`` and ``service`` (``backup`` or ``zone`` where they concern one) as the
+Prometheus rules in ``dashboards/``, so Alertmanager groups the two into one
+notification, and the cause in plain words as an annotation.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from monitor.outputs.report import epoch_of
 
 RUNWAY_SHORT_SECONDS = 600  # the threshold of the DnsmonCacheRunwayShort rule
 SIGNATURES_SHORT_SECONDS = 86400  # the threshold of the DnsmonSignaturesExpiring rule
+COPIES_SHORT_SECONDS = 86400  # the threshold of the DnsmonZoneCopiesExpiring rule
 PAGING = {"critical", "high"}  # criticalities whose services page when they go down
 
 
@@ -62,7 +63,10 @@ def build(report: dict[str, Any], status_url: str = "", hold_seconds: float = 0.
             found.append(_zone_dark(zone, site, causes, started))
         left = zone.get("signatures_expire_in_seconds")
         if left is not None and left < SIGNATURES_SHORT_SECONDS:
-            found.append(_signatures_expiring(zone, left, site, causes, started))
+            found.append(_zone_clock(SIGNATURES, zone, left, site, causes, started))
+        left = zone.get("expires_in_seconds")
+        if left is not None and left < COPIES_SHORT_SECONDS:
+            found.append(_zone_clock(COPIES, zone, left, site, causes, started))
     return [Alert(a.labels, a.annotations, a.starts_at, status_url) for a in found]
 
 
@@ -114,17 +118,40 @@ def _zone_dark(zone: dict[str, Any], site: str, causes: list[dict[str, Any]], at
     )  # fmt: skip
 
 
-def _signatures_expiring(
-    zone: dict[str, Any], left: int, site: str, causes: list[dict[str, Any]], at: float
-) -> Alert:
+@dataclass(frozen=True)
+class _Clock:
+    """A zone's clock as an alert says it."""
+
+    alertname: str
+    kinds: tuple[str, ...]  # the causes whose summaries it carries
+    what: str  # "the DNSSEC signatures of {zone}"
+    then: str  # what happens when it runs out
+
+
+SIGNATURES = _Clock(
+    "DnsmonSignaturesExpiring", ("signatures_expiring", "dnssec"),
+    "the DNSSEC signatures of {zone}",
+    "then every validating resolver answers SERVFAIL for every name in {zone}: re-sign the zone",
+)  # fmt: skip
+COPIES = _Clock(
+    "DnsmonZoneCopiesExpiring", ("zone_expiring", "zone_expired"),
+    "the secondaries' copies of {zone}",
+    "then the secondaries answer SERVFAIL for every name in {zone}: bring its primary back "
+    "(or mend the transfers) before then",
+)  # fmt: skip
+
+
+def _zone_clock(
+    clock: _Clock, zone: dict[str, Any], left: int, site: str, causes: list[dict[str, Any]],
+    at: float,
+) -> Alert:  # fmt: skip
     when = f"expire in {_duration(left)}" if left > 0 else f"expired {_duration(-left)} ago"
     mine = [c["summary"] for c in causes if c["target"] == zone["name"]
-            and c["kind"] in ("signatures_expiring", "dnssec")]  # fmt: skip
+            and c["kind"] in clock.kinds]  # fmt: skip
     return _alert(
-        "DnsmonSignaturesExpiring", "critical", site, at, {"zone": zone["name"]},
-        summary=f"the DNSSEC signatures of {zone['name']} {when}, seen from {site}",
-        cause="; ".join(mine), description="then every validating resolver answers SERVFAIL "
-        f"for every name in {zone['name']}: re-sign the zone",
+        clock.alertname, "critical", site, at, {"zone": zone["name"]},
+        summary=f"{clock.what.format(zone=zone['name'])} {when}, seen from {site}",
+        cause="; ".join(mine), description=clock.then.format(zone=zone["name"]),
     )  # fmt: skip
 
 

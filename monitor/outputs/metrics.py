@@ -526,6 +526,12 @@ def _zones(self: RoundCollector) -> Iterator[Metric | Series]:
         "1 if the resolver's never-cached canary under the zone reached the authority.",
         ["zone", "server"],
     )
+    copies = _gauge(
+        "dnsmon_zone_expiry_seconds",
+        "Seconds until the first secondary's copy of the zone can expire, at the earliest, "
+        "while its primary is silent or it stays behind (negative: overdue); only while known.",
+        ["zone"],
+    )
     signatures = _gauge(
         "dnsmon_zone_signature_expiry_seconds",
         "Seconds until the earliest signature the zone's authoritative servers hand out "
@@ -542,7 +548,9 @@ def _zones(self: RoundCollector) -> Iterator[Metric | Series]:
             reach.add_metric((zone.name, server), 1.0 if reached else 0.0)
         if zone.signatures_expire_in_seconds is not None:
             signatures.add_metric((zone.name,), float(zone.signatures_expire_in_seconds))
-    yield from (serial, consistent, dark, reach, signatures)
+        if zone.expires_in_seconds is not None:
+            copies.add_metric((zone.name,), float(zone.expires_in_seconds))
+    yield from (serial, consistent, dark, reach, copies, signatures)
 
 
 def _round(self: RoundCollector) -> Iterator[Metric | Series]:

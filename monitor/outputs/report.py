@@ -287,6 +287,8 @@ def zone_entry(zone: ZoneHealth) -> dict[str, Any]:
         "failing_servers": list(zone.failing_servers),
         "reach": zone.reach,
         "expire_seconds": zone.expire_seconds,
+        "primary": zone.primary,
+        "expires_in_seconds": zone.expires_in_seconds,
         "signatures_expire_in_seconds": zone.signatures_expire_in_seconds,
     }
 
@@ -319,6 +321,7 @@ def warnings(graph: Graph, health: Health) -> list[str]:
     for zone in health.zones.values():
         out.extend(_signatures_warning(zone, graph.config.defaults.warn_before))
         out.extend(_zone_clock_warning(zone, health))
+        out.extend(_expiry_warning(zone, graph.config.defaults.warn_before))
         out.extend(_reach_warning(zone))
         if not zone.consistent:
             serials = ", ".join(f"{s} {v}" for s, v in zone.serials.items() if v is not None)
@@ -398,9 +401,27 @@ def _zone_clock_warning(zone: ZoneHealth, health: Health) -> list[str]:
         else:
             left = "resolver caches no longer hide it"
         return [f"zone {zone.name}: every authoritative server fails ({failing}); {left}"]
-    expire = f"{zone.expire_seconds}s" if zone.expire_seconds else "the SOA expire time"
+    if zone.expiry is not None or zone.primary is not None:
+        return []  # the copies' own clock says it (_expiry_warning), or nothing runs out
+    expire = duration_words(zone.expire_seconds) if zone.expire_seconds else "the SOA expire"
     return [
         f"zone {zone.name}: {failing} not answering; if that is the primary, the other "
-        f"servers stop serving the zone {expire} after their last transfer (SOA expire), "
-        f"long after any cache runway"
+        f"servers stop serving the zone {expire} after their last refresh: list the primary "
+        "(primary: true) and dnsmon counts that down"
     ]
+
+
+def _expiry_warning(zone: ZoneHealth, warn_before: float) -> list[str]:
+    """The secondaries' copies running out, under ``warn_before`` or when not known."""
+    expiry = zone.expiry
+    if expiry is None:
+        return []
+    copies = f"zone {zone.name}: the copies on {', '.join(expiry.behind)}"
+    if expiry.seconds is None:
+        latest = f" at most {duration_words(expiry.at_most)} from now" if expiry.at_most else ""
+        return [f"{copies} expire{latest}; when, one round cannot tell"]
+    if expiry.seconds > warn_before:
+        return []
+    if expiry.seconds <= 0:
+        return [f"{copies} may expire at any moment"]
+    return [f"{copies} expire in {duration_words(expiry.seconds)} at the earliest"]

@@ -49,6 +49,7 @@ NAMES = {
 STALE = frozenset({3, 19})
 # RFC 8914's codes 1–12 are about DNSSEC, except 3 (stale) and 4 (forged), which are not.
 DNSSEC = frozenset(range(1, 13)) - {3, 4}
+EXPIRED = 24  # Invalid Data: NSD's word for a secondary's expired copy ("Zone has expired")
 NO_AUTHORITY = frozenset({22, 23})  # the resolver could not reach the authority
 ALTERED = frozenset({4, 15, 16, 17})  # policy changed the answer: not the zone's data
 

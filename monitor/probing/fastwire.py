@@ -64,14 +64,15 @@ def name_wire(name: str) -> bytes | None:
 class FastReply:
     """The fields of a plain reply, as ``wire.Reply`` holds them."""
 
-    __slots__ = ("query_id", "flags", "rcode", "answers", "ttl", "ede", "edns")
+    __slots__ = ("query_id", "flags", "rcode", "answers", "ttl", "ede", "edns", "negative_ttl")
 
     def __init__(
         self, query_id: int, flags: int, rcode: int, answers: tuple[str, ...],
-        ttl: int | None, ede: tuple[Ede, ...], edns: bool,
+        ttl: int | None, ede: tuple[Ede, ...], edns: bool, negative_ttl: int | None = None,
     ) -> None:  # fmt: skip
         self.query_id, self.flags, self.rcode = query_id, flags, rcode
         self.answers, self.ttl, self.ede, self.edns = answers, ttl, ede, edns
+        self.negative_ttl = negative_ttl
 
 
 def parse(
@@ -88,14 +89,14 @@ def parse(
         answers, ttl, after_answers = _answers(wire, end, ancount, qtype, memo)
         if answers is None:
             return None
-        after_authority = _authority(wire, after_answers, nscount, bool(answers))
+        after_authority, negative_ttl = _authority(wire, after_answers, nscount, bool(answers))
         extended, ede, edns, last = _additional(wire, after_authority, arcount)
     except (struct.error, IndexError, ValueError):
         return None
     if last is None or last != len(wire):
         return None
     rcode = (extended << 4) | (flags & 0xF)
-    return FastReply(query_id, flags, rcode, answers, ttl, ede, edns)
+    return FastReply(query_id, flags, rcode, answers, ttl, ede, edns, negative_ttl)
 
 
 def _answers(
@@ -130,17 +131,24 @@ def _address(qtype: int, rdata: bytes, memo: dict[tuple[int, bytes], str]) -> st
     return text
 
 
-def _authority(wire: bytes, offset: int, count: int, answered: bool) -> int | None:
-    """Skip the authority section; None where it could be a referral (full path)."""
-    soa = ns = False
+def _authority(
+    wire: bytes, offset: int, count: int, answered: bool
+) -> tuple[int | None, int | None]:
+    """Skip the authority section; its end (None where it could be a referral: the full
+    path judges it) and, in an answer without data, the SOA's TTL: how long the negative
+    answer is cached (RFC 2308; a resolver counts it down)."""
+    ns = False
+    soa_ttl = None
     for _ in range(count):
         offset = _skip_name(wire, offset)
-        rtype, _, _, rdlen = _RR.unpack_from(wire, offset)
+        rtype, _, ttl, rdlen = _RR.unpack_from(wire, offset)
         offset += 10 + rdlen
-        soa, ns = soa or rtype == TYPE_SOA, ns or rtype == TYPE_NS
-    if offset > len(wire) or (ns and not soa and not answered):
-        return None
-    return offset
+        ns = ns or rtype == TYPE_NS
+        if rtype == TYPE_SOA:
+            soa_ttl = ttl if soa_ttl is None else min(soa_ttl, ttl)
+    if offset > len(wire) or (ns and soa_ttl is None and not answered):
+        return None, None
+    return offset, None if answered else soa_ttl
 
 
 def _additional(

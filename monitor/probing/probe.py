@@ -506,9 +506,9 @@ class _Round:
         referral = reply.referral if result is Result.OK else None
         return ProbeResult(
             query, result, rtt, reply.ttl, reply.answers, detail, reply.serial,
-            reply.soa_expire, reply.ede, reply.chain, referral, reply.flags, edns,
+            reply.soa_timers, reply.ede, reply.chain, referral, reply.flags, edns,
             pending.over_tcp, pending.truncated, size, int(reply.rcode), False, pending.retried,
-            reply.sig_expiration,
+            reply.sig_expiration, reply.negative_ttl,
         )  # fmt: skip
 
     # --- deadlines --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from monitor.probing import fastwire
 from monitor.probing.ede import Ede
 from monitor.probing.plan import NameKey, Purpose, Query
+from monitor.probing.wire import SoaTimers
 from monitor.states import Result
 
 # Results that carry the answers a resolver hands out, right or wrong.
@@ -25,7 +26,7 @@ class ProbeResult:
     answers: tuple[str, ...] = ()
     detail: str = ""
     serial: int | None = None  # from an SOA answer
-    soa_expire: int | None = None
+    soa_timers: SoaTimers | None = None  # from an SOA answer
     ede: tuple[Ede, ...] = ()
     chain: tuple[str, ...] = ()  # CNAME targets the answer followed, in order
     referral: str | None = None  # the child zone an authoritative server delegated to
@@ -38,6 +39,7 @@ class ProbeResult:
     port_closed: bool = False  # no answer because the host said nothing listens (ICMP)
     retried: bool = False  # answered only to a later attempt: the first was lost
     sig_expiration: int | None = None  # the earliest RRSIG expiration (RFC 4034 serial time)
+    negative_ttl: int | None = None  # an answer without data: how long it is cached (SOA TTL)
 
     @property
     def ok(self) -> bool:

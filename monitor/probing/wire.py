@@ -12,7 +12,7 @@ import functools
 import struct
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import dns.exception
 import dns.flags
@@ -104,6 +104,15 @@ def _full_template(name: str, rdtype: str, recursion: bool, edns: bool) -> Templ
     return Template(wire, wire[12 : parser.current].lower(), edns)
 
 
+class SoaTimers(NamedTuple):
+    """A zone's SOA timers (RFC 1035 3.3.13), in seconds."""
+
+    refresh: int
+    retry: int
+    expire: int
+    minimum: int  # the negative-caching TTL's upper bound (RFC 2308)
+
+
 @dataclass(frozen=True)
 class Reply:
     """What a well-formed reply says, before it is judged against the query."""
@@ -115,7 +124,7 @@ class Reply:
     answers: tuple[str, ...]
     ttl: int | None
     serial: int | None = None
-    soa_expire: int | None = None
+    soa_timers: SoaTimers | None = None
     chain: tuple[str, ...] = ()  # CNAME targets followed from the asked name, in order
     cname_outside: str | None = None  # a CNAME target the reply does not answer
     referral: str | None = None  # the zone a referral delegates to
@@ -124,6 +133,9 @@ class Reply:
     # The earliest signature expiration among the answer's RRSIGs (RFC 4034 serial time:
     # seconds since the epoch, modulo 2**32); None when the answer carries none.
     sig_expiration: int | None = None
+    # In an answer without data, the TTL of the SOA in the authority section: how long the
+    # negative answer is cached (a resolver hands it out counted down).
+    negative_ttl: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +185,8 @@ class ReplyParser:
                 if len(self._memo) > _MEMO_LIMIT:
                     self._memo.clear()
                 return Reply(
-                    fast.query_id, fast.flags, _rcode(fast.rcode), question,
-                    fast.answers, fast.ttl, ede=fast.ede, edns=fast.edns,
+                    fast.query_id, fast.flags, _rcode(fast.rcode), question, fast.answers,
+                    fast.ttl, ede=fast.ede, edns=fast.edns, negative_ttl=fast.negative_ttl,
                 )  # fmt: skip
         try:
             return self._parse(wire, qtype)
@@ -195,7 +207,7 @@ class ReplyParser:
         parser.get_struct("!HH")
         question = wire[12 : parser.current].lower()
         answer = self._answers(wire, parser, ancount, qname, qtype)
-        referral = _authority(parser, nscount)
+        referral, soa_ttl = _authority(parser, nscount)
         if answer.texts or answer.chain:
             referral = None  # NS records beside an answer are the zone's, not a delegation
         opt = _additional(parser, arcount)
@@ -205,9 +217,10 @@ class ReplyParser:
         rcode = _rcode((opt.extended_rcode << 4) | (flags & 0xF))
         return Reply(
             query_id, flags, rcode, question, answer.texts, answer.ttl,
-            soa.serial if soa is not None else None, soa.expire if soa is not None else None,
+            soa.serial if soa is not None else None,
+            SoaTimers(soa.refresh, soa.retry, soa.expire, soa.minimum) if soa is not None else None,
             answer.chain, answer.dangling, referral, opt.ede, opt.present,
-            answer.sig_expiration,
+            answer.sig_expiration, None if answer.texts else soa_ttl,
         )  # fmt: skip
 
     def _questionless(
@@ -215,12 +228,15 @@ class ReplyParser:
     ) -> Reply:
         """An error reply without the question: its rcode and EDE, for whatever was asked."""
         parser = dns.wire.Parser(wire, 12)
-        _authority(parser, nscount)
+        _, soa_ttl = _authority(parser, nscount)
         opt = _additional(parser, arcount)
         if parser.remaining():
             raise Malformed(f"malformed reply: {parser.remaining()} bytes of trailing junk")
         rcode = _rcode((opt.extended_rcode << 4) | (flags & 0xF))
-        return Reply(query_id, flags, rcode, b"", (), None, ede=opt.ede, edns=opt.present)
+        return Reply(
+            query_id, flags, rcode, b"", (), None, ede=opt.ede, edns=opt.present,
+            negative_ttl=soa_ttl,
+        )  # fmt: skip
 
     def _answers(
         self, wire: bytes, parser: dns.wire.Parser, count: int, qname: dns.name.Name, qtype: int
@@ -295,17 +311,19 @@ def _skip(parser: dns.wire.Parser, size: int) -> None:
     parser.seek(parser.current + size)
 
 
-def _authority(parser: dns.wire.Parser, count: int) -> str | None:
-    """The zone a referral delegates to: NS records in the authority section, no SOA."""
-    delegated, soa = None, False
+def _authority(parser: dns.wire.Parser, count: int) -> tuple[str | None, int | None]:
+    """The zone a referral delegates to (NS records in the authority section, no SOA),
+    and the TTL of an SOA there (how long a negative answer is cached)."""
+    delegated, soa_ttl = None, None
     for _ in range(count):
         owner = parser.get_name(decompress=True)
-        rtype, _, _, rdlen = parser.get_struct(_RR.format)
+        rtype, _, ttl, rdlen = parser.get_struct(_RR.format)
         _skip(parser, rdlen)
-        soa = soa or rtype == dns.rdatatype.SOA
+        if rtype == dns.rdatatype.SOA:
+            soa_ttl = ttl if soa_ttl is None else min(soa_ttl, ttl)
         if rtype == dns.rdatatype.NS:
             delegated = _text(owner)
-    return None if soa else delegated
+    return (None if soa_ttl is not None else delegated), soa_ttl
 
 
 @dataclass(frozen=True, slots=True)

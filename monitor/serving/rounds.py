@@ -17,6 +17,7 @@ from monitor.judging import causes as causes_module
 from monitor.judging import graph as graph_module
 from monitor.judging import health as health_module
 from monitor.judging.causes import Cause
+from monitor.judging.clocks import ExpiryClock
 from monitor.judging.graph import Graph
 from monitor.judging.health import Health
 from monitor.judging.history import History, state_keys
@@ -59,6 +60,7 @@ class Monitor:
         self.prober = Prober(settings_of(config))
         self.chains: dict[NameKey, tuple[str, ...]] = {}
         self.clock = RunwayClock() if continuous else None
+        self.expiry = ExpiryClock() if continuous else None
         self.history = History(time.time()) if continuous else None
         # Client questions (without EDNS) whose answers were too large for plain DNS in
         # an earlier round: asked with everything else, not in a second pass.
@@ -66,11 +68,13 @@ class Monitor:
 
     def succeed(self, previous: Monitor) -> None:
         """Carry over what rounds have learned when a reload replaces ``previous``: CNAME
-        chains, runway anchors and servers known to refuse EDNS."""
+        chains, runway and expiry anchors, and servers known to refuse EDNS."""
         self.chains.update(previous.chains)
         self.large.update(previous.large)
         if previous.clock is not None:
             self.clock = previous.clock
+        if previous.expiry is not None:
+            self.expiry = previous.expiry
         if previous.history is not None:
             self.history = previous.history
         self.prober.no_edns.update(previous.prober.no_edns)
@@ -128,7 +132,9 @@ class Monitor:
 
     def judge(self, results: Round, services: list[str] | None = None) -> Outcome:
         """States, causes and, for a running monitor, since when: the whole report."""
-        health = health_module.judge(self.graph, results, services or None, self.clock)
+        health = health_module.judge(
+            self.graph, results, services or None, self.clock, expiry=self.expiry
+        )
         answers = list(results.results.values())
         facts = server_facts(answers)
         causes = causes_module.find(self.graph, health, answers, facts)

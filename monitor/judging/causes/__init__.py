@@ -47,6 +47,7 @@ def find(
 # dark zone (which a resolver timing out on its names may only seem to be), and so on.
 FINDERS: list[Callable[[World], Iterable[Cause]]] = [
     servers.closed_servers,
+    zones.zone_expired,  # before not loaded and dark: an expired copy answers SERVFAIL
     zones.zone_not_loaded,
     zones.zone_dark,
     servers.dead_servers,
@@ -57,9 +58,10 @@ FINDERS: list[Callable[[World], Iterable[Cause]]] = [
     answers.negative_answer,
     servers.tcp_unavailable,
     answers.view_differs,
+    zones.serial_regressed,  # before serials_differ: the same symptom, told right
     zones.serials_differ,
     answers.stale_answers,
     answers.answers_differ,
     answers.other,
 ]
-CLOCKS: list[Callable[[World], Iterable[Cause]]] = [zones.signatures_expiring]
+CLOCKS: list[Callable[[World], Iterable[Cause]]] = [zones.zone_expiring, zones.signatures_expiring]

@@ -28,6 +28,7 @@ class CauseKind(Vocabulary):
     """The kinds of fault of SPEC.md; with as many services each, listed in this order."""
 
     ZONE_DARK = "zone_dark"
+    ZONE_EXPIRED = "zone_expired"  # a secondary's copy ran out without its primary
     ZONE_NOT_LOADED = "zone_not_loaded"  # an authoritative server SERVFAILs its own zone
     SERVER_UNREACHABLE = "server_unreachable"  # a refused port, or no route
     SERVER_SILENT = "server_silent"  # drops queries: clients wait out its timeout
@@ -38,7 +39,9 @@ class CauseKind(Vocabulary):
     NEGATIVE_ANSWER = "negative_answer"  # NXDOMAIN or NODATA from one resolver only
     TCP_UNAVAILABLE = "tcp_unavailable"  # truncated answers clients cannot fetch over TCP
     VIEW_DIFFERS = "view_differs"  # the clients' address or shape gets another answer
+    SERIAL_REGRESSED = "serial_regressed"  # the primary's serial went backwards
     SERIALS_DIFFER = "serials_differ"
+    ZONE_EXPIRING = "zone_expiring"  # a clock: the secondaries' copies run out
     SIGNATURES_EXPIRING = "signatures_expiring"  # a clock: nothing fails yet
     STALE_ANSWERS = "stale_answers"
     ANSWERS_DIFFER = "answers_differ"

@@ -15,10 +15,60 @@ from monitor.judging.causes.world import (
     asks_along,
     duration_words,
 )
+from monitor.judging.commands import retransfer
+from monitor.judging.health import ZoneHealth
 from monitor.probing import ede
 from monitor.probing.plan import NameKey
 from monitor.probing.results import ProbeResult
 from monitor.states import Result
+
+
+def zone_expired(world: World) -> Iterable[Cause]:
+    """Secondaries whose copy of a zone expired: SERVFAIL (NSD adds EDE 24) while their
+    primary is silent or since their copies ran out. They answer: not a lost authority,
+    and not a broken zone file."""
+    for zone in world.health.zones.values():
+        expired = _expired_copies(zone)
+        if not expired:
+            continue
+        names = world.along(zone.name)
+        explains = {
+            r.query.key for r in world.bad if r.query.server.name in expired
+            and (r.query.zone == zone.name or asks_along(world, r, names))
+        }  # fmt: skip
+        tail = ""
+        if zone.dark:
+            explains |= _zone_symptoms(world, zone.name, names)  # nobody serves it now
+            tail = world.runway_tail(names) or "; resolver caches no longer hide it"
+        one = len(expired) == 1
+        copies = f"{and_words(expired)}'{'' if expired[-1].endswith('s') else 's'} "
+        copies += f"{'copy' if one else 'copies'} of {zone.name}"
+        primary = zone.primary or "its primary"
+        timers = zone.copies.timers if zone.copies else None
+        if zone.expiry is not None and zone.expiry.primary_silent:
+            why = f"{primary}, its primary, does not answer: bring it back, then transfer now"
+        else:
+            retry = f" (every {duration_words(timers.retry)})" if timers else ""
+            why = (f"{primary} answers again, but a secondary asks only at its "
+                   f"retry{retry}: transfer now")  # fmt: skip
+        servers = [s for s in world.graph.zone_servers(zone.name) if s.name in expired]
+        commands = tuple(dict.fromkeys(c for s in servers for c in retransfer(s, zone.name)))
+        summary = f"{copies} expired: {'it answers' if one else 'they answer'} SERVFAIL; {why}"
+        since = summary.replace(" expired:", " expired at {time}:")
+        yield Cause(CauseKind.ZONE_EXPIRED, zone.name, summary, (), since, tail,
+                    frozenset(explains), commands=commands)  # fmt: skip
+
+
+def _expired_copies(zone: ZoneHealth) -> list[str]:
+    """Secondaries answering SERVFAIL for the zone because their copy ran out."""
+    primaries = zone.copies.primaries if zone.copies else ()
+    return sorted(
+        server for server, soa in zone.soa_results.items()
+        if server not in primaries and (
+            ede.EXPIRED in ede.codes(soa.ede)
+            or (soa.result is Result.SERVFAIL and zone.expiry is not None)
+        )
+    )  # fmt: skip
 
 
 def zone_not_loaded(world: World) -> Iterable[Cause]:
@@ -175,6 +225,70 @@ def signatures_expiring(world: World) -> Iterable[Cause]:
         )
         yield Cause(CauseKind.SIGNATURES_EXPIRING, zone.name, summary,
                     world.needing(zone.name), seconds=max(0, left))  # fmt: skip
+
+
+def zone_expiring(world: World) -> Iterable[Cause]:
+    """A clock: secondaries' copies that run out unless their primary answers again (or
+    they catch up with it), with the time left at the earliest."""
+    for zone in world.health.zones.values():
+        expiry = zone.expiry
+        if expiry is None or _expired_copies(zone):
+            continue  # none running out, or expired already (``zone_expired``)
+        primary = zone.primary or "its primary"
+        timers = zone.copies.timers if zone.copies else None
+        behind = and_words(list(expiry.behind))
+        if expiry.primary_silent:
+            why = f"{primary}, the primary of {zone.name}, does not answer"
+        else:
+            why = (f"{behind} {'has' if len(expiry.behind) == 1 else 'have'} stayed behind "
+                   f"{primary}'s serial for {duration_words(expiry.behind_seconds)}: "
+                   "transfers fail")  # fmt: skip
+        if expiry.seconds is not None:
+            left = max(0, expiry.seconds)
+            when = f"in {duration_words(left)} at the earliest"
+        elif expiry.at_most is not None:
+            left = None
+            when = (
+                f"at most {duration_words(expiry.at_most)} after their last refresh, and "
+                "one round cannot tell when that was (serve or watch counts it down)"
+            )
+        else:
+            left, when = None, "when is unknown (no SOA seen)"
+        summary = (
+            f"{why}; the copies on {behind} expire {when}, then every name in "
+            f"{zone.name} fails there"
+        )
+        commands: tuple[str, ...] = ()
+        if not expiry.primary_silent and timers is not None:
+            servers = [s for s in world.graph.zone_servers(zone.name) if s.name in expiry.behind]
+            commands = tuple(dict.fromkeys(c for s in servers for c in retransfer(s, zone.name)))
+        yield Cause(CauseKind.ZONE_EXPIRING, zone.name, summary, world.needing(zone.name),
+                    seconds=left, commands=commands)  # fmt: skip
+
+
+def serial_regressed(world: World) -> Iterable[Cause]:
+    """A primary whose serial is older than its secondaries': they keep their newer copy
+    and never transfer its zone (an old zone file restored, a serial typed wrong)."""
+    for zone in world.health.zones.values():
+        ahead = zone.copies.ahead_of_primary() if zone.copies else {}
+        if not ahead or zone.copies is None:
+            continue
+        newest = max(ahead.values())
+        theirs = ", ".join(f"{s} {v}" for s, v in sorted(ahead.items()))
+        summary = (
+            f"{zone.primary}, the primary of {zone.name}, serves serial "
+            f"{zone.copies.primary_serial}, older than its secondaries' ({theirs}): they keep "
+            f"their copy and will not transfer its zone; raise the serial on {zone.primary} "
+            f"above {newest} (do not lower the secondaries')"
+        )
+        names = world.along(zone.name)
+        explains: set[Symptom] = {("serials", zone.name)} | {("differs", k) for k in names}
+        explains |= {
+            r.query.key for r in world.bad
+            if not r.recursive and r.query.zone == zone.name and r.result in WRONG
+        }  # fmt: skip
+        yield Cause(CauseKind.SERIAL_REGRESSED, zone.name, summary, (), "", "",
+                    frozenset(explains))  # fmt: skip
 
 
 def serials_differ(world: World) -> Iterable[Cause]:
