@@ -7,7 +7,7 @@ The same functions judge a real round (``check``, ``serve``) and an imagined one
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from monitor.config import Backup
@@ -288,6 +288,15 @@ def name_health(
         key, state, tuple(everything), healthy, len(judged), consistent(own, along or []),
         chain, tuple(lost or ()), tuple(cached or ()),
     )  # fmt: skip
+
+
+def authority_answers(results: Iterable[ProbeResult]) -> set[tuple[str, ...]]:
+    """The answer sets a name's authoritative servers give, when every one of them
+    answers it well; empty otherwise."""
+    authority = [r for r in results if not r.recursive and r.query.purpose is Purpose.NAME]
+    if not authority or not all(r.ok for r in authority):
+        return set()
+    return {r.answers for r in authority if r.answers}
 
 
 def consistent(own: list[ProbeResult], along: list[ProbeResult]) -> bool:

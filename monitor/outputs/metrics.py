@@ -35,6 +35,7 @@ from prometheus_client.utils import floatToGoString
 
 from monitor.config import Config
 from monitor.judging.causes import Cause
+from monitor.judging.causes.recovery import recovery_seconds
 from monitor.judging.graph import Graph
 from monitor.judging.health import Health
 from monitor.outputs.report import Memory, clock_time
@@ -412,6 +413,13 @@ def _services(self: RoundCollector) -> Iterator[Metric | Series]:
         "authoritative servers fail.",
         ["service"],
     )
+    recovery = _gauge(
+        "dnsmon_service_recovery_seconds",
+        "Seconds until the last resolver still handing out a fixed fault for the service's "
+        "names (a cached NXDOMAIN, an old answer) forgets it; only while known.",
+        ["service"],
+    )
+    back = recovery_seconds(self.view.causes)
     backup = _gauge(
         "dnsmon_backup_status",
         "State set: 1 on the current state.",
@@ -428,6 +436,8 @@ def _services(self: RoundCollector) -> Iterator[Metric | Series]:
             status.add_metric((name, criticality, state.value), float(service.state is state))
         if service.runway_seconds is not None:
             runway.add_metric((name,), float(service.runway_seconds))
+        if name in back:
+            recovery.add_metric((name,), float(back[name]))
         for b in service.backups:
             for bstate in BackupState:
                 backup.add_metric((name, b.name, bstate.value), float(b.state is bstate))
@@ -441,7 +451,7 @@ def _services(self: RoundCollector) -> Iterator[Metric | Series]:
     for name, service in self.view.health.services.items():
         for wanted in People:
             people.add_metric((name, wanted.value), float(service.people is wanted))
-    yield from (status, runway, backup, fate, people, _service_since(self))
+    yield from (status, runway, recovery, backup, fate, people, _service_since(self))
 
 
 def _clients(self: RoundCollector) -> Iterator[Series]:

@@ -146,6 +146,8 @@ def causes(report: dict[str, Any], console: Printer) -> None:
         if cause["services"]:
             line.append(f"  [{', '.join(cause['services'])}]", style="bold")
         console.print(line)
+        for command in cause.get("commands", []):
+            console.print(Text(f"    run: {command}", style="cyan"))
 
 
 def _service(service: dict[str, Any], console: Printer, detailed: bool) -> None:
@@ -155,6 +157,9 @@ def _service(service: dict[str, Any], console: Printer, detailed: bool) -> None:
         line.append(f" {service['description']}")
     if service.get("runway_seconds") is not None:
         line.append(f"  cache runway {runway_text(service['runway_seconds'])}", style="yellow")
+    if service.get("recovery_seconds") is not None:
+        line.append(f"  back for everyone in {runway_text(service['recovery_seconds'])}",
+                    style="green")  # fmt: skip
     if detailed and service.get("people"):
         line.append(f"  people: {PEOPLE_WORDS[service['people']]}")
     console.print(line)

@@ -15,6 +15,7 @@ from typing import Any
 
 from monitor.config import ClientGroup, Config
 from monitor.judging.causes import Cause
+from monitor.judging.causes.recovery import recovery_seconds
 from monitor.judging.causes.world import duration_words
 from monitor.judging.graph import Graph
 from monitor.judging.health import (
@@ -64,6 +65,8 @@ def build(
     when = _Since(memory)
     services = sorted(health.services.values(), key=lambda s: _service_rank(graph, s))
     asked = _asked_as_clients(results)
+    causes = list(causes)
+    recovery = recovery_seconds(causes)
     return {
         "site": config.site,
         "started_at": iso_time(started_at),
@@ -71,7 +74,7 @@ def build(
         "status": overall_status(graph, health).value,
         "tracking_since": iso_time(memory.tracking_since) if memory else None,
         "causes": [cause_entry(c, when) for c in causes],
-        "services": [service_entry(graph, s, when) for s in services],
+        "services": [service_entry(graph, s, when, recovery.get(s.name)) for s in services],
         "names": [name_entry(n, when, health, asked) for n in health.names.values()],
         "zones": [zone_entry(z) for z in health.zones.values() if _zone_asked(z)],
         "warnings": warnings(graph, health),
@@ -184,7 +187,11 @@ def cause_entry(cause: Cause, when: _Since) -> dict[str, Any]:
     return entry
 
 
-def service_entry(graph: Graph, service: ServiceHealth, when: _Since) -> dict[str, Any]:
+def service_entry(
+    graph: Graph, service: ServiceHealth, when: _Since, recovery: int | None = None
+) -> dict[str, Any]:
+    """A service; ``recovery`` the seconds until resolvers stop handing out a fault that
+    is fixed at its source (``recovery_seconds``)."""
     spec = graph.services[service.name]
     return {
         "name": service.name,
@@ -194,6 +201,7 @@ def service_entry(graph: Graph, service: ServiceHealth, when: _Since) -> dict[st
         "since": when("service", service.name),
         "reasons": list(service.reasons),
         "runway_seconds": service.runway_seconds,
+        "recovery_seconds": recovery,
         "people": service.people.value,
         "clients": [
             {

@@ -156,14 +156,21 @@ def _what_people_do(report: dict[str, Any], people: str) -> tuple[str, str]:
         left = service.get("runway_seconds")
         until = ""
         if left is not None:
-            at = time.strftime("%H:%M", time.localtime(epoch_of(report["started_at"]) + left))
-            until = f" for about {runway_text(left)} more (until {at})"
+            until = f" for about {runway_text(left)} more (until {_clock_after(report, left)})"
         told = f"Get ready: {label} works only from DNS caches{until}"
         return told, _first_backup(service, "Get ready to use")
     down = [s for s in felt if s.get("people") == "use_backups"]
     told = (f"Use the backup routines for {len(down)} service"
             f"{'' if len(down) == 1 else 's'}")  # fmt: skip
+    back = [s["recovery_seconds"] for s in down if s.get("recovery_seconds") is not None]
+    if back and len(back) == len(down):  # fixed at the source: caches still remember
+        told += f" until about {_clock_after(report, max(back))}, when DNS caches forget the fault"
     return told, _first_backup(down[0], "Now")
+
+
+def _clock_after(report: dict[str, Any], seconds: float) -> str:
+    """The local time ``seconds`` after the round began: ``14:05``."""
+    return time.strftime("%H:%M", time.localtime(epoch_of(report["started_at"]) + seconds))
 
 
 def _first_backup(service: dict[str, Any], how: str) -> str:
@@ -209,7 +216,20 @@ def _service(service: dict[str, Any], report: dict[str, Any]) -> str:
         f"<article class='service {escape(state)}' id='service-{name}'>"
         f"<h2>{label} <small>({name})</small> is {STATE_WORDS.get(state, escape(state))}"
         f"{_since(service.get('since'))}</h2>"
-        f"{_runway(service, report)}{_what_to_do(service)}</article>"
+        f"{_runway(service, report)}{_recovery(service, report)}{_what_to_do(service)}</article>"
+    )
+
+
+def _recovery(service: dict[str, Any], report: dict[str, Any], tag: str = "p") -> str:
+    """When people get it back: the fault is fixed, but resolver caches remember it."""
+    seconds = service.get("recovery_seconds")
+    if seconds is None:
+        return ""
+    return (
+        f"<{tag} class='recovery'>The fault is fixed, but some computers still get it from "
+        f"DNS caches for about <span id='recovery-{escape(service['name'])}'>"
+        f"{escape(runway_text(seconds))}</span> more: back for everyone by about "
+        f"{escape(_clock_after(report, seconds))}.</{tag}>"
     )
 
 
@@ -217,12 +237,11 @@ def _runway(service: dict[str, Any], report: dict[str, Any]) -> str:
     seconds = service.get("runway_seconds")
     if seconds is None or service["status"] == "down":  # down already: no time left to tell
         return ""
-    until = epoch_of(report["started_at"]) + seconds
     return (
         "<p class='runway'>Still answered from DNS caches, but only for"
         f"<span class='countdown' id='runway-{escape(service['name'])}'>"
         f"{escape(runway_text(seconds))}</span>"
-        f"until about {escape(time.strftime('%H:%M', time.localtime(until)))}; "
+        f"until about {escape(_clock_after(report, seconds))}; "
         "after that it stops unless the DNS is fixed.</p>"
     )
 
@@ -283,7 +302,8 @@ def _unfelt(report: dict[str, Any]) -> str:
     items = "".join(
         f"<li id='service-{escape(s['name'])}' class='service-unfelt'>"
         f"{escape(s.get('description') or s['name'])} <small>({escape(s['name'])})</small>"
-        f"{_since(s.get('since'))}<br><small>{escape('; '.join(s['reasons'][:2]))}</small></li>"
+        f"{_since(s.get('since'))}<br><small>{escape('; '.join(s['reasons'][:2]))}</small>"
+        f"{_recovery(s, report, 'small')}</li>"
         for s in quiet
     )
     return (
@@ -299,7 +319,7 @@ def _working(report: dict[str, Any]) -> str:
     items = "".join(
         f"<li id='service-{escape(s['name'])}' class='service-up'>"
         f"{escape(s.get('description') or s['name'])} <small>({escape(s['name'])})</small>"
-        f"{_since(s.get('since'))}</li>"
+        f"{_since(s.get('since'))}{_recovery(s, report, 'small')}</li>"
         for s in up
     )
     return f"<section id='working'><h2>Working</h2><ul class='ok-list'>{items}</ul></section>"

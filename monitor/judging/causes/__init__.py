@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from monitor.judging.causes import answers, servers, zones
+from monitor.judging.causes import answers, recovery, servers, zones
 from monitor.judging.causes.world import ORDER, Cause, CauseKind, World
 from monitor.judging.graph import Graph
 from monitor.judging.health import Health
@@ -53,6 +53,9 @@ FINDERS: list[Callable[[World], Iterable[Cause]]] = [
     servers.dead_servers,
     zones.dnssec,  # before reachability: a bogus zone's canaries fail too
     zones.authority_unreachable,
+    recovery.negative_cached,  # the authority answers well again: only caches remember
+    recovery.old_answer_cached,
+    recovery.servfail_cached,
     servers.refused,
     answers.record_changed,
     answers.negative_answer,

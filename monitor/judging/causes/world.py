@@ -43,12 +43,18 @@ class CauseKind(Vocabulary):
     SERIALS_DIFFER = "serials_differ"
     ZONE_EXPIRING = "zone_expiring"  # a clock: the secondaries' copies run out
     SIGNATURES_EXPIRING = "signatures_expiring"  # a clock: nothing fails yet
+    NEGATIVE_CACHED = "negative_cached"  # after the fix: a resolver's cached NXDOMAIN
+    OLD_ANSWER_CACHED = "old_answer_cached"  # after a rollback: a resolver's cached old answer
+    SERVFAIL_CACHED = "servfail_cached"  # after the fix: a resolver's remembered SERVFAIL
     STALE_ANSWERS = "stale_answers"
     ANSWERS_DIFFER = "answers_differ"
     OTHER = "other"
 
 
 ORDER = list(CauseKind)
+# Faults fixed at their source that resolvers still hand out from cache.
+REMEMBERED = frozenset({CauseKind.NEGATIVE_CACHED, CauseKind.OLD_ANSWER_CACHED,
+                        CauseKind.SERVFAIL_CACHED})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -179,12 +185,15 @@ class World:
         return "; " + ", ".join(said) if said else ""
 
     def with_services(self, cause: Cause) -> Cause:
-        """The cause with every service it makes degraded or down."""
+        """The cause with every service it makes degraded or down; for a fault only
+        caches remember, every service whose names it touches (an old answer after a
+        rollback leaves a service up by its states, yet its people wait for it)."""
         touched = {k for s in cause.explains for k in self._names_of(s)}
+        everyone = cause.kind in REMEMBERED
         services = tuple(
             name
             for name, service in self.health.services.items()
-            if service.state is not ServiceState.UP
+            if (everyone or service.state is not ServiceState.UP)
             and touched & self.graph.service_deps(name).names
         )
         return replace(cause, services=services)
