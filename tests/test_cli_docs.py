@@ -148,7 +148,7 @@ def test_readme_upgrade_commands_parse(in_upgrade_dir: Path):
     commands = dnsmon_commands(lines)
     assert len(commands) == len(lines), f"non-dnsmon lines in the upgrade steps: {lines}"
     verbs = [dry_parse(c).info_name for c in commands]
-    assert verbs == ["lint", "impact", "snapshot", "watch", "diff"]
+    assert verbs == ["preflight", "lint", "impact", "watch", "diff"]  # preflight first
 
 
 def test_every_readme_command_parses(in_upgrade_dir: Path):

@@ -296,7 +296,11 @@ def test_durations(text: str | int, seconds: float) -> None:
     assert config.defaults.timeout == seconds
 
 
-@pytest.mark.parametrize("text", ["0s", "-1s", "2 seconds", "1d", "", "s", True])
+def test_days_are_durations_too() -> None:
+    assert parse_duration("3d") == 3 * 86400 and parse_duration("1d12h") == 1.5 * 86400
+
+
+@pytest.mark.parametrize("text", ["0s", "-1s", "2 seconds", "1w", "", "s", True])
 def test_not_durations(text: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from monitor.config.quoting import quote
 
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h))+$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h|d))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 # Longer text is no duration anyone wrote; not matching it keeps the regex linear.
 _MAX_DURATION_TEXT = 40
 DAY = 86400.0
@@ -67,7 +67,7 @@ MAX_QPS = Bounds(
 
 
 def parse_duration(value: object, allow_zero: bool = False) -> float:
-    """``500ms``, ``2s``, ``1m30s`` or a bare number of seconds → seconds.
+    """``500ms``, ``2s``, ``1m30s``, ``3d`` or a bare number of seconds → seconds.
 
     Raises ValueError for anything else, including negative, infinite or NaN values.
     """

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.text import Text
 
 from monitor.config import Config
+from monitor.judging.causes.world import duration_words
 from monitor.states import TROUBLE, ServiceState
 
 _COLOURS = {"good": "green", "warning": "yellow", "bad": "bold red"}
@@ -260,6 +261,27 @@ def runway_text(seconds: int) -> str:
     """``4m 10s``: how long cached answers still hide a dark zone."""
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+VERDICT_WORDS = {"go": ("GO", "green"), "go_with_warnings": ("GO WITH WARNINGS", "yellow"),
+                 "no_go": ("NO-GO", "bold red")}  # fmt: skip
+
+
+def render_preflight(found: dict[str, Any], console: Printer) -> None:
+    """``preflight``'s verdict, its reasons, the rollback time and what to run."""
+    words, style = VERDICT_WORDS[found["verdict"]]
+    window = duration_words(found["window_seconds"])
+    console.print(Text(f"{words}: {' and '.join(found['changes'])} for {window}", style=style))
+    for reason in found["reasons"]:
+        mark = "NO-GO  " if reason["level"] == "no_go" else "warning"
+        console.print(Text(f"  {mark} {reason['text']}"))
+    if found["rollback_seconds"] is not None:
+        console.print(Text(f"rollback reaches every cached client after "
+                           f"{duration_words(found['rollback_seconds'])}: "
+                           f"{'; '.join(found['rollback'][:3])}"))  # fmt: skip
+    console.print(Text(f"snapshot saved to {found['snapshot']}"))
+    console.print(Text(f"during the change: {found['commands'][0]}"))
+    console.print(Text(f"after the change:  {found['commands'][1]}"))
 
 
 def render_diff(diff: dict[str, Any], console: Printer) -> None:
