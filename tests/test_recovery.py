@@ -92,3 +92,28 @@ def test_a_remembered_servfail_has_no_time_it_can_show() -> None:
     assert cause.seconds is None and "unbound-control flush_negative" in cause.commands
     entry = next(s for s in built(round_)["services"] if s["name"] == "lab")
     assert entry["recovery_seconds"] is None
+
+
+def test_version_bind_answers_name_their_software() -> None:
+    from monitor.probing.software import recognise
+    from monitor.states import Software
+
+    assert recognise("unbound 1.17.1") is Software.UNBOUND
+    assert recognise("9.18.49-1~deb12u3-Debian") is Software.BIND
+    assert recognise("PowerDNS Recursor 4.8.2") is Software.POWERDNS
+    assert recognise("Knot Resolver 5.6.0") is Software.KNOT_RESOLVER
+    assert recognise("Microsoft DNS 10.0.17763 (4563100D)") is Software.WINDOWS
+    assert recognise("none of your business") is None
+
+
+def test_what_a_resolver_said_it_runs_picks_its_command() -> None:
+    from monitor.states import Software
+
+    round_ = cached_nxdomain(healthy_round())
+    health = judge(GRAPH, round_)
+    said = {"resolver-a": Software.UNBOUND}
+    causes = causes_module.find(GRAPH, health, round_.results.values(), software=said)
+    cause = next(c for c in causes if c.key == ("negative_cached", "resolver-a"))
+    assert cause.commands == ("unbound-control flush_negative",)
+    assert causes_module.unknown_software(GRAPH, causes, said) == set()
+    assert causes_module.unknown_software(GRAPH, causes, {}) == {"resolver-a"}

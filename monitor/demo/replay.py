@@ -3,9 +3,11 @@
 Embedded DNS servers (written with dnspython, used only here) serve the example
 region's zones: two authoritative servers and two caching resolvers on loopback. The
 exporter and its status page run as ``serve`` would. Then a planned upgrade is replayed:
-ns1 goes down for its upgrade, ns2 fails with it, the resolvers' caches hide the fault
-while their runways count down, resolver-b then serves expired answers for a while (and
-says so), services and the backups that share their DNS go down, and the DNS recovers.
+ns1, the primary, goes down for its upgrade while dnsmon counts down ns2's copy of the
+zone (short SOA timers), the copy expires and ns2 answers SERVFAIL, the resolvers' caches
+hide the fault while their runways count down, resolver-b then serves expired answers for
+a while (and says so), services and the backups that share their DNS go down, and the DNS
+recovers.
 Meanwhile the resolvers send dnstap to the exporter, and the traffic of a backup the map
 says needs no DNS shows that it does (``learning``); at the end ``dnsmon learn`` finds
 the same in the resolvers' dnstap files and prints what to add.
@@ -87,8 +89,9 @@ class Demo:
     def start_dns(self) -> dict[str, Any]:
         """Start the four servers (on the example's ports when free); return the config."""
         config = yaml.safe_load(example_config_text())
+        refresh, retry, expire = self.soa_timers()
         for name in ("ns1", "ns2"):
-            zones = _with_ttl(load_demo_zones(), self.ttl)
+            zones = _with_timers(_with_ttl(load_demo_zones(), self.ttl), refresh, retry, expire)
             port = _port_or_free(_entry(config, name)["port"])
             self.servers[name] = AuthoritativeServer(zones, "127.0.0.1", port)
             self.servers[name].start()
@@ -105,17 +108,27 @@ class Demo:
         config["defaults"].update({"interval": f"{ROUND_INTERVAL}s", "timeout": "1s"})
         return config
 
+    def soa_timers(self) -> tuple[int, int, int]:
+        """SOA refresh, retry and expire short enough that ns2's copy, without ns1 to
+        refresh from, expires when the replay darkens the zone (``steps``)."""
+        refresh = int(2 * ROUND_INTERVAL)
+        upgrade, dark = self.duration * 0.12, self.duration * 0.25
+        return refresh, int(ROUND_INTERVAL), refresh + int(dark - upgrade)
+
     def steps(self) -> list[Step]:
         ns1, ns2 = self.servers["ns1"], self.servers["ns2"]
         dark = self.duration * 0.25
         expired = dark + self.ttl + self.stale + ROUND_INTERVAL
         recovered = max(self.duration * 0.75, expired + ROUND_INTERVAL)
         return [
-            Step(self.duration * 0.12, "Planned upgrade begins: ns1 is taken down for its upgrade.",
+            Step(self.duration * 0.12, "Planned upgrade begins: ns1, the primary, is taken down "
+                 "for its upgrade. ns2 serves on from its copy of the zone, but only until the "
+                 "SOA expire after its last refresh: dnsmon counts that down.",
                  lambda: ns1.fail("timeout")),
-            Step(dark, "ns2 fails as well: no authoritative server answers. The resolvers "
-                       f"still answer from cache, for at most {self.ttl}s.",
-                 lambda: ns2.fail("timeout")),
+            Step(dark, "ns2's copy of the zone expires, ns1 being still down: it answers "
+                       "SERVFAIL, and no authoritative server answers. The resolvers still "
+                       f"answer from cache, for at most {self.ttl}s.",
+                 lambda: ns2.fail("servfail")),
             Step(recovered, "The upgrade is rolled back: ns1 and ns2 answer again.",
                  self.recover),
         ]  # fmt: skip
@@ -263,8 +276,13 @@ def _verdict(report: dict[str, Any]) -> str:
         if names:
             more = f", … ({len(names)})" if len(names) > 5 else ""
             parts.append(f"{state}: {', '.join(names[:5])}{more}")
+    copies = [z for z in report.get("zones", []) if z.get("expires_in_seconds") is not None]
+    for zone in copies:
+        left = zone["expires_in_seconds"]
+        when = f"expire in {runway_text(left)}" if left > 0 else "may have expired"
+        parts.append(f"{zone['name']}: copies {when}")
     runways = [s["runway_seconds"] for s in report["services"] if s["runway_seconds"] is not None]
-    if runways:
+    if runways and not copies:
         parts.append(f"cache runway {runway_text(min(runways))}")
     return "  ".join(parts)
 
@@ -343,6 +361,18 @@ def _port_or_free(port: int) -> int:
     except OSError:
         return 0
     return port
+
+
+def _with_timers(
+    zones: list[dns.zone.Zone], refresh: int, retry: int, expire: int
+) -> list[dns.zone.Zone]:
+    """The zones with these SOA timers (the demo's clocks run in seconds, not days)."""
+    for zone in zones:
+        soa = zone.find_rdataset("@", "SOA")
+        old = soa[0]
+        soa.clear()
+        soa.add(old.replace(refresh=refresh, retry=retry, expire=expire))
+    return zones
 
 
 def _with_ttl(zones: list[dns.zone.Zone], ttl: int) -> list[dns.zone.Zone]:

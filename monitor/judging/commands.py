@@ -1,7 +1,8 @@
 """What to run on a server to end a fault sooner, by the software it runs. Pure.
 
-A server's ``software:`` key says which; where it is not said, every common form is
-given, and the operator runs the one that fits. Each form is run on (or against) the
+A server's ``software:`` key says which (or, for a resolver without one, its answer to
+``version.bind``); where neither says, every common form is given, and the operator runs
+the one that fits. Each form is run on (or against) the
 server named with it in the cause.
 """
 
@@ -31,10 +32,14 @@ _RETRANSFER_ANY = ("rndc retransfer {zone}", "nsd-control force_transfer {zone}"
                    "knotc zone-retransfer {zone}")  # fmt: skip
 
 
-def flush(server: Server, name: str, negative: bool) -> tuple[str, ...]:
+def flush(
+    server: Server, name: str, negative: bool, software: Software | None = None
+) -> tuple[str, ...]:
     """Commands that make ``server`` forget its cached answer for ``name`` (a negative
-    one: NXDOMAIN, NODATA or SERVFAIL, where ``negative``)."""
-    found = _FLUSH.get(server.software) if server.software else None
+    one: NXDOMAIN, NODATA or SERVFAIL, where ``negative``); ``software`` is what the
+    server said it runs, where its config does not say."""
+    software = server.software or software
+    found = _FLUSH.get(software) if software else None
     forms = (
         [found[1 if negative else 0]]
         if found

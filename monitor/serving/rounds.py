@@ -24,10 +24,11 @@ from monitor.judging.history import History, state_keys
 from monitor.judging.runway import RunwayClock
 from monitor.outputs import report
 from monitor.outputs.report import Memory
-from monitor.probing import plan
+from monitor.probing import plan, software
 from monitor.probing.plan import NameKey
 from monitor.probing.probe import Prober, ProbeSettings
 from monitor.probing.results import Round, ServerFacts, observed_chains, server_facts
+from monitor.states import Software
 
 
 @dataclass
@@ -65,12 +66,16 @@ class Monitor:
         # Client questions (without EDNS) whose answers were too large for plain DNS in
         # an earlier round: asked with everything else, not in a second pass.
         self.large: dict[tuple[str, str, str], plan.Query] = {}
+        # What servers without a software: key said they run (version.bind), asked once
+        # a command for them is needed.
+        self.software: dict[str, Software | None] = {}
 
     def succeed(self, previous: Monitor) -> None:
         """Carry over what rounds have learned when a reload replaces ``previous``: CNAME
         chains, runway and expiry anchors, and servers known to refuse EDNS."""
         self.chains.update(previous.chains)
         self.large.update(previous.large)
+        self.software.update(previous.software)
         if previous.clock is not None:
             self.clock = previous.clock
         if previous.expiry is not None:
@@ -137,7 +142,12 @@ class Monitor:
         )
         answers = list(results.results.values())
         facts = server_facts(answers)
-        causes = causes_module.find(self.graph, health, answers, facts)
+        causes = causes_module.find(self.graph, health, answers, facts, self.software)
+        unknown = causes_module.unknown_software(self.graph, causes, self.software)
+        if unknown:  # rare: a cache to flush on a server whose software nobody said
+            timeout = self.config.defaults.timeout
+            self.software |= {s: software.ask(self.config.server(s), timeout) for s in unknown}
+            causes = causes_module.find(self.graph, health, answers, facts, self.software)
         memory = None
         if self.history is not None:
             since = self.history.observe(results.started_at, state_keys(health, causes))

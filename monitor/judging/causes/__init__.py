@@ -13,12 +13,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from monitor.judging.causes import answers, recovery, servers, zones
-from monitor.judging.causes.world import ORDER, Cause, CauseKind, World
+from monitor.judging.causes.world import ORDER, REMEMBERED, Cause, CauseKind, World
 from monitor.judging.graph import Graph
 from monitor.judging.health import Health
 from monitor.probing.results import ProbeResult, ServerFacts, server_facts
+from monitor.states import Software
 
-__all__ = ["ORDER", "Cause", "CauseKind", "find"]
+__all__ = ["ORDER", "REMEMBERED", "Cause", "CauseKind", "find", "unknown_software"]
+
+
+def unknown_software(
+    graph: Graph, causes: Iterable[Cause], known: Mapping[str, object]
+) -> set[str]:
+    """Servers with a command to run (a cache to flush) whose software nobody said yet."""
+    return {
+        c.target for c in causes if c.kind in REMEMBERED
+        and graph.config.server(c.target).software is None and c.target not in known
+    }  # fmt: skip
 
 
 def find(
@@ -26,11 +37,14 @@ def find(
     health: Health,
     results: Iterable[ProbeResult],
     facts: Mapping[str, ServerFacts] | None = None,
+    software: Mapping[str, Software | None] | None = None,
 ) -> list[Cause]:
     """The causes of a judged round, most affected services first; ``facts`` are the
-    round's ``server_facts`` when the caller has them already."""
+    round's ``server_facts`` when the caller has them already; ``software`` what servers
+    without a ``software:`` key said they run (for the commands causes give)."""
     results = list(results)
-    world = World(graph, health, results, facts if facts is not None else server_facts(results))
+    facts = facts if facts is not None else server_facts(results)
+    world = World(graph, health, results, facts, software)
     found: list[Cause] = []
     for finder in FINDERS:
         for cause in finder(world):

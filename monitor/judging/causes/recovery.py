@@ -135,7 +135,10 @@ def _cause(
         "it now"
     )
     machine = world.graph.config.server(server)
-    commands = tuple(dict.fromkeys(c for k in keys for c in flush(machine, k[0], negative)))
+    software = world.software.get(server)
+    commands = tuple(dict.fromkeys(
+        c for k in keys for c in flush(machine, k[0], negative, software)
+    ))  # fmt: skip
     explains = {r.query.key for r in results} | {("differs", k) for k in keys}
     return Cause(kind, server, summary, (), "", "", frozenset(explains), seconds=seconds,
                  commands=commands)  # fmt: skip

@@ -17,7 +17,7 @@ from monitor.judging.stubs import seconds_text
 from monitor.probing import ede
 from monitor.probing.plan import NameKey, Purpose
 from monitor.probing.results import ProbeResult, ServerFacts
-from monitor.states import Lookup, Result, ServiceState, Vocabulary
+from monitor.states import Lookup, Result, ServiceState, Software, Vocabulary
 
 Symptom = tuple  # a result key (name, type, server), or ("cached"|"differs"|"serials", …)
 WRONG = frozenset({Result.NXDOMAIN, Result.NODATA, Result.WRONG_ANSWER})
@@ -95,10 +95,11 @@ class World:
 
     def __init__(
         self, graph: Graph, health: Health, results: list[ProbeResult],
-        facts: Mapping[str, ServerFacts],
+        facts: Mapping[str, ServerFacts], software: Mapping[str, Software | None] | None = None,
     ) -> None:  # fmt: skip
         self.graph, self.health, self.results = graph, health, results
         self.facts = facts
+        self.software = software or {}  # what servers without a software: key said they run
         self.symptoms: set[Symptom] = set()
         # The names whose CNAME chain asks a query of another name (a name's own queries
         # are filed under it, so they are not kept here: a round has hundreds of thousands).
