@@ -180,3 +180,27 @@ def test_soa_timers_and_the_negative_ttl_are_read_from_replies() -> None:
         question = wire[12 : 12 + len("gone.region.internal") + 2 + 4]  # name, type, class
         parsed = ReplyParser().parse(wire, dns.rdatatype.from_text(qtype), question)
         assert parsed.negative_ttl == 97, qtype
+
+
+def test_the_copies_clock_is_pushed_to_alertmanager_and_shown_by_watch() -> None:
+    from rich.console import Console
+
+    from monitor.outputs import alerts
+    from monitor.serving.watch import WatchState, view
+
+    clock = ExpiryClock()
+    judge(GRAPH, at(1000.0), expiry=clock)
+    round_ = primary_silent(at(1040.0))
+    health = judge(GRAPH, round_, expiry=clock)
+    found = causes_module.find(GRAPH, health, round_.results.values())
+    built = report.build(GRAPH.config, GRAPH, health, 1040.0, 0.1, round_.results.values(), found)
+    pushed = {dict(a.labels)["zone"]: a for a in alerts.build(built)
+              if a.name == "DnsmonZoneCopiesExpiring"}  # fmt: skip
+    assert set(pushed) == {REGION, "backup.internal"}  # ns1 is the primary of both
+    pushed = pushed[REGION]
+    assert "copies of region.internal expire in 0 min 50 s" in dict(pushed.annotations)["summary"]
+    state = WatchState()
+    state.update(built, 2000.0)
+    console = Console(record=True, width=120)
+    console.print(view(state, 2010.0))  # ten seconds after the round: ten seconds less
+    assert f"clock: {REGION}: secondaries' copies expire in 40s" in console.export_text()

@@ -58,7 +58,36 @@ def view(state: WatchState, now: float) -> Group:
     head.append(report["status"].upper(), style=STYLES[report["status"]])
     clock = report["started_at"][11:19]  # HH:MM:SS of the ISO time, to fit 80 columns
     head.append(f"  round {state.rounds} at {clock} UTC ({age:.0f}s ago)")
-    return Group(head, _causes(report), _services(report, age), _servers(report), _changes(state))
+    return Group(
+        head, _causes(report), _clocks(report, age), _services(report, age), _servers(report),
+        _changes(state),
+    )  # fmt: skip
+
+
+def _clocks(report: dict[str, Any], age: float) -> Text:
+    """The clocks running: secondaries' copies and signatures before a fault, resolver
+    caches after a fix; counted down between rounds."""
+    text = Text()
+    for zone in report.get("zones", []):
+        for key, what in (("expires_in_seconds", "secondaries' copies expire"),
+                          ("signatures_expire_in_seconds", "signatures expire")):  # fmt: skip
+            left = zone.get(key)
+            if left is not None and (key == "expires_in_seconds" or left < WEEK):
+                text.append("clock: ", style="bold yellow")
+                text.append(f"{zone['name']}: {what} in {_left(left, age)}\n")
+    for service in report["services"]:
+        if service.get("recovery_seconds") is not None:
+            text.append("clock: ", style="bold green")
+            left = _left(service["recovery_seconds"], age)
+            text.append(f"{service['name']}: back for everyone in {left} (resolver caches)\n")
+    return text
+
+
+WEEK = 7 * 86400
+
+
+def _left(seconds: float, age: float) -> str:
+    return runway_text(max(0, int(seconds - age)))
 
 
 def _causes(report: dict[str, Any]) -> Text:
@@ -145,6 +174,8 @@ def _plain(monitor: Monitor, console: Console, state: WatchState, interval: floa
         console.print(f"{line} not up: {', '.join(down) or '-'}", soft_wrap=True)
         for cause in report.get("causes", []):
             console.print(f"  cause: {cause['summary']}", soft_wrap=True)
+            for command in cause.get("commands", []):
+                console.print(f"    run: {command}", soft_wrap=True)
         for change in changes:
             console.print(f"  {change}", soft_wrap=True)  # log lines are not wrapped
         if rounds is None or state.rounds < rounds:
