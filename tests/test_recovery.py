@@ -117,3 +117,17 @@ def test_what_a_resolver_said_it_runs_picks_its_command() -> None:
     assert cause.commands == ("unbound-control flush_negative",)
     assert causes_module.unknown_software(GRAPH, causes, said) == set()
     assert causes_module.unknown_software(GRAPH, causes, {}) == {"resolver-a"}
+
+
+def test_each_resolver_holding_an_old_answer_is_a_cause_of_its_own() -> None:
+    """Both hold the rolled-back address, for different times: the longer one counts."""
+    round_ = edit(healthy_round(), on("resolver-a", name=LAB[0], purpose=Purpose.NAME),
+                  answers=("127.0.0.9",), ttl=599)  # fmt: skip
+    edit(round_, on("resolver-b", name=LAB[0], purpose=Purpose.NAME), answers=("127.0.0.9",),
+         ttl=299)  # fmt: skip
+    causes = found(round_)
+    assert causes[("old_answer_cached", "resolver-a")].seconds == 599
+    assert causes[("old_answer_cached", "resolver-b")].seconds == 299
+    assert (
+        next(s for s in built(round_)["services"] if s["name"] == "lab")["recovery_seconds"] == 599
+    )

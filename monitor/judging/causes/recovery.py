@@ -16,6 +16,7 @@ from monitor.judging.causes.world import (
     REMEMBERED,
     Cause,
     CauseKind,
+    Symptom,
     World,
     and_words,
     duration_words,
@@ -106,9 +107,9 @@ def _by_resolver(
     for key, name in world.health.names.items():
         if name.consistent and name.state is NameState.HEALTHY:
             continue  # the common case: nothing handed out wrong
-        unexplained = ("differs", key) in world.left
         for r in [*name.results, *clients.get(key, [])]:
-            if not r.recursive or not (unexplained or r.query.key in world.left):
+            old = ("outdated", key, r.query.server.name)
+            if not r.recursive or not (old in world.left or r.query.key in world.left):
                 continue
             if matches(r, name):
                 found.setdefault(r.query.server.name, []).append(r)
@@ -139,6 +140,7 @@ def _cause(
     commands = tuple(dict.fromkeys(
         c for k in keys for c in flush(machine, k[0], negative, software)
     ))  # fmt: skip
-    explains = {r.query.key for r in results} | {("differs", k) for k in keys}
+    explains: set[Symptom] = {r.query.key for r in results} | {("differs", k) for k in keys}
+    explains |= {("outdated", (r.query.name, r.query.type), server) for r in results}
     return Cause(kind, server, summary, (), "", "", frozenset(explains), seconds=seconds,
                  commands=commands)  # fmt: skip

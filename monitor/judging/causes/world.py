@@ -12,14 +12,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from monitor.judging.graph import Graph
-from monitor.judging.health import REACHED, Health
+from monitor.judging.health import REACHED, Health, NameHealth, authority_answers
 from monitor.judging.stubs import seconds_text
 from monitor.probing import ede
 from monitor.probing.plan import NameKey, Purpose
 from monitor.probing.results import ProbeResult, ServerFacts
 from monitor.states import Lookup, Result, ServiceState, Software, Vocabulary
 
-Symptom = tuple  # a result key (name, type, server), or ("cached"|"differs"|"serials", …)
+Symptom = tuple  # a result key (name, type, server), or ("cached"|"differs"|"outdated"|…, …)
 WRONG = frozenset({Result.NXDOMAIN, Result.NODATA, Result.WRONG_ANSWER})
 SILENT = frozenset({Result.TIMEOUT, Result.ERROR})
 
@@ -113,6 +113,7 @@ class World:
                 self.symptoms |= {("cached", key, c.server) for c in name.cached}
             if not name.consistent:
                 self.symptoms.add(("differs", key))
+                self.symptoms |= {("outdated", key, server) for server in outdated(name)}
         self.bad = [r for r in self.results if not good(r)]  # failing answers and canaries
         # Resolvers saying they could not reach an authority (EDE 22, 23): asked per zone.
         self.no_authority = [r for r in self.bad if r.ede and ede.codes(r.ede) & ede.NO_AUTHORITY]
@@ -208,7 +209,7 @@ class World:
         )  # fmt: skip
 
     def _names_of(self, symptom: Symptom) -> list[NameKey]:
-        if symptom[0] in ("cached", "differs"):
+        if symptom[0] in ("cached", "differs", "outdated"):
             return [symptom[1]]
         if symptom[0] == "serials":
             return self.along(symptom[1])
@@ -219,6 +220,16 @@ class World:
             return found
         zone = self.graph.zone_of(symptom[0])  # a serial or canary: the zone's names
         return self.along(zone) if zone is not None else []
+
+
+def outdated(name: NameHealth) -> list[str]:
+    """Resolvers answering ok with other records than the one answer every authoritative
+    server gives now (an old answer they cached)."""
+    now = authority_answers(name.results)
+    if len(now) != 1:
+        return []  # the authority disagrees, or fails: nothing to hold them to
+    return [r.query.server.name for r in name.results
+            if r.recursive and r.ok and r.answers and r.answers not in now]  # fmt: skip
 
 
 def good(r: ProbeResult) -> bool:

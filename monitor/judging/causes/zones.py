@@ -267,8 +267,10 @@ def zone_expiring(world: World) -> Iterable[Cause]:
 
 
 def serial_regressed(world: World) -> Iterable[Cause]:
-    """A primary whose serial is older than its secondaries': they keep their newer copy
-    and never transfer its zone (an old zone file restored, a serial typed wrong)."""
+    """A primary whose serial is older than its secondaries' (an old zone file restored,
+    a serial typed wrong): they keep their newer copy and take none of its changes, until
+    their copies expire (SOA expire after they last agreed) and they load the older zone
+    (NSD 4.6 and BIND 9.18 both do)."""
     for zone in world.health.zones.values():
         ahead = zone.copies.ahead_of_primary() if zone.copies else {}
         if not ahead or zone.copies is None:
@@ -278,8 +280,9 @@ def serial_regressed(world: World) -> Iterable[Cause]:
         summary = (
             f"{zone.primary}, the primary of {zone.name}, serves serial "
             f"{zone.copies.primary_serial}, older than its secondaries' ({theirs}): they keep "
-            f"their copy and will not transfer its zone; raise the serial on {zone.primary} "
-            f"above {newest} (do not lower the secondaries')"
+            "their newer copy and take none of its changes, then load its older zone once "
+            f"their copies expire; raise the serial on {zone.primary} above {newest} (do not "
+            "lower the secondaries')"
         )
         names = world.along(zone.name)
         explains: set[Symptom] = {("serials", zone.name)} | {("differs", k) for k in names}
