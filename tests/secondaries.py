@@ -60,7 +60,9 @@ from servers import (
     Unbound,
     _endpoint,
     find_binary,
+    named_options,
     write_checked,
+    write_nsd_config,
 )
 
 # The zones' SOA timers (seconds): short, so a copy expires within a test.
@@ -221,24 +223,9 @@ class BindPrimary(Bind):
             f'zone "{origin}" {{ type primary; file "{self._zone_file(origin)}"; }};\n'
             for origin in self.zones
         )
+        extra = "    allow-transfer { 127.0.0.0/8; };\n"
         write_checked(
-            self.config_path,
-            f"""\
-options {{
-    directory "{self.dir}";
-    listen-on port {self.port} {{ {self.address}; }};
-    listen-on-v6 {{ none; }};
-    recursion no;
-    pid-file "{self.dir}/named.pid";
-    session-keyfile "{self.dir}/session.key";
-    managed-keys-directory "{self.dir}";
-    dnssec-validation no;
-    allow-transfer {{ 127.0.0.0/8; }};
-    {notify}
-}};
-controls {{ }};
-{zones}""",
-            "named-checkconf",
+            self.config_path, named_options(self, extra, notify) + zones, "named-checkconf"
         )
 
 
@@ -247,10 +234,12 @@ class Secondary(Server):
     (answers its SOA). Stopped by PID like every server here; its copies live in its own
     temp dir and are forgotten on close."""
 
+    ADDRESS = LOOPBACK  # each kind's own address, so two can share a port number
+
     def __init__(
-        self, primaries: Mapping[str, Endpoint], port: int | None = None, *, address: str
+        self, primaries: Mapping[str, Endpoint], port: int | None = None, *, address: str = ""
     ) -> None:
-        super().__init__(port, address=address)
+        super().__init__(port, address=address or self.ADDRESS)
         self.primaries = {origin.rstrip("."): _endpoint(p) for origin, p in primaries.items()}
 
     def _is_ready(self) -> bool:
@@ -268,14 +257,7 @@ class NsdSecondary(Secondary):
     """NSD as a secondary: request-xfr from the primary, NOTIFY allowed from 127.0.0.0/8,
     no floors on the SOA timers, copies kept in memory only (zonefiles-write 0)."""
 
-    def __init__(
-        self,
-        primaries: Mapping[str, Endpoint],
-        port: int | None = None,
-        *,
-        address: str = NSD_ADDRESS,
-    ) -> None:
-        super().__init__(primaries, port, address=address)
+    ADDRESS = NSD_ADDRESS
 
     @property
     def kind(self) -> str:
@@ -294,33 +276,7 @@ class NsdSecondary(Secondary):
                 "    allow-notify: 127.0.0.0/8 NOKEY\n"
                 "    min-refresh-time: 0\n    min-retry-time: 0\n    min-expire-time: 0\n"
             )
-        self.config_path.write_text(f"""\
-server:
-    ip-address: {self.address}@{self.port}
-    do-ip4: yes
-    do-ip6: no
-    username: ""
-    chroot: ""
-    zonesdir: "{self.dir}"
-    database: ""
-    zonelistfile: "{self.dir}/zone.list"
-    xfrdfile: "{self.dir}/xfrd.state"
-    xfrdir: "{self.dir}"
-    pidfile: "{self.dir}/nsd.pid"
-    logfile: "{self.log_path}"
-    server-count: 1
-    verbosity: 2
-    reuseport: no
-    zonefiles-write: 0
-    xfrd-reload-timeout: 0
-remote-control:
-    control-enable: no
-{zones}""")
-        check = subprocess.run(
-            [find_binary("nsd-checkconf"), str(self.config_path)], capture_output=True, text=True
-        )
-        if check.returncode != 0:
-            raise ServerError(f"nsd-checkconf rejected {self.config_path}:\n{check.stderr}")
+        write_nsd_config(self, self.config_path, zones, verbosity=2)
 
     def _command(self) -> list[str]:
         return [find_binary("nsd"), "-d", "-c", str(self.config_path)]
@@ -330,14 +286,7 @@ class BindSecondary(Secondary):
     """BIND as a secondary (type secondary), its floors on refresh and retry lowered to
     1 s so the SOA timers count as written, NOTIFY allowed from 127.0.0.0/8."""
 
-    def __init__(
-        self,
-        primaries: Mapping[str, Endpoint],
-        port: int | None = None,
-        *,
-        address: str = BIND_ADDRESS,
-    ) -> None:
-        super().__init__(primaries, port, address=address)
+    ADDRESS = BIND_ADDRESS
 
     @property
     def kind(self) -> str:
@@ -354,27 +303,8 @@ class BindSecondary(Secondary):
                 f'zone "{origin}" {{ type secondary; primaries {{ {address} port {port}; }};'
                 f' file "{self.dir}/{origin}.copy"; allow-notify {{ 127.0.0.0/8; }}; }};\n'
             )
-        write_checked(
-            self.config_path,
-            f"""\
-options {{
-    directory "{self.dir}";
-    listen-on port {self.port} {{ {self.address}; }};
-    listen-on-v6 {{ none; }};
-    recursion no;
-    pid-file "{self.dir}/named.pid";
-    session-keyfile "{self.dir}/session.key";
-    managed-keys-directory "{self.dir}";
-    dnssec-validation no;
-    notify no;
-    min-refresh-time 1;
-    min-retry-time 1;
-    masterfile-format text;
-}};
-controls {{ }};
-{zones}""",
-            "named-checkconf",
-        )
+        extra = "    min-refresh-time 1;\n    min-retry-time 1;\n    masterfile-format text;\n"
+        write_checked(self.config_path, named_options(self, extra) + zones, "named-checkconf")
 
     def _command(self) -> list[str]:
         return [find_binary("named"), "-g", "-4", "-c", str(self.config_path)]

@@ -689,20 +689,7 @@ class Bind(Authoritative):
             zones += (
                 f'zone "{origin}" {{ type primary; file "{self._zone_file(origin)}";{refuse} }};\n'
             )
-        self.config_path.write_text(f"""\
-options {{
-    directory "{self.dir}";
-    listen-on port {self.port} {{ {self.address}; }};
-    listen-on-v6 {{ none; }};
-    recursion no;
-    pid-file "{self.dir}/named.pid";
-    session-keyfile "{self.dir}/session.key";
-    managed-keys-directory "{self.dir}";
-    dnssec-validation no;
-    notify no;
-}};
-controls {{ }};
-{zones}""")
+        self.config_path.write_text(named_options(self) + zones)
 
     def _command(self) -> list[str]:
         return [find_binary("named"), "-g", "-4", "-c", str(self.config_path)]
@@ -714,6 +701,57 @@ controls {{ }};
             == (dns.rcode.REFUSED if origin in self.refuse_zones else dns.rcode.NOERROR)
             for origin in self.zones
         )
+
+
+def write_nsd_config(server: Server, path: Path, zones: str, verbosity: int = 1) -> None:
+    """An nsd.conf for ``server`` (in its folder, on its address and port) with these
+    ``zone:`` clauses, checked by nsd-checkconf."""
+    path.write_text(f"""\
+server:
+    ip-address: {server.address}@{server.port}
+    do-ip4: yes
+    do-ip6: no
+    username: ""
+    chroot: ""
+    zonesdir: "{server.dir}"
+    database: ""
+    zonelistfile: "{server.dir}/zone.list"
+    xfrdfile: "{server.dir}/xfrd.state"
+    xfrdir: "{server.dir}"
+    pidfile: "{server.dir}/nsd.pid"
+    logfile: "{server.log_path}"
+    server-count: 1
+    verbosity: {verbosity}
+    reuseport: no
+    zonefiles-write: 0
+    xfrd-reload-timeout: 0
+remote-control:
+    control-enable: no
+{zones}""")
+    check = subprocess.run(
+        [find_binary("nsd-checkconf"), str(path)], capture_output=True, text=True
+    )
+    if check.returncode != 0:
+        raise ServerError(f"nsd-checkconf rejected {path}:\n{check.stderr}")
+
+
+def named_options(server: Server, extra: str = "", notify: str = "notify no;") -> str:
+    """named.conf's options for an authoritative ``server`` in its folder, on its address
+    and port (``extra`` lines added, ``notify`` as given), and no control channel."""
+    return f"""\
+options {{
+    directory "{server.dir}";
+    listen-on port {server.port} {{ {server.address}; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    pid-file "{server.dir}/named.pid";
+    session-keyfile "{server.dir}/session.key";
+    managed-keys-directory "{server.dir}";
+    dnssec-validation no;
+    {notify}
+{extra}}};
+controls {{ }};
+"""
 
 
 class Nsd(Authoritative):
@@ -734,33 +772,7 @@ class Nsd(Authoritative):
             f'zone:\n    name: "{origin}"\n    zonefile: "{self._zone_file(origin)}"\n'
             for origin in self.zones
         )
-        self.config_path.write_text(f"""\
-server:
-    ip-address: {self.address}@{self.port}
-    do-ip4: yes
-    do-ip6: no
-    username: ""
-    chroot: ""
-    zonesdir: "{self.dir}"
-    database: ""
-    zonelistfile: "{self.dir}/zone.list"
-    xfrdfile: "{self.dir}/xfrd.state"
-    xfrdir: "{self.dir}"
-    pidfile: "{self.dir}/nsd.pid"
-    logfile: "{self.log_path}"
-    server-count: 1
-    verbosity: 1
-    reuseport: no
-    zonefiles-write: 0
-    xfrd-reload-timeout: 0
-remote-control:
-    control-enable: no
-{zones}""")
-        check = subprocess.run(
-            [find_binary("nsd-checkconf"), str(self.config_path)], capture_output=True, text=True
-        )
-        if check.returncode != 0:
-            raise ServerError(f"nsd-checkconf rejected {self.config_path}:\n{check.stderr}")
+        write_nsd_config(self, self.config_path, zones)
 
     def _command(self) -> list[str]:
         return [find_binary("nsd"), "-d", "-c", str(self.config_path)]

@@ -31,15 +31,7 @@ def zone_expired(world: World) -> Iterable[Cause]:
         expired = _expired_copies(zone)
         if not expired:
             continue
-        names = world.along(zone.name)
-        explains = {
-            r.query.key for r in world.bad if r.query.server.name in expired
-            and (r.query.zone == zone.name or asks_along(world, r, names))
-        }  # fmt: skip
-        tail = ""
-        if zone.dark:
-            explains |= _zone_symptoms(world, zone.name, names)  # nobody serves it now
-            tail = world.runway_tail(names) or "; resolver caches no longer hide it"
+        explains, tail = _answering_servfail(world, zone.name, expired, zone.dark)
         one = len(expired) == 1
         copies = f"{and_words(expired)}'{'' if expired[-1].endswith('s') else 's'} "
         copies += f"{'copy' if one else 'copies'} of {zone.name}"
@@ -78,15 +70,8 @@ def zone_not_loaded(world: World) -> Iterable[Cause]:
         broken = sorted(s for s, soa in zone.soa_results.items() if soa.result is Result.SERVFAIL)
         if not broken:
             continue
-        names = world.along(zone.name)
-        explains = {
-            r.query.key for r in world.bad if r.query.server.name in broken
-            and (r.query.zone == zone.name or asks_along(world, r, names))
-        }  # fmt: skip
-        tail = ""
-        if set(broken) == set(zone.failing_servers) and zone.dark:
-            explains |= _zone_symptoms(world, zone.name, names)  # nobody serves it now
-            tail = world.runway_tail(names) or "; resolver caches no longer hide it"
+        whole = set(broken) == set(zone.failing_servers) and zone.dark
+        explains, tail = _answering_servfail(world, zone.name, broken, whole)
         one = len(broken) == 1
         who = and_words(broken)
         summary = (
@@ -97,6 +82,22 @@ def zone_not_loaded(world: World) -> Iterable[Cause]:
         since = summary.replace(": the zone is not loaded", " since {time}: the zone is not loaded")
         yield Cause(CauseKind.ZONE_NOT_LOADED, zone.name, summary, (), since, tail,
                     frozenset(explains))  # fmt: skip
+
+
+def _answering_servfail(
+    world: World, zone: str, servers: list[str], whole: bool
+) -> tuple[set[Symptom], str]:
+    """What authoritative ``servers`` answering SERVFAIL for ``zone`` explain — with
+    ``whole``, every failure of the zone (nobody serves it now) — and the cache tail."""
+    names = world.along(zone)
+    explains: set[Symptom] = {
+        r.query.key for r in world.bad if r.query.server.name in servers
+        and (r.query.zone == zone or asks_along(world, r, names))
+    }  # fmt: skip
+    if not whole:
+        return explains, ""
+    explains |= _zone_symptoms(world, zone, names)
+    return explains, world.runway_tail(names) or "; resolver caches no longer hide it"
 
 
 def _zone_symptoms(world: World, zone: str, names: list[NameKey]) -> set[Symptom]:
