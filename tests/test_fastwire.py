@@ -69,6 +69,7 @@ def assert_same(wire: bytes, question: bytes, qtype: int) -> bool:
         slow.query_id, slow.flags, int(slow.rcode), slow.answers, slow.ttl,
     )  # fmt: skip
     assert (fast.ede, fast.edns) == (slow.ede, slow.edns)
+    assert (fast.negative_ttl, fast.sig_expiration) == (slow.negative_ttl, slow.sig_expiration)
     assert slow.chain == () and slow.referral is None and slow.serial is None
     return True
 
@@ -103,6 +104,13 @@ def replies(query: dns.message.Message) -> dict[str, bytes]:
     referral = dns.message.make_response(query)
     referral.authority.append(dns.rrset.from_text("sub.region.internal.", 60, "IN", "NS", "n."))
     shapes["referral"] = referral
+    signed = dns.message.make_response(query)  # asked with the DO bit: RRSIGs beside it
+    signed.answer.append(dns.rrset.from_text(name, 300, "IN", qtype, data))
+    for expires in ("20261206170000", "20261206160000"):
+        signed.answer.append(dns.rrset.from_text(name, 300, "IN", "RRSIG",
+            f"{dns.rdatatype.to_text(qtype)} 13 3 300 {expires} 20261206000000 1234 "
+            "region.internal. AAAA"))  # fmt: skip
+    shapes["signed"] = signed
     return {label: message.to_wire() for label, message in shapes.items()}
 
 
@@ -127,14 +135,14 @@ def test_every_shape_reads_the_same_on_both_paths(rdtype: str) -> None:
     # The common shapes take the fast path; the rest step aside.
     assert took_fast == {
         "plain": True, "nxdomain": True, "answer with NS beside it": True,
-        "stale with EDE": False, "chain": False, "referral": False,
+        "stale with EDE": False, "chain": False, "referral": False, "signed": True,
     }  # fmt: skip
 
 
 @SETTINGS
 @given(
     st.sampled_from(["A", "AAAA"]),
-    st.sampled_from(["plain", "nxdomain", "answer with NS beside it", "stale with EDE"]),
+    st.sampled_from(["plain", "nxdomain", "answer with NS beside it", "stale with EDE", "signed"]),
     st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),
     st.integers(0, 400),
     st.integers(0, 0xFFFF),

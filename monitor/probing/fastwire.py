@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+import time
 
 from monitor.probing.ede import Ede
 
@@ -21,7 +22,8 @@ _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 _QUESTION_TAIL = struct.Struct("!HH")
 _OPT_RR = struct.Struct("!BHHIH")  # root owner, type 41, payload, flags word, no options
-TYPE_A, TYPE_AAAA, TYPE_NS, TYPE_SOA, TYPE_OPT = 1, 28, 2, 6, 41
+TYPE_A, TYPE_AAAA, TYPE_NS, TYPE_SOA, TYPE_OPT, TYPE_RRSIG = 1, 28, 2, 6, 41, 46
+_U32 = struct.Struct("!I")
 CLASS_IN = 1
 # Header flag bits as plain ints: enum arithmetic would cost more than reading the reply.
 QR, AA, TC, RD, RA = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080
@@ -64,15 +66,17 @@ def name_wire(name: str) -> bytes | None:
 class FastReply:
     """The fields of a plain reply, as ``wire.Reply`` holds them."""
 
-    __slots__ = ("query_id", "flags", "rcode", "answers", "ttl", "ede", "edns", "negative_ttl")
+    __slots__ = ("query_id", "flags", "rcode", "answers", "ttl", "ede", "edns", "negative_ttl",
+                 "sig_expiration")  # fmt: skip
 
     def __init__(
         self, query_id: int, flags: int, rcode: int, answers: tuple[str, ...],
         ttl: int | None, ede: tuple[Ede, ...], edns: bool, negative_ttl: int | None = None,
+        sig_expiration: int | None = None,
     ) -> None:  # fmt: skip
         self.query_id, self.flags, self.rcode = query_id, flags, rcode
         self.answers, self.ttl, self.ede, self.edns = answers, ttl, ede, edns
-        self.negative_ttl = negative_ttl
+        self.negative_ttl, self.sig_expiration = negative_ttl, sig_expiration
 
 
 def parse(
@@ -86,7 +90,7 @@ def parse(
     if qdcount != 1 or wire[12:end].lower() != question:
         return None
     try:
-        answers, ttl, after_answers = _answers(wire, end, ancount, qtype, memo)
+        answers, ttl, after_answers, signed = _answers(wire, end, ancount, qtype, memo)
         if answers is None:
             return None
         after_authority, negative_ttl = _authority(wire, after_answers, nscount, bool(answers))
@@ -96,25 +100,40 @@ def parse(
     if last is None or last != len(wire):
         return None
     rcode = (extended << 4) | (flags & 0xF)
-    return FastReply(query_id, flags, rcode, answers, ttl, ede, edns, negative_ttl)
+    return FastReply(query_id, flags, rcode, answers, ttl, ede, edns, negative_ttl, signed)
 
 
 def _answers(
     wire: bytes, offset: int, count: int, qtype: int, memo: dict[tuple[int, bytes], str]
-) -> tuple[tuple[str, ...] | None, int | None, int]:
-    texts, ttls = set(), []
+) -> tuple[tuple[str, ...] | None, int | None, int, int | None]:
+    """The addresses, their TTL, where the section ends, and the earliest expiration of
+    the RRSIGs over them (asked with the DO bit); None for anything else."""
+    texts, ttls, signed = set(), [], None
     for _ in range(count):
         if wire[offset : offset + 2] != POINTER_TO_QUESTION:
-            return None, None, offset
+            return None, None, offset, None
         rtype, rclass, ttl, rdlen = _RR.unpack_from(wire, offset + 2)
         start = offset + 12
         rdata = wire[start : start + rdlen]
-        if rtype != qtype or rclass != CLASS_IN or len(rdata) != rdlen:
-            return None, None, offset
-        texts.add(_address(qtype, rdata, memo))
-        ttls.append(ttl)
+        if rclass != CLASS_IN or len(rdata) != rdlen:
+            return None, None, offset, None
+        if rtype == TYPE_RRSIG and rdlen >= 18 and rdata[:2] == qtype.to_bytes(2, "big"):
+            expiration = _U32.unpack_from(rdata, 8)[0]
+            if signed is None or rrsig_order(expiration) < rrsig_order(signed):
+                signed = expiration
+        elif rtype == qtype:
+            texts.add(_address(qtype, rdata, memo))
+            ttls.append(ttl)
+        else:
+            return None, None, offset, None
         offset = start + rdlen
-    return tuple(sorted(texts)), (min(ttls) if ttls else None), offset
+    return tuple(sorted(texts)), (min(ttls) if ttls else None), offset, signed
+
+
+def rrsig_order(expiration: int) -> int:
+    """Earlier first among RRSIG times (RFC 4034 3.1.5: serial arithmetic modulo 2**32),
+    read against today, so a time past 2106's wrap still sorts after one before it."""
+    return (expiration - int(time.time())) % (1 << 32) ^ (1 << 31)
 
 
 def _address(qtype: int, rdata: bytes, memo: dict[tuple[int, bytes], str]) -> str:

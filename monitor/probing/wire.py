@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import struct
-import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -187,6 +186,7 @@ class ReplyParser:
                 return Reply(
                     fast.query_id, fast.flags, _rcode(fast.rcode), question, fast.answers,
                     fast.ttl, ede=fast.ede, edns=fast.edns, negative_ttl=fast.negative_ttl,
+                    sig_expiration=fast.sig_expiration,
                 )  # fmt: skip
         try:
             return self._parse(wire, qtype)
@@ -244,7 +244,7 @@ class ReplyParser:
         """Answers to the question, following its CNAME chain from the asked name only."""
         records = [self._record(wire, parser, qtype) for _ in range(count)]
         signed = min((r.rdata for r in records if r.rtype == _RRSIG and r.rdata is not None),
-                     default=None, key=_serial_order)  # fmt: skip
+                     default=None, key=fastwire.rrsig_order)  # fmt: skip
         current, ttls, seen = qname, [], {qname}
         chain: list[str] = []
         while True:
@@ -297,12 +297,6 @@ class ReplyParser:
                 self._memo.clear()
             self._memo[key] = text
         return text, rdata
-
-
-def _serial_order(expiration: int) -> int:
-    """Earlier first among RRSIG times (RFC 4034 3.1.5: serial arithmetic modulo 2**32),
-    read against today, so a time past 2106's wrap still sorts after one before it."""
-    return (expiration - int(time.time())) % (1 << 32) ^ (1 << 31)
 
 
 def _skip(parser: dns.wire.Parser, size: int) -> None:
