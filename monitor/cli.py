@@ -259,7 +259,10 @@ def preflight(
     except impact_module.UnknownTarget as exc:
         raise click.BadParameter(str(exc), param_hint="--change") from exc
     now = monitor.run_round()
-    during = health_module.judge(monitor.graph, impact_module.imagine(monitor.graph, parsed))
+    # What is already down stays down during the change: imagined on top of it.
+    silent = [impact_module.Failure("server", s) for s, f in now.facts.items() if not f.answered]
+    down = [f for f in silent if f not in parsed]
+    during = health_module.judge(monitor.graph, impact_module.imagine(monitor.graph, parsed + down))
     causes = now.report["causes"]
     verdict = preflight_module.judge(
         monitor.graph, now.health, now.report["status"], causes[0]["summary"] if causes else "",

@@ -32,8 +32,12 @@ GRAPH = graph_module.build(parse(CONFIG_TEXT.replace(
 )))  # fmt: skip
 
 
-def copies(primary: int | None, secondary: int | None) -> Copies:
-    return Copies(REGION, ("ns1",), {"ns1": primary, "ns2": secondary}, TIMERS)
+def copies(primary: int | None, secondary: int | None, timers: SoaTimers = TIMERS) -> Copies:
+    """One round's serials; a server with a serial answered (the others did not)."""
+    serials = {"ns1": primary, "ns2": secondary}
+    answered = frozenset(s for s, v in serials.items() if v is not None)
+    own = {s: timers for s in answered}
+    return Copies(REGION, ("ns1",), serials, timers, answered, own)
 
 
 def at(started: float, round_: Round | None = None) -> Round:
@@ -74,12 +78,45 @@ def test_the_countdown_starts_at_the_last_agreement_less_one_refresh() -> None:
 
 def test_a_secondary_behind_counts_only_after_a_refresh_and_a_retry() -> None:
     clock = ExpiryClock()
-    clock.observe(copies(7, 7), 1000.0)
+    clock.observe(copies(7, 7), 1000.0)  # last seen in step
     assert clock.observe(copies(8, 7), 1010.0) is None  # a transfer under way
-    assert clock.observe(copies(8, 7), 1045.0) is None  # 35 s: within refresh + retry
-    expiry = clock.observe(copies(8, 7), 1051.0)  # 41 s behind: its transfers fail
+    assert clock.observe(copies(8, 7), 1035.0) is None  # 35 s: within refresh + retry
+    expiry = clock.observe(copies(8, 7), 1041.0)  # 41 s out of step: its transfers fail
     assert expiry is not None and not expiry.primary_silent and expiry.behind == ("ns2",)
-    assert expiry.seconds == 1000 + 90 - 1051
+    assert expiry.seconds == 1000 + 90 - 1041
+
+
+def test_a_zone_that_changes_every_round_stays_in_step() -> None:
+    """The secondary one serial behind each round took a newer one: it refreshes."""
+    clock = ExpiryClock()
+    for i in range(20):
+        assert clock.observe(copies(8 + i, 7 + i), 1000.0 + 10 * i) is None
+
+
+def test_a_silent_secondary_is_its_own_fault_not_a_copy_running_out() -> None:
+    clock = ExpiryClock()
+    clock.observe(copies(7, 7), 1000.0)
+    assert clock.observe(copies(7, None), 1200.0) is None  # ns2 times out: server_silent
+
+
+def test_without_a_round_in_step_the_copies_may_expire_any_moment_and_the_latest_counts() -> None:
+    clock = ExpiryClock()  # serve started while the primary was already down
+    first = clock.observe(copies(None, 7), 1000.0)
+    later = clock.observe(copies(None, 7), 1060.0)
+    assert first is not None and later is not None and not later.known
+    assert (first.seconds, later.seconds) == (0, 0)  # at the earliest: any moment
+    assert (first.at_most, later.at_most) == (120, 60)  # at the latest: counts down
+
+
+def test_each_secondary_counts_with_its_own_soa_timers() -> None:
+    """The primary came back with a longer expire; the copy still has its old one."""
+    clock = ExpiryClock()
+    clock.observe(copies(7, 7), 1000.0)
+    longer = SoaTimers(30, 10, 1200, 60)
+    round_ = Copies(REGION, ("ns1",), {"ns1": 8, "ns2": 7}, longer, frozenset({"ns1", "ns2"}),
+                    {"ns1": longer, "ns2": TIMERS})  # fmt: skip
+    expiry = clock.observe(round_, 1050.0)
+    assert expiry is not None and expiry.seconds == 1000 + 90 - 1050  # not 1000 + 1170 - 1050
 
 
 def test_a_primary_that_went_backwards_is_no_expiry() -> None:
@@ -89,21 +126,26 @@ def test_a_primary_that_went_backwards_is_no_expiry() -> None:
     assert copies(5, 7).ahead_of_primary() == {"ns2": 7}
 
 
-def test_one_check_knows_the_latest_the_copies_expire_not_the_earliest() -> None:
+def test_one_check_knows_the_latest_the_copies_expire_and_the_earliest_is_now() -> None:
     round_ = primary_silent(at(1000.0))
     health = judge(GRAPH, round_)  # no clock: a single check
     zone = health.zones[REGION]
-    assert zone.primary == "ns1" and zone.expires_in_seconds is None
+    assert zone.primary == "ns1" and zone.expires_in_seconds == 0  # at the earliest: now
     cause = kinds(health, round_)[("zone_expiring", REGION)]
-    assert cause.seconds is None and "at most 2 minutes after their last refresh" in cause.summary
+    assert (
+        cause.seconds == 0
+        and "may expire at any moment (not seen in step with it yet), "
+        "and in 2 minutes at the latest"
+        in cause.summary
+    )
     assert cause.services == ("ehr",)
     built = report.build(GRAPH.config, GRAPH, health, 1000.0, 0.1, round_.results.values(),
                          list(kinds(health, round_).values()))  # fmt: skip
     entry = next(z for z in built["zones"] if z["name"] == REGION)
-    assert (entry["primary"], entry["expires_in_seconds"]) == ("ns1", None)
+    assert (entry["primary"], entry["expires_in_seconds"]) == ("ns1", 0)
     assert (
-        f"zone {REGION}: the copies on ns2 expire at most 2 minutes from now; when, one "
-        "round cannot tell" in built["warnings"]
+        f"zone {REGION}: the copies on ns2 may expire at any moment (not seen in step "
+        "with it yet), and in 2 minutes at the latest" in built["warnings"]
     )
 
 

@@ -110,3 +110,17 @@ def test_a_dns_not_healthy_now_is_a_warning() -> None:
     assert kinds(found)["not_healthy"].text == (
         "the DNS is degraded before the change: ns3 does not answer"
     )
+
+
+def test_each_client_group_holds_only_what_its_own_resolvers_cache() -> None:
+    """Wards ask resolver-a alone (TTL 300, no stale window); the office resolver-b,
+    which serves stale for an hour: the wards lose ehr after five minutes."""
+    text = CONFIG_TEXT.replace("services:\n", """clients:
+  - {name: wards, resolvers: [resolver-a]}
+  - {name: office, resolvers: [resolver-b]}
+services:
+""", 1)  # fmt: skip
+    graph = graph_module.build(parse(text))
+    found = verdict(["zone:region.internal"], 1800, timed(healthy_round()), graph)
+    down = kinds(found)["service_down"]
+    assert (found.verdict, down.seconds) == ("no_go", 300)

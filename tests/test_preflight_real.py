@@ -103,3 +103,19 @@ def test_bad_input_exits_3(region: TestRegion, tmp_path: Path) -> None:
     config = write(region, tmp_path)
     assert dnsmon(config, "preflight", "--change", "server:nope").code == 3
     assert dnsmon(config, "preflight", "--change", "server:ns1", "--window", "soon").code == 3
+
+
+def test_a_partner_already_down_counts_as_down_during_the_change(
+    region: TestRegion, tmp_path: Path
+) -> None:
+    """ns2 is down before ns1's upgrade begins: the change leaves no authority at all."""
+    config = write(region, tmp_path)
+    region.ns2.stop()
+    try:
+        code, found = preflight(config, "--change", "server:ns1", "--window", "2d",
+                                "--snapshot", str(tmp_path / "s.json"))  # fmt: skip
+    finally:
+        region.ns2.start()
+    kinds = {r["kind"] for r in found["reasons"]}
+    assert (code, found["verdict"]) == (2, "no_go")
+    assert {"service_down", "not_healthy"} <= kinds

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.probing.results import ProbeResult
 from monitor.probing.wire import SoaTimers
@@ -53,12 +53,16 @@ def serial_before(a: int, b: int) -> bool:
 @dataclass(frozen=True)
 class Copies:
     """What one round shows of a zone's copies: the serial of each authoritative server
-    asked (None: no good SOA answer) and which servers are primaries."""
+    asked (None: no good SOA answer), which of them answered at all (an expired copy
+    answers SERVFAIL; a silent server is its own fault), each one's SOA timers, and
+    which servers are primaries."""
 
     zone: str
     primaries: tuple[str, ...]
     serials: Mapping[str, int | None]
-    timers: SoaTimers | None
+    timers: SoaTimers | None  # the zone's, as the primary (else anyone) gives them
+    answered: frozenset[str] = frozenset()
+    own_timers: Mapping[str, SoaTimers] = field(default_factory=dict)
 
     @property
     def primary_serial(self) -> int | None:
@@ -87,58 +91,117 @@ class Copies:
 class Expiry:
     """The secondaries' copies of a zone are running out."""
 
-    seconds: int | None  # until the first copy can expire, at the earliest; None: unknown
-    at_most: int | None  # the latest it can be (one SOA expire from now); None: no SOA seen
+    seconds: int  # until the first copy can expire, at the earliest (0: any moment)
+    at_most: int | None  # the latest the first copy expires; None: no SOA timers seen
     primary_silent: bool  # no primary answers; else some secondaries stay behind it
     behind: tuple[str, ...]  # the secondaries whose copies run out
-    behind_seconds: float  # for how long they have been behind, as far as seen
+    behind_seconds: float  # for how long, as far as seen
+    known: bool = True  # dnsmon saw each of them in step with the primary
+
+
+def earliest(timers: SoaTimers) -> int:
+    """How long a secondary's copy lasts at the least after a round that saw it in step
+    with its primary: the SOA expire less one refresh (its last refresh may have been a
+    whole refresh before that round)."""
+    return timers.expire - timers.refresh
 
 
 class ExpiryClock:
-    """When each zone's primary and secondaries last agreed, across rounds."""
+    """When each secondary was last seen in step with its zone's primary, across rounds.
+
+    A secondary is in step when it answers the primary's serial, or a newer serial than
+    it did the round before (it just transferred one: a zone that changes every round
+    stays in step). Its copy runs out once the primary is silent, or once it stays out of
+    step for longer than a refresh and a retry; from the round it was last in step, it
+    lasts ``earliest(timers)`` at the least, with its own SOA's timers.
+    """
 
     def __init__(self) -> None:
-        self.agreed: dict[str, float] = {}  # zone → the last round they agreed
-        self.behind: dict[str, float] = {}  # zone → the first round since then they did not
-        self.timers: dict[str, SoaTimers] = {}  # the last SOA timers seen: a dark zone has none
-        self.running: set[str] = set()  # zones whose copies ran out, until they agree again
+        self.in_step: dict[tuple[str, str], float] = {}  # (zone, secondary) → last seen so
+        self.serials: dict[tuple[str, str], int] = {}  # the serial each answered last
+        self.trouble: dict[str, float] = {}  # zone → the first round since it was not all in step
+        self.silent: dict[str, float] = {}  # zone → the first round its primary was silent
+        self.timers: dict[tuple[str, str], SoaTimers] = {}  # the last timers each gave
+        self.running: set[str] = set()  # zones whose copies ran out, until all are in step
 
     def observe(self, copies: Copies, now: float) -> Expiry | None:
         """The zone's copies' expiry, or None while they are safe (or nothing is known)."""
         zone = copies.zone
-        if copies.timers is not None:
-            self.timers[zone] = copies.timers
-        secondaries = copies.secondaries
-        if not secondaries or not any(p in copies.serials for p in copies.primaries):
+        if not copies.secondaries or not any(p in copies.serials for p in copies.primaries):
             return None  # no primary listed, or not asked this round
         primary = copies.primary_serial
-        if primary is not None and all(v == primary for v in secondaries.values()):
-            self.agreed[zone] = now
-            self.behind.pop(zone, None)
+        self._step(copies, primary, now)
+        if primary is None:
+            self.silent.setdefault(zone, now)
+        else:
+            self.silent.pop(zone, None)
+        answering = [s for s in copies.secondaries if s in copies.answered]
+        out = [s for s in answering if copies.serials[s] != primary]
+        if primary is not None and not out:
+            self.trouble.pop(zone, None)
             self.running.discard(zone)
             return None
-        if copies.ahead_of_primary():
-            return None  # the primary went backwards: serial_regressed, refreshes still work
-        since = self.behind.setdefault(zone, now)
-        timers = self.timers.get(zone)
-        lagging = tuple(sorted(s for s, v in secondaries.items() if v != primary))
-        ordinary = timers is None or now - since <= timers.refresh + timers.retry
-        if primary is not None and ordinary and zone not in self.running:
-            return None  # an ordinary transfer under way
+        if copies.ahead_of_primary() or not answering:
+            return None  # the primary went backwards (serial_regressed), or none answers
+        since = self.trouble.setdefault(zone, now)
+        if primary is None:
+            out = answering  # none of them can refresh now
+        elif zone not in self.running:
+            out = [s for s in out if self._late(zone, s, since, now)]
+            if not out:
+                return None  # ordinary transfers under way
         self.running.add(zone)  # a primary back does not end it: the copies may have expired
-        if timers is None:
-            return Expiry(None, None, primary is None, lagging, now - since)
-        agreed = self.agreed.get(zone)
-        seconds = None if agreed is None else int(agreed + timers.expire - timers.refresh - now)
-        return Expiry(seconds, timers.expire, primary is None, lagging, now - since)
+        return self._expiry(zone, out, primary is None, since, now)
+
+    def _step(self, copies: Copies, primary: int | None, now: float) -> None:
+        for server, serial in copies.secondaries.items():
+            key = (copies.zone, server)
+            if server in copies.own_timers:
+                self.timers[key] = copies.own_timers[server]
+            elif copies.timers is not None:
+                self.timers.setdefault(key, copies.timers)
+            if serial is None:
+                continue
+            before = self.serials.get(key)
+            took_newer = before is not None and serial_before(before, serial)
+            if primary is not None and (serial == primary or took_newer):
+                self.in_step[key] = now
+            self.serials[key] = serial
+
+    def _late(self, zone: str, server: str, since: float, now: float) -> bool:
+        timers = self.timers.get((zone, server))
+        last = self.in_step.get((zone, server), since)
+        return timers is not None and now - last > timers.refresh + timers.retry
+
+    def _expiry(self, zone: str, out: list[str], silent: bool, since: float, now: float) -> Expiry:
+        soonest: list[float] = []
+        latest: list[float] = []
+        known = True
+        for server in out:
+            timers = self.timers.get((zone, server))
+            last = self.in_step.get((zone, server))
+            if timers is None:
+                continue
+            if last is None:
+                known = False
+                soonest.append(now)  # never seen in step: it may expire any moment
+            else:
+                soonest.append(last + earliest(timers))
+            refreshed = self.silent.get(zone, max(last or since, since))  # at the latest
+            latest.append(refreshed + timers.expire)
+        left = int(min(soonest) - now) if soonest else 0
+        at_most = int(min(latest) - now) if latest else None
+        return Expiry(left, at_most, silent, tuple(sorted(out)), now - since, known)
 
 
 def copies_of(
     zone: str, primaries: tuple[str, ...], soas: Mapping[str, ProbeResult | None]
 ) -> Copies:
     """A round's SOA answers for ``zone`` (server name → its answer) as its copies."""
-    serials = {s: (r.serial if r.ok else None) for s, r in soas.items() if r is not None}
-    primaries_first = sorted(soas.items(), key=lambda item: item[0] not in primaries)
-    timers = next((r.soa_timers for _, r in primaries_first
-                   if r is not None and r.ok and r.soa_timers is not None), None)  # fmt: skip
-    return Copies(zone, primaries, serials, timers)
+    asked = {s: r for s, r in soas.items() if r is not None}
+    serials = {s: (r.serial if r.ok else None) for s, r in asked.items()}
+    own = {s: r.soa_timers for s, r in asked.items() if r.ok and r.soa_timers is not None}
+    primaries_first = sorted(own.items(), key=lambda item: item[0] not in primaries)
+    timers = primaries_first[0][1] if primaries_first else None
+    answered = frozenset(s for s, r in asked.items() if r.answered)
+    return Copies(zone, primaries, serials, timers, answered, own)

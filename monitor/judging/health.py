@@ -89,6 +89,15 @@ class ZoneHealth:
         return self.copies.primaries[0] if self.copies and self.copies.primaries else None
 
     @property
+    def negative_ttl(self) -> int | None:
+        """How long resolvers cache a negative answer in the zone at the most: its SOA's
+        TTL, at most the SOA minimum (RFC 2308), as its authoritative servers give it."""
+        for soa in self.soa_results.values():
+            if soa.ok and soa.soa_timers is not None and soa.ttl is not None:
+                return min(soa.ttl, soa.soa_timers.minimum)
+        return None
+
+    @property
     def expires_in_seconds(self) -> int | None:
         """Until the first secondary's copy can expire, while that clock runs and is known."""
         return self.expiry.seconds if self.expiry is not None else None
@@ -367,12 +376,12 @@ def service_health(graph: Graph, name: str, health: Health) -> ServiceHealth:
 
 def _copies_left(graph: Graph, deps: Deps, health: Health) -> int | None:
     """Until the first secondary's copy of a zone these names need can expire."""
+    running = {z.name: z.expires_in_seconds for z in health.zones.values()
+               if z.expires_in_seconds is not None}  # fmt: skip
+    if not running:
+        return None  # the common case: no copy running out
     zones = {z for key in deps.names for z in graph.zones_along(key, health.chains)}
-    left = [
-        max(0, z.expires_in_seconds) for zone in zones
-        if (z := health.zones.get(zone)) is not None and z.expires_in_seconds is not None
-    ]  # fmt: skip
-    return min(left, default=None)
+    return min((max(0, left) for zone, left in running.items() if zone in zones), default=None)
 
 
 def _shortest(a: int | None, b: int | None) -> int | None:

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.judging.causes.world import and_words, duration_words
+from monitor.judging.causes.zones import copies_left_words
+from monitor.judging.clocks import earliest
 from monitor.judging.graph import Graph
 from monitor.judging.health import Health, NameHealth, ServiceHealth
 from monitor.judging.impact import Failure
 from monitor.probing.plan import NameKey
-from monitor.states import BackupState, Criticality, NameState, ServiceState
+from monitor.states import BackupState, Criticality, NameState, Result, ServiceState
 
 NO_GO, WARNING = "no_go", "warning"
 
@@ -90,7 +92,7 @@ def _service(
     label = f"{after.name} ({graph.services[after.name].criticality.value})"
     lost = [k for k in graph.service_deps(after.name).names if _lost(during.names.get(k))]
     if after.state is ServiceState.DOWN or lost:
-        lasts = min((_cached_for(now, k) for k in lost), default=0)
+        lasts = min((_cached_for(graph, now, k, after.name) for k in lost), default=0)
         if lasts < window:
             return [Reason(
                 "service_down", NO_GO,
@@ -119,15 +121,23 @@ def _lost(name: NameHealth | None) -> bool:
     )
 
 
-def _cached_for(now: Health, key: NameKey) -> float:
-    """How long resolvers hold the answer to ``key`` they hand out now: the longest
-    remaining TTL among them, plus its stale window."""
+def _cached_for(graph: Graph, now: Health, key: NameKey, service: str) -> float:
+    """How long the clients of ``service`` still get ``key`` from caches once its
+    authority is gone: per client group, the longest any of its resolvers holds the
+    answer it hands out now (remaining TTL, plus its stale window unless it already
+    answers stale); the shortest over the groups."""
     found = now.names.get(key)
     if found is None:
         return 0.0
-    held = [float(r.ttl or 0) + (r.query.server.serve_stale or 0.0)
-            for r in found.results if r.recursive and r.serves_clients]  # fmt: skip
-    return max(held, default=0.0)
+    held: dict[str, float] = {}
+    for r in found.results:
+        if r.recursive and r.serves_clients:
+            stale = 0.0 if r.result is Result.STALE else (r.query.server.serve_stale or 0.0)
+            held[r.query.server.name] = float(r.ttl or 0) + stale
+    groups = set(graph.groups_of(service))
+    per_group = [max((held.get(s, 0.0) for s in g.resolvers), default=0.0)
+                 for g in graph.client_groups if g.name in groups]  # fmt: skip
+    return min(per_group, default=max(held.values(), default=0.0))
 
 
 def _copies(graph: Graph, now: Health, failures: list[Failure], window: float) -> list[Reason]:
@@ -137,24 +147,22 @@ def _copies(graph: Graph, now: Health, failures: list[Failure], window: float) -
     out = []
     for zone in now.zones.values():
         expiry, timers = zone.expiry, zone.copies.timers if zone.copies else None
-        if expiry is not None and (expiry.seconds is None or expiry.seconds < window):
-            left = "when, one round cannot tell" if expiry.seconds is None else (
-                f"in {duration_words(max(0, expiry.seconds))} at the earliest")  # fmt: skip
-            out.append(Reason("zone_expiring", NO_GO,
-                              f"the secondaries' copies of {zone.name} are running out now: "
-                              f"they expire {left}", expiry.seconds))  # fmt: skip
+        if expiry is not None and expiry.seconds < window:
+            said = f"the secondaries' copies of {zone.name} are running out now: they "
+            said += copies_left_words(expiry)
+            out.append(Reason("zone_expiring", NO_GO, said, max(0, expiry.seconds)))
             continue
         primaries = set(zone.copies.primaries) if zone.copies else set()
         if not primaries & stopped or primaries - stopped or timers is None:
             continue
-        earliest = timers.expire - timers.refresh
-        if earliest < window:
+        least = earliest(timers)
+        if least < window:
             out.append(Reason(
                 "zone_expiring", NO_GO,
                 f"the change stops {and_words(sorted(primaries))}, the primary of {zone.name}: "
-                f"its secondaries' copies expire {duration_words(earliest)} later at the "
+                f"its secondaries' copies expire {duration_words(least)} later at the "
                 f"earliest (SOA expire {timers.expire} s less one refresh {timers.refresh} s)",
-                earliest,
+                least,
             ))  # fmt: skip
     return out
 
@@ -205,7 +213,8 @@ def _rollback(graph: Graph, now: Health, failures: list[Failure]) -> tuple[int |
             held.append((ttl, f"{key[0]} {key[1]} TTL {ttl} s"))
     touched = zones | {z for k in keys if (z := graph.zone_of(k[0])) is not None}
     for zone in sorted(touched):
-        negative = _negative_ttl(now, zone)
+        health = now.zones.get(zone)
+        negative = health.negative_ttl if health is not None else None
         if negative is not None:
             held.append((negative, f"negative answers in {zone} cached {negative} s"))
     if not held:
@@ -222,14 +231,3 @@ def _full_ttl(now: Health, key: NameKey) -> int | None:
     ttls = [r.ttl for r in found.results if r.ok and r.ttl is not None and not r.recursive]
     ttls = ttls or [r.ttl for r in found.results if r.ok and r.ttl is not None]
     return max(ttls, default=None)
-
-
-def _negative_ttl(now: Health, zone: str) -> int | None:
-    """How long resolvers cache an NXDOMAIN in ``zone``: the SOA's TTL, at most its minimum."""
-    health = now.zones.get(zone)
-    if health is None:
-        return None
-    for soa in health.soa_results.values():
-        if soa.ok and soa.soa_timers is not None and soa.ttl is not None:
-            return min(soa.ttl, soa.soa_timers.minimum)
-    return None

@@ -436,8 +436,8 @@ def _services(self: RoundCollector) -> Iterator[Metric | Series]:
             status.add_metric((name, criticality, state.value), float(service.state is state))
         if service.runway_seconds is not None:
             runway.add_metric((name,), float(service.runway_seconds))
-        if name in back:
-            recovery.add_metric((name,), float(back[name]))
+        if (seconds := back.get(name)) is not None:
+            recovery.add_metric((name,), float(seconds))
         for b in service.backups:
             for bstate in BackupState:
                 backup.add_metric((name, b.name, bstate.value), float(b.state is bstate))

@@ -17,6 +17,7 @@ from monitor.config import ClientGroup, Config
 from monitor.judging.causes import Cause
 from monitor.judging.causes.recovery import recovery_seconds
 from monitor.judging.causes.world import duration_words
+from monitor.judging.causes.zones import copies_left_words
 from monitor.judging.graph import Graph
 from monitor.judging.health import (
     NAME_TO_SERVICE,
@@ -409,8 +410,10 @@ def _zone_clock_warning(zone: ZoneHealth, health: Health) -> list[str]:
         else:
             left = "resolver caches no longer hide it"
         return [f"zone {zone.name}: every authoritative server fails ({failing}); {left}"]
-    if zone.expiry is not None or zone.primary is not None:
-        return []  # the copies' own clock says it (_expiry_warning), or nothing runs out
+    if zone.expiry is not None:
+        return []  # the copies' own clock says it (_expiry_warning)
+    if zone.primary is not None:  # a secondary: the others serve on, with no clock running
+        return [f"zone {zone.name}: {failing} not answering; the other servers serve the zone"]
     expire = duration_words(zone.expire_seconds) if zone.expire_seconds else "the SOA expire"
     return [
         f"zone {zone.name}: {failing} not answering; if that is the primary, the other "
@@ -422,14 +425,7 @@ def _zone_clock_warning(zone: ZoneHealth, health: Health) -> list[str]:
 def _expiry_warning(zone: ZoneHealth, warn_before: float) -> list[str]:
     """The secondaries' copies running out, under ``warn_before`` or when not known."""
     expiry = zone.expiry
-    if expiry is None:
+    if expiry is None or (expiry.known and expiry.seconds > warn_before):
         return []
-    copies = f"zone {zone.name}: the copies on {', '.join(expiry.behind)}"
-    if expiry.seconds is None:
-        latest = f" at most {duration_words(expiry.at_most)} from now" if expiry.at_most else ""
-        return [f"{copies} expire{latest}; when, one round cannot tell"]
-    if expiry.seconds > warn_before:
-        return []
-    if expiry.seconds <= 0:
-        return [f"{copies} may expire at any moment"]
-    return [f"{copies} expire in {duration_words(expiry.seconds)} at the earliest"]
+    return [f"zone {zone.name}: the copies on {', '.join(expiry.behind)} "
+            f"{copies_left_words(expiry)}"]  # fmt: skip

@@ -67,11 +67,11 @@ FINDERS: list[Callable[[World], Iterable[Cause]]] = [
     servers.dead_servers,
     zones.dnssec,  # before reachability: a bogus zone's canaries fail too
     zones.authority_unreachable,
+    answers.record_changed,  # before recovery: an answer the config expects is not "old"
     recovery.negative_cached,  # the authority answers well again: only caches remember
     recovery.old_answer_cached,
     recovery.servfail_cached,
     servers.refused,
-    answers.record_changed,
     answers.negative_answer,
     servers.tcp_unavailable,
     answers.view_differs,

@@ -20,9 +20,11 @@ from monitor.judging.causes.world import (
     World,
     and_words,
     duration_words,
+    holds_other,
 )
 from monitor.judging.commands import flush
 from monitor.judging.health import NameHealth, authority_answers
+from monitor.probing import ede
 from monitor.probing.plan import NameKey, Purpose
 from monitor.probing.results import ProbeResult
 from monitor.states import NameState, Result
@@ -30,23 +32,34 @@ from monitor.states import NameState, Result
 NEGATIVE = frozenset({Result.NXDOMAIN, Result.NODATA})
 
 
-def recovery_seconds(causes: Iterable[Cause]) -> dict[str, int]:
+def recovery_seconds(causes: Iterable[Cause]) -> dict[str, int | None]:
     """Per service, how long until the last resolver that still hands out a fault for
-    its names forgets it (as far as known): when its people get it back."""
-    longest: dict[str, int] = {}
+    its names forgets it: when its people get it back. None where one of them does not
+    show for how long (a remembered SERVFAIL)."""
+    longest: dict[str, int | None] = {}
     for cause in causes:
-        if cause.kind in REMEMBERED and cause.seconds is not None:
-            for service in cause.services:
-                longest[service] = max(longest.get(service, 0), cause.seconds)
+        if cause.kind not in REMEMBERED:
+            continue
+        for service in cause.services:
+            before = longest.get(service, 0)
+            unknown = cause.seconds is None or before is None
+            longest[service] = None if unknown else max(before or 0, cause.seconds or 0)
     return longest
 
 
 def negative_cached(world: World) -> Iterable[Cause]:
     """Resolvers answering NXDOMAIN or NODATA, with the SOA of a cached negative answer,
     for names their authoritative servers answer with data."""
-    found = _by_resolver(world, lambda r, name: (
-        r.result in NEGATIVE and r.negative_ttl is not None and bool(_authority_answers(name))
-    ))  # fmt: skip
+
+    def cached(r: ProbeResult, name: NameHealth) -> bool:
+        full = _negative_ttl(world, r.query.name)
+        return (
+            r.result in NEGATIVE and r.negative_ttl is not None and not _altered(r)
+            and (full is None or r.negative_ttl < full)  # counting down, not handed out anew
+            and bool(authority_answers(name.results))
+        )  # fmt: skip
+
+    found = _by_resolver(world, cached)
     for server, results in found.items():
         said = and_words(sorted({str(r.result).upper() for r in results}))
         yield _cause(world, CauseKind.NEGATIVE_CACHED, server, results, said,
@@ -58,11 +71,7 @@ def old_answer_cached(world: World) -> Iterable[Cause]:
     give now (a rollback, a moved service), until the TTL of what they cached."""
 
     def old(r: ProbeResult, name: NameHealth) -> bool:
-        now = _authority_answers(name)
-        return (
-            r.result in (Result.OK, Result.WRONG_ANSWER) and bool(r.answers)
-            and len(now) == 1 and r.answers not in now and r.ttl is not None
-        )  # fmt: skip
+        return r.ttl is not None and holds_other(r, authority_answers(name.results))
 
     for server, results in _by_resolver(world, old).items():
         yield _cause(world, CauseKind.OLD_ANSWER_CACHED, server, results,
@@ -82,7 +91,7 @@ def servfail_cached(world: World) -> Iterable[Cause]:
             r.result is Result.SERVFAIL
             and reached
             and not signed
-            and bool(_authority_answers(name))
+            and bool(authority_answers(name.results))
         )
 
     for server, results in _by_resolver(world, remembered).items():
@@ -90,8 +99,14 @@ def servfail_cached(world: World) -> Iterable[Cause]:
                      [None for _ in results], negative=True)  # fmt: skip
 
 
-def _authority_answers(name: NameHealth) -> set[tuple[str, ...]]:
-    return authority_answers(name.results)
+def _altered(r: ProbeResult) -> bool:
+    """A policy's answer (RPZ, a filter: EDE 4, 15, 16, 17), not a cache's."""
+    return bool(ede.codes(r.ede) & ede.ALTERED)
+
+
+def _negative_ttl(world: World, name: str) -> int | None:
+    zone = world.health.zones.get(world.graph.zone_of(name) or "")
+    return zone.negative_ttl if zone is not None else None
 
 
 def _by_resolver(

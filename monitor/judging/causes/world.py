@@ -223,13 +223,19 @@ class World:
 
 
 def outdated(name: NameHealth) -> list[str]:
-    """Resolvers answering ok with other records than the one answer every authoritative
+    """Resolvers answering with other records than the one answer every authoritative
     server gives now (an old answer they cached)."""
     now = authority_answers(name.results)
-    if len(now) != 1:
-        return []  # the authority disagrees, or fails: nothing to hold them to
-    return [r.query.server.name for r in name.results
-            if r.recursive and r.ok and r.answers and r.answers not in now]  # fmt: skip
+    return [r.query.server.name for r in name.results if r.recursive and holds_other(r, now)]
+
+
+def holds_other(r: ProbeResult, now: set[tuple[str, ...]]) -> bool:
+    """``r`` hands out records, not the one answer set ``now`` of every authoritative
+    server (when they agree on one; else there is nothing to hold it to)."""
+    return (
+        len(now) == 1 and r.result in (Result.OK, Result.WRONG_ANSWER) and bool(r.answers)
+        and r.answers not in now
+    )  # fmt: skip
 
 
 def good(r: ProbeResult) -> bool:

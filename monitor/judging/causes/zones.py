@@ -15,6 +15,7 @@ from monitor.judging.causes.world import (
     asks_along,
     duration_words,
 )
+from monitor.judging.clocks import Expiry
 from monitor.judging.commands import retransfer
 from monitor.judging.health import ZoneHealth
 from monitor.probing import ede
@@ -43,8 +44,7 @@ def zone_expired(world: World) -> Iterable[Cause]:
             retry = f" (every {duration_words(timers.retry)})" if timers else ""
             why = (f"{primary} answers again, but a secondary asks only at its "
                    f"retry{retry}: transfer now")  # fmt: skip
-        servers = [s for s in world.graph.zone_servers(zone.name) if s.name in expired]
-        commands = tuple(dict.fromkeys(c for s in servers for c in retransfer(s, zone.name)))
+        commands = _retransfer(world, zone.name, expired)
         summary = f"{copies} expired: {'it answers' if one else 'they answer'} SERVFAIL; {why}"
         since = summary.replace(" expired:", " expired at {time}:")
         yield Cause(CauseKind.ZONE_EXPIRED, zone.name, summary, (), since, tail,
@@ -58,7 +58,8 @@ def _expired_copies(zone: ZoneHealth) -> list[str]:
         server for server, soa in zone.soa_results.items()
         if server not in primaries and (
             ede.EXPIRED in ede.codes(soa.ede)
-            or (soa.result is Result.SERVFAIL and zone.expiry is not None)
+            or (soa.result is Result.SERVFAIL and zone.expiry is not None
+                and zone.expiry.seconds <= 0)  # not before the copy can have expired
         )
     )  # fmt: skip
 
@@ -176,7 +177,8 @@ def dnssec(world: World) -> Iterable[Cause]:
     for r in world.bad:
         zone = r.query.zone or world.graph.fate_zone(r.query.name)
         said = ede.codes(r.ede) & ede.DNSSEC
-        if said or (r.recursive and r.result is Result.SERVFAIL and _signed_and_well(world, zone)):
+        bare = r.recursive and r.result is Result.SERVFAIL and not r.ede  # BIND says no more
+        if said or (bare and _signed_and_well(world, zone)):
             by_zone.setdefault(zone, []).append(r)
     for zone, found in sorted(by_zone.items()):
         codes = sorted({str(e) for r in found for e in r.ede if e.code in ede.DNSSEC})
@@ -230,13 +232,12 @@ def signatures_expiring(world: World) -> Iterable[Cause]:
 
 def zone_expiring(world: World) -> Iterable[Cause]:
     """A clock: secondaries' copies that run out unless their primary answers again (or
-    they catch up with it), with the time left at the earliest."""
+    they catch up with it), with the time left at the earliest and at the latest."""
     for zone in world.health.zones.values():
         expiry = zone.expiry
         if expiry is None or _expired_copies(zone):
             continue  # none running out, or expired already (``zone_expired``)
         primary = zone.primary or "its primary"
-        timers = zone.copies.timers if zone.copies else None
         behind = and_words(list(expiry.behind))
         if expiry.primary_silent:
             why = f"{primary}, the primary of {zone.name}, does not answer"
@@ -244,27 +245,29 @@ def zone_expiring(world: World) -> Iterable[Cause]:
             why = (f"{behind} {'has' if len(expiry.behind) == 1 else 'have'} stayed behind "
                    f"{primary}'s serial for {duration_words(expiry.behind_seconds)}: "
                    "transfers fail")  # fmt: skip
-        if expiry.seconds is not None:
-            left = max(0, expiry.seconds)
-            when = f"in {duration_words(left)} at the earliest"
-        elif expiry.at_most is not None:
-            left = None
-            when = (
-                f"at most {duration_words(expiry.at_most)} after their last refresh, and "
-                "one round cannot tell when that was (serve or watch counts it down)"
-            )
-        else:
-            left, when = None, "when is unknown (no SOA seen)"
-        summary = (
-            f"{why}; the copies on {behind} expire {when}, then every name in "
-            f"{zone.name} fails there"
-        )
-        commands: tuple[str, ...] = ()
-        if not expiry.primary_silent and timers is not None:
-            servers = [s for s in world.graph.zone_servers(zone.name) if s.name in expiry.behind]
-            commands = tuple(dict.fromkeys(c for s in servers for c in retransfer(s, zone.name)))
+        summary = f"{why}; the copies on {behind} {copies_left_words(expiry)}, then every name "
+        summary += f"in {zone.name} fails there"
+        commands = () if expiry.primary_silent else _retransfer(world, zone.name, expiry.behind)
         yield Cause(CauseKind.ZONE_EXPIRING, zone.name, summary, world.needing(zone.name),
-                    seconds=left, commands=commands)  # fmt: skip
+                    seconds=max(0, expiry.seconds), commands=commands)  # fmt: skip
+
+
+def copies_left_words(expiry: Expiry) -> str:
+    """``expire in 2 hours at the earliest`` or ``may expire at any moment …``."""
+    latest = f", and in {duration_words(max(0, expiry.at_most))} at the latest" if (
+        expiry.at_most is not None) else ""  # fmt: skip
+    if not expiry.known:
+        return f"may expire at any moment (not seen in step with it yet){latest}"
+    if expiry.seconds <= 0:
+        return f"may expire at any moment{latest}"
+    return f"expire in {duration_words(expiry.seconds)} at the earliest{latest}"
+
+
+def _retransfer(world: World, zone: str, servers: Iterable[str]) -> tuple[str, ...]:
+    """The commands that make these secondaries transfer ``zone`` now."""
+    wanted = set(servers)
+    found = [s for s in world.graph.zone_servers(zone) if s.name in wanted]
+    return tuple(dict.fromkeys(c for s in found for c in retransfer(s, zone)))
 
 
 def serial_regressed(world: World) -> Iterable[Cause]:
