@@ -276,13 +276,11 @@ def _verdict(report: dict[str, Any]) -> str:
         if names:
             more = f", … ({len(names)})" if len(names) > 5 else ""
             parts.append(f"{state}: {', '.join(names[:5])}{more}")
-    copies = [z for z in report.get("zones", []) if z.get("expires_in_seconds") is not None]
+    copies = [z for z in report.get("zones", []) if (z.get("expires_in_seconds") or 0) > 0]
     for zone in copies:
-        left = zone["expires_in_seconds"]
-        when = f"expire in {runway_text(left)}" if left > 0 else "may have expired"
-        parts.append(f"{zone['name']}: copies {when}")
+        parts.append(f"{zone['name']}: copies expire in {runway_text(zone['expires_in_seconds'])}")
     runways = [s["runway_seconds"] for s in report["services"] if s["runway_seconds"] is not None]
-    if runways and not copies:
+    if runways and not copies:  # the service runway is the copies' while they count
         parts.append(f"cache runway {runway_text(min(runways))}")
     return "  ".join(parts)
 

@@ -375,13 +375,14 @@ def service_health(graph: Graph, name: str, health: Health) -> ServiceHealth:
 
 
 def _copies_left(graph: Graph, deps: Deps, health: Health) -> int | None:
-    """Until the first secondary's copy of a zone these names need can expire."""
-    running = {z.name: z.expires_in_seconds for z in health.zones.values()
-               if z.expires_in_seconds is not None}  # fmt: skip
+    """Until the first secondary's copy of a zone these names need can expire, while
+    that is still ahead (once it may have expired, the cache runway is what is left)."""
+    running = {z.name: left for z in health.zones.values()
+               if (left := z.expires_in_seconds) is not None and left > 0}  # fmt: skip
     if not running:
-        return None  # the common case: no copy running out
+        return None  # the common case; and past it, the copies say nothing (caches do)
     zones = {z for key in deps.names for z in graph.zones_along(key, health.chains)}
-    return min((max(0, left) for zone, left in running.items() if zone in zones), default=None)
+    return min((left for zone, left in running.items() if zone in zones), default=None)
 
 
 def _shortest(a: int | None, b: int | None) -> int | None:

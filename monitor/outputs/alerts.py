@@ -91,7 +91,7 @@ def _service_alerts(
         out.append(_alert(
             "DnsmonCacheRunwayShort", severity, site, started, {"service": name},
             summary=f"{label} ({name}) goes down in about {_duration(runway)} "
-            "when resolver caches run out",
+            "when resolver caches (or a secondary's copy of its zone) run out",
             cause=why, description=_usable_backups(service),
         ))  # fmt: skip
     for backup in service["backups"]:

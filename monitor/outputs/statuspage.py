@@ -238,7 +238,8 @@ def _runway(service: dict[str, Any], report: dict[str, Any]) -> str:
     if seconds is None or service["status"] == "down":  # down already: no time left to tell
         return ""
     return (
-        "<p class='runway'>Still answered from DNS caches, but only for"
+        "<p class='runway'>Still answered (from DNS caches, or a secondary's copy of the "
+        "zone), but only for"
         f"<span class='countdown' id='runway-{escape(service['name'])}'>"
         f"{escape(runway_text(seconds))}</span>"
         f"until about {escape(_clock_after(report, seconds))}; "
