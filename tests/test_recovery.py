@@ -133,17 +133,17 @@ def test_each_resolver_holding_an_old_answer_is_a_cause_of_its_own() -> None:
     )
 
 
-def test_a_negative_answer_handed_out_anew_or_by_a_policy_is_no_cache() -> None:
-    """A cache counts the SOA TTL down; a policy (RPZ: EDE 15 Blocked) or a forwarder
-    handing out the full negative TTL round after round is the resolver's own answer."""
+def test_a_negative_answer_no_cache_of_the_zone_could_hold_is_the_resolvers_own() -> None:
+    """A cache holds a negative answer at most the zone's negative TTL; one held longer,
+    or a policy's (RPZ: EDE 15 Blocked), is the resolver's own answer."""
     from monitor.probing.ede import Ede
     from monitor.probing.wire import SoaTimers
 
     timed = edit(healthy_round(), lambda r: r.query.purpose is Purpose.SOA,
                  soa_timers=SoaTimers(3600, 600, 1209600, 120))  # fmt: skip
-    full = cached_nxdomain(timed, ttl=120)  # min(SOA TTL 300, minimum 120): not counting down
-    assert ("negative_cached", "resolver-a") not in found(full)
+    longer = cached_nxdomain(timed, ttl=121)  # the zone's: min(SOA TTL 300, minimum 120)
+    assert ("negative_cached", "resolver-a") not in found(longer)
     blocked = edit(cached_nxdomain(healthy_round(), ttl=60), on("resolver-a", name=DB[0]),
                    ede=(Ede(15),))  # fmt: skip
     assert ("negative_cached", "resolver-a") not in found(blocked)
-    assert ("negative_cached", "resolver-a") in found(cached_nxdomain(timed, ttl=119))
+    assert ("negative_cached", "resolver-a") in found(cached_nxdomain(timed, ttl=120))

@@ -55,7 +55,7 @@ def negative_cached(world: World) -> Iterable[Cause]:
         full = _negative_ttl(world, r.query.name)
         return (
             r.result in NEGATIVE and r.negative_ttl is not None and not _altered(r)
-            and (full is None or r.negative_ttl < full)  # counting down, not handed out anew
+            and (full is None or r.negative_ttl <= full)  # no more than the zone gives
             and bool(authority_answers(name.results))
         )  # fmt: skip
 
