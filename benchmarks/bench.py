@@ -1,7 +1,7 @@
 """dnsmon benchmarks: figures and ratios measured in one run against a baseline.
 
     python3 benchmarks/bench.py            # everything
-    python3 benchmarks/bench.py probe      # one part: probe | check | static | metrics
+    python3 benchmarks/bench.py probe      # one part: probe | signed | check | static | metrics
 
 Not a test: it prints what it measured. Real servers (Knot, Unbound) run on loopback
 high ports, started and stopped by this script; no traffic leaves 127.0.0.0/8.
@@ -61,6 +61,34 @@ def probe() -> None:
 def _row(label: str, n: int, wall: float, cpu: float) -> None:
     print(f"  {label:<22} {n / wall:>9,.0f} q/s wall  {n / cpu:>9,.0f} q/CPU-s"
           f"  ({wall:.2f} s wall, {cpu:.2f} s CPU)")  # fmt: skip
+
+
+@part
+def signed() -> None:
+    """Reading 60,000 signed A answers (asked with the DO bit): fast path against the full
+    dnspython parser, the baseline."""
+    import dns.message
+    import dns.rdatatype
+    import dns.rrset
+
+    from monitor.probing.wire import ReplyParser, template
+
+    name = "ehr-db.region.internal"
+    reply = dns.message.make_response(dns.message.make_query(name, "A", want_dnssec=True))
+    reply.answer.append(dns.rrset.from_text(name + ".", 300, "IN", "A", "127.20.1.15"))
+    reply.answer.append(dns.rrset.from_text(
+        name + ".", 300, "IN", "RRSIG",
+        "A 13 3 300 20261206170000 20261206000000 1234 region.internal. " + "A" * 88,
+    ))  # fmt: skip
+    wire, parser, n = reply.to_wire(), ReplyParser(), 60_000
+    question = template(name, "A", False).question
+    _, full_cpu, _ = measure(lambda: [parser.parse(wire, dns.rdatatype.A) for _ in range(n)])
+    _, fast_cpu, _ = measure(
+        lambda: [parser.parse(wire, dns.rdatatype.A, question) for _ in range(n)]
+    )
+    print(f"signed answers: {n:,} A answers with an RRSIG each")
+    print(f"  full parser (baseline) {full_cpu:.2f} CPU-s; fast path {fast_cpu:.2f} CPU-s; "
+          f"ratio {full_cpu / fast_cpu:.1f}x")  # fmt: skip
 
 
 @part
