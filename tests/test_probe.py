@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import dns.message
@@ -120,7 +122,7 @@ def test_truncated_garbage_after_header_is_error():
     assert "malformed" in result.detail
 
 
-def test_mismatched_id_is_error():
+def test_a_reply_with_another_id_is_dropped_and_the_query_waits():
     def wrong_id(query):
         reply = a_record(query)
         reply.id = (query.id + 1) % 65536
@@ -128,11 +130,11 @@ def test_mismatched_id_is_error():
 
     with TestNameserver(wrong_id) as ns:
         result = ask(ns.port)
-    assert result.result is Result.ERROR
-    assert "mismatched message ID" in result.detail
+    assert result.result is Result.ERROR  # its own reply never came; only strays did
+    assert result.detail == "2 replies with a message ID not asked dropped"  # one an attempt
 
 
-def test_reply_to_another_question_is_error():
+def test_a_reply_to_another_question_is_dropped_and_the_query_waits():
     def other(query):
         reply = answer(dns.message.make_query("other.region.internal", "A"))
         reply.id = query.id
@@ -141,6 +143,36 @@ def test_reply_to_another_question_is_error():
     with TestNameserver(other) as ns:
         result = ask(ns.port)
     assert result.result is Result.ERROR
+    assert result.detail == "2 replies to another question dropped"
+
+
+def test_spoofed_replies_before_the_genuine_one_do_not_end_the_query():
+    """An off-path spoofer's guesses (another ID; the right ID, another question) come
+    first from the server's own address; the server's reply follows: it counts."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+
+    def serve() -> None:
+        wire, peer = server.recvfrom(512)
+        query = dns.message.from_wire(wire)
+        spoofed = a_record(query)
+        spoofed.id = (query.id + 7) % 65536
+        server.sendto(spoofed.to_wire(), peer)
+        other = answer(dns.message.make_query("other.region.internal", "A"))
+        other.id = query.id
+        server.sendto(other.to_wire(), peer)
+        time.sleep(0.05)
+        server.sendto(a_record(query).to_wire(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        result = ask(server.getsockname()[1])
+    finally:
+        thread.join(2)
+        server.close()
+    assert (result.result, result.answers) == (Result.OK, ("127.20.1.15",))
+    assert not result.retried  # answered to its first attempt
 
 
 def test_truncated_reply_is_retried_over_tcp():

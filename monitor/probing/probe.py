@@ -160,6 +160,7 @@ class _Channel:
         self.tcp_queue: deque[_Pending] = deque()  # to ask over TCP
         self.tcp_open: dict[_Pending, Exchange] = {}
         self.problem = ""  # the last malformed or unreachable report, for timed-out queries
+        self.dropped = 0  # datagrams that answered no question in flight
         self.edns = True  # False once the server answered EDNS with FORMERR, NOTIMP or BADVERS
         self.datagrams = 0  # anything received over UDP this round
         self.timeouts = 0  # queries that failed every attempt
@@ -372,7 +373,10 @@ class _Round:
             return
         pending = channel.by_id.get(query_id)
         if pending is None:
-            self._unsolicited(channel, wire)
+            self._stray(channel, "with a message ID not asked")
+            return
+        if not _asks_the_same(wire, flags, pending.template.question):
+            self._stray(channel, "to another question")
             return
         # The reply may answer an earlier attempt: timed from when that one was sent.
         rtt = now - pending.sent[query_id]
@@ -387,14 +391,11 @@ class _Round:
             return
         self._finish(channel, pending, wire, rtt)
 
-    def _unsolicited(self, channel: _Channel, wire: bytes) -> None:
-        """A reply whose ID matches nothing: if it answers a question we asked, fail it."""
-        for pending in list(channel.in_flight):
-            if pending.template.question in wire[12:].lower()[: len(pending.template.question)]:
-                channel.forget(pending)
-                self._done(pending, Result.ERROR, detail="reply with a mismatched message ID")
-                return
-        channel.problem = "replies with unknown message IDs"
+    def _stray(self, channel: _Channel, what: str) -> None:
+        """A datagram that is not the reply to a question in flight (a spoofer's guess, a
+        late duplicate): dropped, counted, and the query waits on for its own reply."""
+        channel.dropped += 1
+        channel.problem = f"{channel.dropped} replies {what} dropped"
 
     # --- TCP --------------------------------------------------------------------------------
 
@@ -573,6 +574,13 @@ class _Round:
             self.selector.unregister(channel.sock)
             channel.sock.close()
         self.selector.close()
+
+
+def _asks_the_same(wire: bytes, flags: int, question: bytes) -> bool:
+    """The reply carries the question asked (or none, with an rcode that may omit it)."""
+    if wire[12 : 12 + len(question)].lower() == question:
+        return True
+    return wire[4:6] == b"\x00\x00" and flags & 0xF in QUESTIONLESS
 
 
 def _as_clients_ask(queue: deque[_Pending]) -> bool:
