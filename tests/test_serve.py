@@ -360,6 +360,29 @@ def test_reload_adds_a_service_and_keeps_running_on_a_broken_config(
 # --- stopping ------------------------------------------------------------------------------
 
 
+def _threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+
+
+def test_a_storm_of_sighups_is_one_reload_not_a_thread_each(serve, region, tmp_path) -> None:
+    """500 SIGHUPs in a burst: the threads stay as many as before (a thread each, until
+    now), the exporter stays healthy (a handler that took a lock ran again inside itself
+    and hung the HTTP loop for good), and the config read last is the one running."""
+    config = write_config(region, tmp_path / "probes.yaml")
+    exporter = serve(config)
+    before = _threads(exporter.pid)
+    write_config(region, config, services=[*DEFAULT_SERVICES, PACS])
+    most = before
+    for _ in range(500):
+        exporter.send(signal.SIGHUP)
+        most = max(most, _threads(exporter.pid))
+    assert most <= before + 2, (before, most)
+    assert exporter.get("/-/healthy").status == 200  # a handler that locked hung it for good
+    wait_until(lambda: "pacs" in _services(exporter.metrics()), "the last config runs",
+               describe=exporter.describe)  # fmt: skip
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stop_signal_exits_0_within_2_seconds(serve, signum: signal.Signals) -> None:
     exporter = serve()

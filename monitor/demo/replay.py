@@ -84,7 +84,9 @@ class Demo:
         self.servers: dict[str, DnsServer] = {}
         self.tmp = tempfile.TemporaryDirectory(prefix="dnsmon-demo-")
         self.learning = LearningStory(Path(self.tmp.name), ROUND_INTERVAL)
-        self.interrupted = threading.Event()  # Ctrl-C: set by the signal, read by the replay
+        # Ctrl-C: set by the signal handler, read by the replay. A plain attribute: a lock
+        # taken in a handler (Event.set) deadlocks when a second Ctrl-C lands inside it.
+        self.interrupted = False
 
     def start_dns(self) -> dict[str, Any]:
         """Start the four servers (on the example's ports when free); return the config."""
@@ -154,12 +156,12 @@ class Demo:
         scheduler.start()
         # Ctrl-C only sets a flag: raised wherever the main thread happened to be, it could
         # be lost (as in a finaliser) or skip the servers' shutdown.
-        previous = _on_ctrl_c(lambda *_: self.interrupted.set())
+        previous = _on_ctrl_c(lambda *_: setattr(self, "interrupted", True))
         try:
             self.learning.start(self.servers["resolver-a"])
             self._intro()
             self._replay(scheduler)
-            if self.interrupted.is_set():
+            if self.interrupted:
                 self.console.print("demo interrupted")
             else:
                 self.learning.stop()
@@ -204,7 +206,7 @@ class Demo:
         pending = self.steps()
         seen, told = None, _Told()
         while (elapsed := time.monotonic() - started) < self.duration:
-            if self.interrupted.is_set():
+            if self.interrupted:
                 return
             while pending and elapsed >= pending[0].at:
                 step = pending.pop(0)
@@ -214,7 +216,7 @@ class Demo:
             if latest is not None and latest.finished_at != seen:
                 seen = latest.finished_at
                 self._narrate(latest.report, elapsed, told)
-            self.interrupted.wait(0.2)
+            time.sleep(0.2)
 
     def _learn_offline(self, config_path: Path) -> None:
         """What ``dnsmon learn`` makes of the resolvers' dnstap files, fragment and all."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 
 import click
@@ -15,6 +16,7 @@ from monitor.serving.scheduler import Scheduler
 from monitor.serving.web import Server
 
 SWITCH_INTERVAL = 0.0002
+SIGNAL_POLL_SECONDS = 0.1
 
 
 def run(config_path: str, listen: str, web_config_path: str | None) -> int:
@@ -28,16 +30,19 @@ def run(config_path: str, listen: str, web_config_path: str | None) -> int:
         http = Server(listen, scheduler, webconfig.load(web_config_path))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
-    stopping = threading.Event()
+    asked = _Asked()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        LOGGER.info("stopping", extra={"signal": signal.Signals(signum).name})
-        stopping.set()
-        threading.Thread(target=http.shutdown, daemon=True).start()
+        asked.stop = signal.Signals(signum).name
 
     def reload(_signum: int, _frame: FrameType | None) -> None:
-        threading.Thread(target=scheduler.reload, daemon=True).start()
+        asked.reload = True
 
+    # Signal handlers only set flags: one that took a lock (Event.set) could run again,
+    # on the same thread, inside its own earlier run, and wait on itself for ever (a storm
+    # of SIGHUPs did). A thread of its own acts on them; a storm is one reload, or two.
+    threading.Thread(target=_act_on_signals, args=(asked, scheduler, http),
+                     name="dnsmon-signals", daemon=True).start()  # fmt: skip
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, reload)
@@ -49,3 +54,21 @@ def run(config_path: str, listen: str, web_config_path: str | None) -> int:
     scheduler.stop()
     http.server_close()
     return 0
+
+
+class _Asked:
+    """What signals asked for, as plain attributes (set without a lock)."""
+
+    stop: str = ""  # the name of the signal that asked to stop
+    reload: bool = False
+
+
+def _act_on_signals(asked: _Asked, scheduler: Scheduler, http: Server) -> None:
+    """Stop or reload as the signals asked, checking a few times a second."""
+    while not asked.stop:
+        if asked.reload:
+            asked.reload = False
+            scheduler.reload()
+        time.sleep(SIGNAL_POLL_SECONDS)
+    LOGGER.info("stopping", extra={"signal": asked.stop})
+    http.shutdown()
