@@ -152,3 +152,32 @@ def test_a_pushed_service_down_alert_says_how_each_client_group_sees_it() -> Non
         " glibc takes as final)"
     )
     assert told["cause"].startswith("resolver-a answers NXDOMAIN")
+
+
+def test_a_wall_clock_stepped_back_neither_holds_back_nor_misdates_a_page() -> None:
+    """ehr went down in an earlier round dated 03:10; the clock was then stepped back an
+    hour, so this round says 02:10: ehr has been down a round, and pages, from 02:10."""
+    report = {
+        "site": "north", "started_at": "2026-11-27T02:10:00Z", "causes": [], "zones": [],
+        "services": [{"name": "ehr", "criticality": "critical", "status": "down",
+                      "since": "2026-11-27T03:10:00Z", "runway_seconds": None,
+                      "backups": []}],
+    }  # fmt: skip
+    [down] = alerts.build(report, hold_seconds=30)
+    assert down.name == "DnsmonServiceDown"
+    assert down.as_json(0)["startsAt"] == "2026-11-27T02:10:00.000000Z"
+
+
+def test_the_sender_paces_itself_by_the_monotonic_clock() -> None:
+    """A wall clock an hour behind the last send does not hold back the next one."""
+    from monitor.serving.alertmanager import AlertSender
+
+    wall = [10_000.0]
+    tick = [50.0]
+    sender = AlertSender(("http://127.0.0.1:9",), 30.0, clock=lambda: wall[0],
+                         tick=lambda: tick[0])  # fmt: skip
+    target = sender.targets[0]
+    target.sent_version, target.sent_at = sender._snapshot.version, 50.0
+    wall[0] -= 3600.0  # stepped back
+    tick[0] += 31.0  # a little over an interval later, really
+    assert sender._due(target, sender.tick())

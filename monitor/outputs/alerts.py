@@ -74,11 +74,14 @@ def _service_alerts(
     service: dict[str, Any], site: str, causes: list[dict[str, Any]], started: float, hold: float
 ) -> list[Alert]:
     name, state = service["name"], service["status"]
-    since = epoch_of(service["since"]) if service.get("since") else started
+    raw = epoch_of(service["since"]) if service.get("since") else started
+    since = min(raw, started)  # Alertmanager takes no start after the round that saw it
     why = _causes_of(causes, name)
     out = []
     label = service.get("description") or name
-    if state == "down" and started - since >= hold:
+    # A since after the round began is an earlier round under a wall clock stepped back
+    # since: held as long as any earlier round's state.
+    if state == "down" and (started - raw >= hold or raw > started):
         severity = "critical" if service["criticality"] in PAGING else "warning"
         out.append(_alert(
             "DnsmonServiceDown", severity, site, since, {"service": name},

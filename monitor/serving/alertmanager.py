@@ -57,10 +57,12 @@ class AlertSender:
         urls: tuple[str, ...],
         interval: float,
         clock: Callable[[], float] = time.time,
+        tick: Callable[[], float] = time.monotonic,
     ) -> None:
         self.targets = [_Target(url) for url in urls]
         self.interval = interval
-        self.clock = clock
+        self.clock = clock  # wall time: only what Alertmanager reads (endsAt)
+        self.tick = tick  # when to send and resend: a wall clock stepped back must not stall it
         self.counts: dict[tuple[str, str], int] = {}
         for url in urls:
             self.counts[(url, "success")] = self.counts[(url, "failure")] = 0
@@ -112,7 +114,7 @@ class AlertSender:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            now = self.clock()
+            now = self.tick()
             for target in self.targets:
                 if self._due(target, now):
                     self._send(target, now)
