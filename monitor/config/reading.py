@@ -1,11 +1,14 @@
 """The config file as text: read within a size limit, UTF-8 or refused with its line.
 
-``--config /dev/zero`` or a 10 GB log given by mistake must cost no more than the limit,
-and a byte that is not UTF-8 is a config error on its line, not an internal error.
+Only a regular file is read: ``--config /dev/zero`` or a FIFO is refused at once, a 10 GB
+log given by mistake costs no more than the limit, and a byte that is not UTF-8 is a
+config error on its line, not an internal error.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from monitor.config.errors import ConfigError
@@ -17,9 +20,19 @@ MAX_BYTES = 16 * 1024 * 1024
 
 
 def read(path: Path) -> str:
-    """The text of the config at ``path``; ConfigError if unreadable, too big or not UTF-8."""
+    """The text of the config at ``path``; ConfigError if unreadable, not a regular file,
+    too big or not UTF-8."""
     try:
-        with path.open("rb") as file:
+        # Opened without blocking: a FIFO with no writer would hold the caller (and every
+        # reload, and the stop signal's wait) for ever. Only a regular file is read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as file:
+            mode = os.fstat(file.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                kind = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(
+                    mode) else "a device or socket"  # fmt: skip
+                raise ConfigError([f"{path}: not a regular file ({kind}): give the config "
+                                   "file itself"])  # fmt: skip
             data = file.read(MAX_BYTES + 1)
     except OSError as exc:
         hint = " (give the file with --config FILE or $DNSMON_CONFIG)"
