@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 
+import dns.flags
 import dns.message
 import dns.rcode
 import pytest
@@ -344,3 +345,37 @@ def test_authoritative_cname_out_of_zone_is_ok():
     assert authoritative.result is Result.OK
     assert "portal.vendor.internal" in authoritative.detail
     assert recursive.result is Result.NODATA  # a resolver must follow the chain to the end
+
+
+@pytest.mark.parametrize("with_in", [False, True])
+def test_a_record_of_another_class_in_the_answer_is_an_error_not_a_crash(with_in: bool):
+    """Class HS for an IN question: alone it crashed the round; beside an IN record it
+    passed as ok."""
+
+    def hesiod(query):
+        reply = answer(query, "ehr-db.region.internal. 300 IN A 127.20.1.15",
+                       "ehr-db.region.internal. 300 IN A 127.20.1.99")  # fmt: skip
+        wire = bytearray(reply.to_wire())
+        records = [
+            i for i in range(12, len(wire)) if wire[i : i + 6] == b"\xc0\x0c\x00\x01\x00\x01"
+        ]
+        for at in records[-1:] if with_in else records:
+            wire[at + 4 : at + 6] = b"\x00\x04"  # class HS
+        return bytes(wire)
+
+    with TestNameserver(hesiod) as ns:
+        result = ask(ns.port)
+    assert result.result is Result.ERROR
+    assert "a record of class HS in the answer" in result.detail
+
+
+def test_a_reply_truncated_even_over_tcp_is_an_error_not_nodata():
+    def always_truncated(query):
+        reply = answer(query)  # no records: with TC it only says "ask again over TCP"
+        reply.flags |= dns.flags.TC
+        return reply
+
+    with TestNameserver(always_truncated) as ns:
+        result = ask(ns.port)
+        assert ns.tcp_queries >= 1
+    assert (result.result, result.detail) == (Result.ERROR, "reply truncated (TC) even over TCP")

@@ -445,6 +445,10 @@ class _Round:
             self._done(pending, Result.ERROR, now - exchange.started,
                        "reply over TCP with a mismatched message ID")  # fmt: skip
             return
+        if len(wire) >= 4 and wire[2] << 8 & fastwire.TC:  # there is nothing more to ask for
+            self._done(pending, Result.ERROR, now - exchange.started,
+                       "reply truncated (TC) even over TCP")  # fmt: skip
+            return
         self._finish(channel, pending, wire, now - exchange.started)
 
     def _close_tcp(self, channel: _Channel, pending: _Pending) -> None:

@@ -34,6 +34,7 @@ _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 _U32 = struct.Struct("!I")
 _RRSIG = int(dns.rdatatype.RRSIG)
+_IN = int(dns.rdataclass.IN)
 # Rdata of these types holds no names, so no compression pointers: safe to memoise by bytes.
 _MEMO_TYPES = {dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT}
 _MEMO_LIMIT = 200_000
@@ -267,6 +268,9 @@ class ReplyParser:
     def _record(self, wire: bytes, parser: dns.wire.Parser, qtype: int) -> _Record:
         owner = parser.get_name(decompress=True)
         rtype, rclass, ttl, rdlen = parser.get_struct(_RR.format)
+        if rclass != _IN:  # every question dnsmon asks is of class IN
+            name = dns.rdataclass.to_text(rclass)
+            raise Malformed(f"malformed reply: a record of class {name} in the answer")
         if rtype == _RRSIG and rtype != qtype:  # only its expiration is read
             start = parser.current
             _skip(parser, rdlen)
