@@ -363,7 +363,10 @@ def snapshot(obj: Context, output: str) -> int:
     from monitor.serving.rounds import Monitor
 
     outcome = Monitor(obj.config).run_round()
-    snapshot_module.save(outcome.report, output)
+    try:
+        snapshot_module.save(outcome.report, output)
+    except OSError as exc:  # the file that was there, if any, is left whole
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from exc
     click.echo(f"saved {len(outcome.report['names'])} names, status {outcome.report['status']},"
                f" to {output}")  # fmt: skip
     return exit_code(outcome.report)

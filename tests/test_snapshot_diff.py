@@ -7,6 +7,8 @@ what changed — and whether anything that worked before fails now (exit 2).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +271,22 @@ def test_missing_snapshot_exits_3(tmp_path: Path):
     run = dnsmon(None, "diff", str(tmp_path / "nowhere.json"))
     assert run.code == 3
     assert "does not exist" in run.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_snapshot_that_fills_the_disk_leaves_the_old_one_whole(tmp_path: Path) -> None:
+    from monitor.outputs import snapshot as snapshot_module
+
+    disk = tmp_path / "small"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(disk)], check=True)
+    try:
+        old = disk / "before.json"
+        old.write_text('{"format": "dnsmon-snapshot", "kept": true}\n')
+        big = {"site": "x", "started_at": "2026-12-06T00:00:00Z", "padding": "x" * 100_000}
+        with pytest.raises(OSError):
+            snapshot_module.save(big, old)
+        assert old.read_text() == '{"format": "dnsmon-snapshot", "kept": true}\n'
+        assert sorted(p.name for p in disk.iterdir()) == ["before.json"]  # nothing left over
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

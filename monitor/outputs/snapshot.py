@@ -15,6 +15,8 @@ Format (version 1)::
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,20 @@ def make(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def save(report: dict[str, Any], path: str | Path) -> None:
-    Path(path).write_bytes(dumps(make(report)) + b"\n")
+    """Write the snapshot beside ``path`` and rename it there: a full disk or a crash
+    leaves the file that was there whole, never half of a new one."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        os.fchmod(handle, 0o644)  # as a file written in place would be (mkstemp makes 0600)
+        with os.fdopen(handle, "wb") as file:
+            file.write(dumps(make(report)) + b"\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def load(path: str | Path) -> dict[str, Any]:
