@@ -290,3 +290,32 @@ def test_a_snapshot_that_fills_the_disk_leaves_the_old_one_whole(tmp_path: Path)
         assert sorted(p.name for p in disk.iterdir()) == ["before.json"]  # nothing left over
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.mark.parametrize(
+    ("part", "crafted"),
+    [
+        ("services[0]", {"services": [{"name": "ehr", "status": "on fire", "reasons": [],
+                                       "backups": []}]}),
+        ("names[0].results[0]", {"names": [{"name": "a", "type": "A", "status": "healthy",
+                                            "results": [{"server": 7, "result": "ok",
+                                                         "answers": []}]}]}),
+        ("zones[0]", {"zones": [{"name": "z", "serials": {"ns1": "high"}}]}),
+        ("services[0]", {"services": ["ehr"]}),
+    ],
+)  # fmt: skip
+def test_a_crafted_snapshot_is_refused_with_what_is_wrong(
+    tmp_path: Path, part: str, crafted: dict[str, Any]
+) -> None:
+    base = {"format": "dnsmon-snapshot", "version": 1, "config_fingerprint": "f",
+            "services": [], "names": [], "zones": []}  # fmt: skip
+    from monitor.outputs.snapshot import FORMAT, VERSION
+
+    base.update(format=FORMAT, version=VERSION)
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(base))
+    bad.write_text(json.dumps({**base, **crafted}))
+    run = dnsmon(None, "diff", str(good), str(bad))
+    assert run.code == 3, run.stderr
+    assert f"not a snapshot dnsmon wrote: {part}" in run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr

@@ -73,7 +73,46 @@ def load(path: str | Path) -> dict[str, Any]:
         raise SnapshotError(f"{path}: snapshot has no report (services, names and zones)")
     if not isinstance(data.get("config_fingerprint"), str):
         raise SnapshotError(f"{path}: snapshot has no config_fingerprint")
+    problem = _malformed(data)
+    if problem:
+        raise SnapshotError(f"{path}: not a snapshot dnsmon wrote: {problem}")
     return data
+
+
+def _malformed(data: dict[str, Any]) -> str:
+    """What in a snapshot ``compare`` could not read (a crafted or damaged file), or ""."""
+    for i, s in enumerate(data["services"]):
+        if not _entry(s, {"name": str, "status": str, "reasons": list, "backups": list}):
+            return f"services[{i}]"
+        if s["status"] not in SEVERITY or not all(isinstance(r, str) for r in s["reasons"]):
+            return f"services[{i}]"
+        for j, b in enumerate(s["backups"]):
+            ok = _entry(b, {"name": str, "status": str, "reasons": list})
+            if (
+                not ok
+                or b["status"] not in SEVERITY
+                or not all(isinstance(r, str) for r in b["reasons"])
+            ):
+                return f"services[{i}].backups[{j}]"
+    for i, n in enumerate(data["names"]):
+        if not _entry(n, {"name": str, "type": str, "status": str, "results": list}):
+            return f"names[{i}]"
+        if n["status"] not in SEVERITY:
+            return f"names[{i}].status"
+        for j, r in enumerate(n["results"]):
+            ok = _entry(r, {"server": str, "result": str, "answers": list})
+            if not ok or not isinstance(r.get("ttl"), int | None) or not all(
+                isinstance(r.get(k, ""), str) for k in ("role", "asked")):  # fmt: skip
+                return f"names[{i}].results[{j}]"
+    for i, z in enumerate(data["zones"]):
+        if not _entry(z, {"name": str, "serials": dict}) or not all(
+            isinstance(v, int | None) for v in z["serials"].values()):  # fmt: skip
+            return f"zones[{i}]"
+    return ""
+
+
+def _entry(value: object, fields: dict[str, type]) -> bool:
+    return isinstance(value, dict) and all(isinstance(value.get(k), t) for k, t in fields.items())
 
 
 @dataclass
