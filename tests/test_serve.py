@@ -583,3 +583,21 @@ def test_no_verification_client_works_too(tls_exporter: Exporter) -> None:
     context.verify_mode = ssl.CERT_NONE
     tls_exporter.tls = context
     assert tls_exporter.get("/-/healthy").status == 200
+
+
+def test_a_reload_posted_by_another_sites_page_is_refused(exporter: Exporter) -> None:
+    """What a web page in the operator's browser could send dnsmon on loopback without
+    asking it first; curl's and the operator's own posts go through."""
+    for headers in (
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        {"Content-Type": "text/plain;charset=UTF-8"},
+    ):
+        response = exporter.post("/-/reload", headers=headers, body=b"")
+        assert response.status == 403, (headers, response.status)
+        assert response.text.startswith("refused:"), response.text
+    same = {"Origin": f"http://{exporter.host}:{exporter.port}"}
+    assert exporter.post("/-/reload", headers=same).status == 200
+    assert exporter.post("/-/reload").status == 200

@@ -7,7 +7,7 @@ config lists, so it can never be used as an open DNS proxy.
 from __future__ import annotations
 
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -87,6 +87,32 @@ class Server(HttpServer):
         super().__init__(parse_listen(listen), routes, web.tls, limits)
 
 
+# What a web page can send another site without asking it first (a "simple" request):
+# a form post with one of these bodies. dnsmon's reload takes none of them.
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
+
+
+def cross_site(headers: Mapping[str, str]) -> str:
+    """Why a POST is refused as another site's (a page in an operator's browser posting
+    to dnsmon on loopback), or "" for curl, Prometheus' tooling and same-origin posts."""
+    if headers.get("sec-fetch-site", "") in ("cross-site", "same-site"):
+        return "refused: a reload from another site's page"
+    origin = headers.get("origin")
+    if origin is not None and origin != "null" and not _same_origin(origin, headers):
+        return "refused: a reload from another origin"
+    if origin == "null":
+        return "refused: a reload from an opaque origin"
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in _FORM_TYPES:
+        return f"refused: a reload takes no {kind} body (what a page's form sends)"
+    return ""
+
+
+def _same_origin(origin: str, headers: Mapping[str, str]) -> bool:
+    host = headers.get("host", "")
+    return origin.split("://", 1)[-1].rstrip("/").lower() == host.lower()
+
+
 class Routes:
     """What each path answers. Only ``POST /-/reload`` reads a body, and only after the
     client is authorized; nothing reads a target from the request."""
@@ -124,6 +150,9 @@ class Routes:
     async def _post(self, request: Request) -> Response:
         if request.path != "/-/reload":
             return plain(404, "not found")
+        refused = cross_site(request.headers)
+        if refused:
+            return plain(403, refused)
         await request.read_body()  # reload takes none: a small one is read and dropped
         error = await self.offload(self.scheduler.reload)
         if error is None:
