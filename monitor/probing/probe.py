@@ -54,6 +54,9 @@ EDNS_RETRY_SECONDS = 3600.0
 OPCODE_QUERY = 0
 PACING_GRANULE = 0.005  # seconds a paced query may go early, so wakes come in batches
 SEND_BURST = 64  # queries sent to one server before the replies waiting are read
+# Datagrams read from one server's socket per turn of the loop: a flood of junk at the
+# query port must leave time to send, to read the other servers and to time out.
+RECEIVE_BURST = 256
 MAX_IN_FLIGHT_PER_SERVER = 2048
 RECEIVE_BUFFER = 1 << 20  # bytes: replies to a burst of queries must not be dropped
 PORT_UNREACHABLE = "port unreachable"
@@ -351,7 +354,7 @@ class _Round:
     # --- receiving over UDP ---------------------------------------------------------------
 
     def _receive(self, channel: _Channel) -> None:
-        while True:
+        for _ in range(RECEIVE_BURST):  # the rest waits for the next turn (still readable)
             try:
                 wire = channel.sock.recv(65535)
             except BlockingIOError:
