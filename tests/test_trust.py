@@ -6,11 +6,19 @@ build, on loopback, and holds the guard to it.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+from pathlib import Path
 
 import dns.message
+import pytest
 
 from monitor.config import Server
 from monitor.probing.plan import Query
@@ -59,3 +67,70 @@ def test_a_flood_of_junk_at_one_servers_port_leaves_the_others_on_time() -> None
         hostile.close()
     assert sum(r.ok for r in results if r.query.server.name == "good") == 200
     assert took < 10, took  # each query's own deadline, not the flood, sets the pace
+
+
+NO_ROUTE = r"""
+import json, os, subprocess, sys, time, urllib.request
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+for kind, net in (("unreachable", "198.51.100.0/24"), ("blackhole", "203.0.113.0/24"),
+                  ("prohibit", "192.0.2.0/24")):
+    subprocess.run(["ip", "route", "add", kind, net], check=True)
+dnsmon = [sys.executable, "-c", "from monitor.cli import main; main()", "--config", sys.argv[1]]
+check = subprocess.run([*dnsmon, "check", "--format", "json"], capture_output=True, text=True)
+serve = subprocess.Popen([*dnsmon, "serve", "--listen", "127.0.0.1:9953"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+fds = []
+health = None
+try:
+    for second in range(12):
+        time.sleep(1)
+        fds.append(len(os.listdir(f"/proc/{serve.pid}/fd")))
+    with urllib.request.urlopen("http://127.0.0.1:9953/-/healthy", timeout=5) as answer:
+        health = answer.status
+finally:
+    serve.kill()
+print(json.dumps({"code": check.returncode, "stdout": check.stdout, "stderr": check.stderr,
+                  "fds": fds, "health": health}))
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root")
+def test_servers_with_no_route_are_errors_of_their_own_and_nothing_leaks(tmp_path) -> None:
+    """In a network namespace of the test's own, three resolvers' addresses have no route
+    (unreachable, blackhole, prohibit): each is that server's error, the round goes on,
+    and a serve running rounds every second keeps its descriptors flat."""
+    config = tmp_path / "probes.yaml"
+    config.write_text(
+        textwrap.dedent("""\
+        version: 1
+        site: no-route
+        defaults: {interval: 1s, timeout: 500ms, attempts: 2}
+        servers:
+          - {name: far-a, address: 198.51.100.1}
+          - {name: far-b, address: 203.0.113.1}
+          - {name: far-c, address: 192.0.2.1}
+          - {name: near, address: 127.0.0.1, port: 5999}
+        names:
+          - {name: a.region.internal}
+        services:
+          - {name: s, depends_on: [a.region.internal]}
+        """)
+    )
+    script = tmp_path / "no_route.py"
+    script.write_text(NO_ROUTE)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run(["unshare", "-n", sys.executable, str(script), str(config)],
+                          capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["code"] == 2, seen["stderr"]  # s is down: a verdict, not an internal error (3)
+    report = json.loads(seen["stdout"])
+    results = {r["server"]: r for r in report["names"][0]["results"]}
+    for server in ("far-a", "far-b", "far-c"):
+        assert results[server]["result"] == "error"
+        assert "cannot ask" in results[server]["detail"]
+    assert results["near"]["result"] == "timeout"  # port closed: the round went on to it
+    fds = seen["fds"]
+    assert max(fds[4:]) <= min(fds[4:]) + 2, fds  # flat once running: nothing leaks
+    assert seen["health"] == 200
