@@ -134,3 +134,38 @@ def test_servers_with_no_route_are_errors_of_their_own_and_nothing_leaks(tmp_pat
     fds = seen["fds"]
     assert max(fds[4:]) <= min(fds[4:]) + 2, fds  # flat once running: nothing leaks
     assert seen["health"] == 200
+
+
+def _config(services: int) -> str:
+    names = "".join(f"  - {{name: s{i}.region.internal}}\n" for i in range(services))
+    listed = "".join(
+        f"  - {{name: svc{i}, depends_on: [s{i}.region.internal]}}\n" for i in range(services)
+    )
+    return ("version: 1\nsite: t\nservers:\n  - {name: r1, address: 127.0.0.1, port: 5999}\n"
+            f"names:\n{names}services:\n{listed}")  # fmt: skip
+
+
+def test_a_config_being_written_in_place_is_reloaded_once_whole(tmp_path) -> None:
+    """A deploy tool rewrites probes.yaml in place, in two writes 0.3 s apart; a reload
+    asked between them used to adopt the first half, which parses (cut at a line)."""
+    from monitor.serving.scheduler import Scheduler
+
+    path = tmp_path / "probes.yaml"
+    path.write_text(_config(4))
+    scheduler = Scheduler(str(path))
+    whole = _config(40)
+    cut = whole.index("  - {name: svc20")  # a cut at a line still parses: 20 services
+
+    def rewrite() -> None:
+        with path.open("w") as file:
+            file.write(whole[:cut])
+            file.flush()
+            time.sleep(0.3)
+            file.write(whole[cut:])
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    time.sleep(0.1)
+    assert scheduler.reload() is None
+    writer.join()
+    assert len(scheduler.monitor.config.services) == 40

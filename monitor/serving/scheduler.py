@@ -11,6 +11,7 @@ finished for far longer than the config allows: ``check_health`` then says why (
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -33,6 +34,7 @@ DAYS = 7  # learn's window, as the verb's default
 SPREAD_FRACTION = 0.5  # of the interval left after the worst-case timeouts
 STALL_INTERVALS = 3  # rounds count as stopped after this many intervals without one …
 STALL_PASSES = 2  # … plus this many passes of every query's timeouts (plan, then chains)
+SETTLE_QUIET, SETTLE_MOST = 0.5, 5.0  # a reload waits for a file being written (seconds)
 WATCHDOG_SECONDS = 1.0
 
 
@@ -136,7 +138,7 @@ class Scheduler:
         """
         with self._reloading:
             try:
-                config = config_module.load(self.config_path)
+                config = self._settled_config()
             except ConfigError as exc:
                 self.reload_state.successful = False
                 LOGGER.error(
@@ -167,6 +169,24 @@ class Scheduler:
                     LOGGER.warning(finding["message"], extra=fields)
                 self._wake.set()  # probe the new config now rather than after a whole interval
             return None
+
+    def _settled_config(self) -> Config:
+        """The config once the file has been left alone for a moment: an editor or a
+        deploy tool writing it in place could otherwise be caught between two writes,
+        with a file that parses (cut at a line) and holds half the services. Waits for
+        the file to go unmodified for ``SETTLE_QUIET`` seconds, at most ``SETTLE_MOST``."""
+        give_up = time.monotonic() + SETTLE_MOST
+        while True:
+            try:
+                age = time.time() - os.stat(self.config_path).st_mtime
+            except OSError:
+                age = SETTLE_QUIET  # unreadable: load() says why
+            if age >= SETTLE_QUIET:
+                return config_module.load(self.config_path)
+            if time.monotonic() >= give_up:
+                raise ConfigError([f"{self.config_path}: still being written "
+                                   f"{SETTLE_MOST:.0f} s later; not reloaded"])  # fmt: skip
+            time.sleep(min(SETTLE_QUIET - age, SETTLE_QUIET) + 0.01)
 
     def _restart_rounds(self) -> str | None:
         """Start a new rounds thread if the old one died; why rounds cannot run, if so."""
