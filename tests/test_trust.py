@@ -169,3 +169,48 @@ def test_a_config_being_written_in_place_is_reloaded_once_whole(tmp_path) -> Non
     assert scheduler.reload() is None
     writer.join()
     assert len(scheduler.monitor.config.services) == 40
+
+
+def _wait_listening(exporter, seconds: float = 10.0) -> None:
+    """Until the exporter answers HTTP at all (its first round still running)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            exporter.get("/-/healthy")
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.integration
+def test_a_first_round_longer_than_the_interval_is_no_stall(tmp_path) -> None:
+    """600 names paced at 50 a second: the first round takes over 12 s against an
+    interval of 2 s; /-/healthy used to fail after 8 s (three intervals and two passes of
+    timeouts), telling a supervisor to restart a monitor that was doing its work."""
+    from tests.exporter import Exporter
+
+    names = "".join(f"  - {{name: h{i}.region.internal}}\n" for i in range(600))
+    with TestNameserver(lambda q: answer(q, f"{q.question[0].name} 300 IN A 127.0.0.1")) as ns:
+        config = tmp_path / "probes.yaml"
+        config.write_text(
+            "version: 1\nsite: slow-start\n"
+            "defaults: {interval: 2s, timeout: 500ms, attempts: 2, max_qps_per_server: 50}\n"
+            f"servers:\n  - {{name: r1, address: 127.0.0.1, port: {ns.port}}}\n"
+            f"names:\n{names}"
+            "services:\n  - {name: s, depends_on: [h0.region.internal]}\n"
+        )
+        exporter = Exporter(config, tmp_path).start(wait=False)
+        try:
+            _wait_listening(exporter)
+            began = time.monotonic()
+            while time.monotonic() - began < 11:
+                status = exporter.get("/-/healthy").status
+                assert status == 200, (time.monotonic() - began, exporter.describe())
+                time.sleep(0.5)
+            said = "the first round may take longer than the interval"
+            [line] = [line for line in exporter.wait_for_log(said) if said in line]
+            assert "first_round_seconds=26" in line  # two passes of 12 s and 1 s of timeouts
+        finally:
+            exporter.stop()

@@ -73,12 +73,20 @@ class Scheduler:
         self._thread = _rounds_thread(self._loop)
         self._watchdog = threading.Thread(target=self._watch, name="dnsmon-watchdog", daemon=True)
         self._progress = time.monotonic()  # when a round last finished, or rounds started
+        self._first = 0.0  # how long the first round may take at the most (``start``)
         self._death: str | None = None  # why the rounds thread ended, if it did
         self._last_error: str | None = None  # the last round's exception, if it failed
         self._unhealthy: str | None = None  # what the log was last told
 
     def start(self) -> None:
         self._progress = time.monotonic()
+        self._first = first_round_seconds(self.monitor)
+        interval = self.monitor.config.defaults.interval
+        if self._first > interval:
+            LOGGER.warning(
+                "the first round may take longer than the interval; /-/healthy allows it",
+                extra={"first_round_seconds": round(self._first), "interval_seconds": interval},
+            )
         self._thread.start()
         self._watchdog.start()
         self.sender.start()
@@ -100,6 +108,8 @@ class Scheduler:
             return f"the rounds thread has stopped: {self._death or 'for an unknown reason'}"
         d = self.monitor.config.defaults
         limit = STALL_INTERVALS * d.interval + STALL_PASSES * d.timeout * d.attempts
+        if self.latest() is None:  # the first round asks every chain and shape it learns
+            limit += self._first
         quiet = time.monotonic() - self._progress
         if quiet <= limit:
             return None
@@ -301,6 +311,19 @@ class Scheduler:
         old.stop()
         self.sender = new
         new.start()
+
+
+def first_round_seconds(monitor: Monitor) -> float:
+    """The longest the first round can take: the busiest server's queries at its pace,
+    asked twice (the plan, then the chains and shapes it learns), each pass ending with a
+    query's every attempt timing out."""
+    d = monitor.config.defaults
+    per_server: dict[tuple[str, int], int] = {}
+    for query in monitor.queries_for(None):
+        key = (query.server.address, query.server.port)
+        per_server[key] = per_server.get(key, 0) + 1
+    busiest = max(per_server.values(), default=0)
+    return STALL_PASSES * (busiest / d.max_qps_per_server + d.timeout * d.attempts)
 
 
 def _rounds_thread(target: Any) -> threading.Thread:
