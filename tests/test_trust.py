@@ -214,3 +214,30 @@ def test_a_first_round_longer_than_the_interval_is_no_stall(tmp_path) -> None:
             assert "first_round_seconds=26" in line  # two passes of 12 s and 1 s of timeouts
         finally:
             exporter.stop()
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_an_unknown_user_costs_as_much_as_a_wrong_password_and_retries_cost_nothing() -> None:
+    """The stand-in hash for unknown users had cost 10 against the users' 12: an unknown
+    user was refused 4 times faster, telling an attacker which users exist."""
+    import bcrypt
+
+    from monitor.serving.webconfig import WebConfig
+
+    web = WebConfig(None, {"prometheus": bcrypt.hashpw(b"right", bcrypt.gensalt(rounds=11))})
+
+    def seconds(header: str) -> float:
+        began = time.perf_counter()
+        assert web.authorized(header) is False
+        return time.perf_counter() - began
+
+    unknown = min(seconds(_basic("nobody", f"x{i}")) for i in range(3))
+    wrong = min(seconds(_basic("prometheus", f"x{i}")) for i in range(3))
+    assert 0.7 < unknown / wrong < 1.4, (unknown, wrong)
+    assert web.cached(_basic("prometheus", "x0")) is False  # a retry: no bcrypt at all
+    assert web.authorized(_basic("prometheus", "right")) is True

@@ -31,7 +31,7 @@ _CLIENT_AUTH = {
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
-_DUMMY_HASH = bcrypt.hashpw(b"never a password", bcrypt.gensalt(rounds=10))
+FAILED_REMEMBERED = 4096  # wrong user:password pairs answered from memory, the newest
 _VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
 
 
@@ -40,7 +40,18 @@ class WebConfig:
     tls: ssl.SSLContext | None = None
     users: dict[str, bytes] = field(default_factory=dict)
     _verified: set[str] = field(default_factory=set)  # bcrypt is slow by design: cache hits
+    # Refused pairs, so one client retrying a wrong password costs one check, not one a
+    # request; oldest forgotten first.
+    _refused: dict[str, None] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # An unknown user's password is checked against this, at the users' own bcrypt cost:
+    # a user that does not exist takes as long to refuse as a wrong password.
+    _dummy: bytes = b""
+
+    def __post_init__(self) -> None:
+        if self.users and not self._dummy:
+            cost = max(_cost(h) for h in self.users.values())
+            self._dummy = bcrypt.hashpw(b"never a password", bcrypt.gensalt(rounds=cost))
 
     def cached(self, header: str | None) -> bool | None:
         """The answer when it needs no bcrypt check (no users, a malformed header, a
@@ -50,8 +61,11 @@ class WebConfig:
         credentials = _credentials(header)
         if credentials is None:
             return False
+        token = _token(*credentials)
         with self._lock:
-            return True if _token(*credentials) in self._verified else None
+            if token in self._verified:
+                return True
+            return False if token in self._refused else None
 
     def authorized(self, header: str | None) -> bool:
         """True when no users are configured, or the Basic header matches one."""
@@ -62,12 +76,24 @@ class WebConfig:
         assert credentials is not None  # cached() said False otherwise
         user, password = credentials
         # Unknown users cost a bcrypt check too, so timing does not reveal who exists.
-        hashed = self.users.get(user, _DUMMY_HASH)
-        if bcrypt.checkpw(password.encode(), hashed) and user in self.users:
-            with self._lock:
+        hashed = self.users.get(user, self._dummy)
+        good = bcrypt.checkpw(password.encode(), hashed) and user in self.users
+        with self._lock:
+            if good:
                 self._verified.add(_token(user, password))
-            return True
-        return False
+            else:
+                self._refused[_token(user, password)] = None
+                while len(self._refused) > FAILED_REMEMBERED:
+                    del self._refused[next(iter(self._refused))]
+        return good
+
+
+def _cost(hashed: bytes) -> int:
+    """The work factor written in a bcrypt hash (``$2b$12$…``: 12)."""
+    try:
+        return max(4, min(31, int(hashed.split(b"$")[2])))
+    except (IndexError, ValueError):
+        return 12
 
 
 def _credentials(header: str | None) -> tuple[str, str] | None:
