@@ -17,7 +17,10 @@ import threading
 import time
 from pathlib import Path
 
+import dns.flags
 import dns.message
+import dns.rdataset
+import dns.rrset
 import pytest
 
 from monitor.config import Server
@@ -241,3 +244,48 @@ def test_an_unknown_user_costs_as_much_as_a_wrong_password_and_retries_cost_noth
     assert 0.7 < unknown / wrong < 1.4, (unknown, wrong)
     assert web.cached(_basic("prometheus", "x0")) is False  # a retry: no bcrypt at all
     assert web.authorized(_basic("prometheus", "right")) is True
+
+
+def _huge_template() -> bytes:
+    """An answer of 4,000 A records (64 KiB) to n000.region.internal, built once: the
+    server only patches the ID and the name's digits, so it keeps up with dnsmon."""
+    query = dns.message.make_query("n000.region.internal", "A")
+    reply = answer(query)
+    rdatas = dns.rdataset.from_text(
+        "IN", "A", 300, *(f"127.{i // 250}.{i % 250}.1" for i in range(4000))
+    )
+    reply.answer.append(dns.rrset.from_rdata_list(query.question[0].name, 300, list(rdatas)))
+    return reply.to_wire(max_size=65535)
+
+
+_HUGE = _huge_template()
+
+
+def _huge_over_tcp(query: dns.message.Message) -> bytes | dns.message.Message:
+    """TC over UDP; over TCP an answer of 4,000 A records (64 KiB)."""
+    if not getattr(query, "via_tcp", False):
+        reply = answer(query)
+        reply.flags |= dns.flags.TC
+        return reply
+    digits = query.question[0].name.labels[0][1:4]
+    return query.id.to_bytes(2, "big") + _HUGE[2:14] + digits + _HUGE[17:]
+
+
+def test_large_answers_over_tcp_cannot_make_a_round_unbounded() -> None:
+    """300 names each answered with 4,000 addresses (64 KiB) over TCP: 1.2 million
+    records. No reply of over 1,000 records is read, and a server's replies are read up
+    to a budget (1 MiB and 4 KiB a query: 2.2 MiB here); each says why it was not."""
+    with TestNameserver(_huge_over_tcp) as ns:
+        server = Server("big", "127.0.0.1", ns.port, Role.RECURSIVE)
+        queries = [Query(f"n{i:03d}.region.internal", "A", server, True, None)
+                   for i in range(300)]  # fmt: skip
+        settings = ProbeSettings(timeout=2.0, attempts=1, max_qps_per_server=10_000)
+        cpu = time.thread_time()  # dnsmon's own: the test's server runs in other threads
+        results = Prober(settings).run(queries)
+        cpu = time.thread_time() - cpu
+    assert not any(r.ok for r in results)
+    over = [r for r in results if "4000 records, over the 1000" in r.detail]
+    unread = [r for r in results if "KiB of replies" in r.detail]
+    assert over and len(over) + len(unread) == 300 - sum(r.result.value == "timeout"
+                                                         for r in results)  # fmt: skip
+    assert cpu < 0.35, cpu  # 0.71 CPU-s before the guards, 0.04 after

@@ -87,8 +87,8 @@ def parse(
         return None
     query_id, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
     end = 12 + len(question)
-    if qdcount != 1 or wire[12:end].lower() != question:
-        return None
+    if qdcount != 1 or wire[12:end].lower() != question or ancount + nscount + arcount > 1000:
+        return None  # the full parser judges it (and refuses over 1,000 records)
     try:
         answers, ttl, after_answers, signed = _answers(wire, end, ancount, qtype, memo)
         if answers is None:

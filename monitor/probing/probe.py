@@ -57,6 +57,10 @@ SEND_BURST = 64  # queries sent to one server before the replies waiting are rea
 # Datagrams read from one server's socket per turn of the loop: a flood of junk at the
 # query port must leave time to send, to read the other servers and to time out.
 RECEIVE_BURST = 256
+# Bytes of replies one server may send in a round before the rest go unread: a hostile or
+# broken server answering every name with 64 KiB over TCP must not make a round unbounded.
+REPLY_BUDGET_BASE = 1 << 20
+REPLY_BUDGET_PER_QUERY = 4096
 MAX_IN_FLIGHT_PER_SERVER = 2048
 RECEIVE_BUFFER = 1 << 20  # bytes: replies to a burst of queries must not be dropped
 PORT_UNREACHABLE = "port unreachable"
@@ -166,6 +170,8 @@ class _Channel:
         self.dropped = 0  # datagrams that answered no question in flight
         self.edns = True  # False once the server answered EDNS with FORMERR, NOTIMP or BADVERS
         self.datagrams = 0  # anything received over UDP this round
+        self.reply_bytes = 0  # of the replies read this round, both transports
+        self.budget = REPLY_BUDGET_BASE
         self.timeouts = 0  # queries that failed every attempt
         self.tcp_replies = 0
         self.tcp_failures = 0
@@ -252,6 +258,7 @@ class _Round:
             if channel is None:
                 gap = max(min_gap, spread / counts[key] if spread else 0.0)
                 channel = self.channels[key] = _Channel(key, gap, bound)
+                channel.budget = REPLY_BUDGET_BASE + REPLY_BUDGET_PER_QUERY * counts[key]
                 channel.next_send = self.clock()
                 channel.edns = self.prober.speaks_edns(key[0], key[1])
                 self.selector.register(channel.sock, selectors.EVENT_READ, channel)
@@ -472,7 +479,16 @@ class _Round:
     # --- replies, both transports -----------------------------------------------------------
 
     def _finish(self, channel: _Channel, pending: _Pending, wire: bytes, rtt: float) -> None:
-        """Judge a reply to ``pending``'s question, or ask again without EDNS."""
+        """Judge a reply to ``pending``'s question, or ask again without EDNS; within the
+        server's budget of reply bytes and the query's deadline, or not read at all."""
+        channel.reply_bytes += len(wire)
+        if channel.reply_bytes > channel.budget:
+            why = f"not read: the server sent over {channel.budget // 1024} KiB of replies"
+            self._done(pending, Result.ERROR, rtt, f"{why} this round")
+            return
+        if self.clock() > pending.deadline:
+            self._timeout(pending, "answered, but read only after the query's deadline")
+            return
         reply = self._read(pending, wire, rtt)
         if isinstance(reply, ProbeResult):
             self.results.append(reply)

@@ -35,6 +35,9 @@ _RR = struct.Struct("!HHIH")
 _U32 = struct.Struct("!I")
 _RRSIG = int(dns.rdatatype.RRSIG)
 _IN = int(dns.rdataclass.IN)
+# Records read in one reply at the most: a name with hundreds of addresses is rare inside
+# a region; thousands are a server making dnsmon's rounds long.
+MAX_RECORDS = 1000
 # Rdata of these types holds no names, so no compression pointers: safe to memoise by bytes.
 _MEMO_TYPES = {dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT}
 _MEMO_LIMIT = 200_000
@@ -203,6 +206,9 @@ class ReplyParser:
             return self._questionless(wire, query_id, flags, nscount, arcount)
         if qdcount != 1:
             raise Malformed(f"reply has {qdcount} questions, expected 1")
+        if ancount + nscount + arcount > MAX_RECORDS:
+            raise Malformed(f"malformed reply: {ancount + nscount + arcount} records, over the "
+                            f"{MAX_RECORDS} dnsmon reads in one reply")  # fmt: skip
         parser = dns.wire.Parser(wire, 12)
         qname = parser.get_name(decompress=True)
         parser.get_struct("!HH")
