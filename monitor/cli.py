@@ -309,6 +309,14 @@ def preflight(
     help="TLS and basic auth, in the Prometheus exporter-toolkit format.",
 )
 @click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A host name the exporter answers to besides IP literals and localhost "
+    "(repeatable; on loopback nothing else is served: the DNS-rebinding guard).",
+)
+@click.option(
     "--log-format", type=click.Choice(["logfmt", "json"]), default="logfmt", show_default=True
 )
 @click.option(
@@ -319,8 +327,9 @@ def preflight(
 )
 @pass_config
 def serve(
-    obj: Context, listen: str, web_config_file: str | None, log_format: str, log_level: str
-) -> int:
+    obj: Context, listen: str, web_config_file: str | None, allowed_hosts: tuple[str, ...],
+    log_format: str, log_level: str,
+) -> int:  # fmt: skip
     """Run the exporter: probe every interval and serve /metrics.
 
     Serves /metrics, / (status page), /api/status (the JSON report), /-/healthy,
@@ -339,7 +348,7 @@ def serve(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from exc
     logs.setup(log_format, log_level)
-    return server.run(obj.config_path, listen, web_config_file)
+    return server.run(obj.config_path, listen, web_config_file, allowed_hosts)
 
 
 @cli.command()

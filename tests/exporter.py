@@ -117,6 +117,7 @@ class Exporter(Managed):
         auth: str | None = None,
         env: Mapping[str, str] | None = None,
         nofile: int | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.config = config
         self.host = host
@@ -129,6 +130,7 @@ class Exporter(Managed):
         self.proc: subprocess.Popen[bytes] | None = None
         self.env = env  # added to the environment dnsmon runs in
         self.nofile = nofile  # a soft limit on open files, as systemd's default of 1024
+        self.args = args  # more options for serve
 
     @property
     def listen(self) -> str:
@@ -154,6 +156,7 @@ class Exporter(Managed):
         ]
         if self.web_config is not None:
             args += ["--web-config-file", str(self.web_config)]
+        args += self.args
         if self.nofile is not None:
             args = [*_WITH_NOFILE, str(self.nofile), *args]
         return args

@@ -152,7 +152,7 @@ def test_slow_and_silent_clients_are_cut_off_without_holding_threads(exporter: E
     threads_before = exporter.process_status()["Threads"]
     silent = [socket.create_connection((exporter.host, exporter.port)) for _ in range(50)]
     slow = socket.create_connection((exporter.host, exporter.port), timeout=10)
-    request = b"GET /metrics HTTP/1.1\r\nHost: dnsmon\r\n" + b"X-Pad: y\r\n" * 100 + b"\r\n"
+    request = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Pad: y\r\n" * 100 + b"\r\n"
     started = time.monotonic()
     cut_after = None
     try:
@@ -198,7 +198,7 @@ def test_a_huge_body_is_refused_unread(exporter: Exporter) -> None:
 
     def post(path: str) -> None:
         with socket.create_connection((exporter.host, exporter.port), timeout=5) as sock:
-            head = f"POST {path} HTTP/1.1\r\nHost: dnsmon\r\nContent-Length: {size}\r\n\r\n"
+            head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {size}\r\n\r\n"
             sock.sendall(head.encode())
             chunk, sent = b"x" * 65536, 0
             try:
@@ -224,20 +224,29 @@ def test_a_huge_body_is_refused_unread(exporter: Exporter) -> None:
         "HTTP/1.1 413 Request Entity Too Large",
     ]
     # A client that asks first gets the 413 without sending a byte of the body.
-    expect = f"POST /-/reload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: {size}"
+    expect = (
+        "POST /-/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+        f"Content-Length: {size}"
+    )
     assert raw(exporter, f"{expect}\r\n\r\n".encode()) == "HTTP/1.1 413 Request Entity Too Large"
     assert exporter.get("/-/healthy").status == 200
 
 
 MALFORMED = {
-    "Content-Length: abc": b"POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    "Content-Length: abc": (
+        b"POST /-/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"
+    ),
     "two Content-Lengths": (
-        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
     ),
     "garbage request line": b"\x16\x03\x01\x02\x00 hello there\r\n\r\n",
     "no HTTP version": b"GET /metrics\r\n\r\n",
-    "oversized header": b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n",
-    "too many headers": b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Many: y\r\n" * 2000 + b"\r\n",
+    "oversized header": b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: "
+    + b"a" * 70000
+    + b"\r\n\r\n",
+    "too many headers": b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    + b"X-Many: y\r\n" * 2000
+    + b"\r\n",
     "no Host": b"GET /metrics HTTP/1.1\r\n\r\n",
 }
 
@@ -253,7 +262,9 @@ def test_malformed_requests_get_400_and_no_traceback(exporter: Exporter, request
 def test_unsupported_methods_are_refused(exporter: Exporter) -> None:
     response = exporter.request("DELETE", "/metrics")
     assert response.status == 405 and "GET" in response.headers["Allow"]
-    chunked = b"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    chunked = (
+        b"POST /-/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    )
     assert raw(exporter, chunked) == "HTTP/1.1 411 Length Required"
 
 
@@ -326,10 +337,10 @@ def test_at_the_cap_idle_connections_make_room_and_busy_ones_get_503() -> None:
     try:
         for _ in range(16):  # each one pushes out the connection idle the longest
             busy.append(socket.create_connection(address, timeout=5))
-            busy[-1].sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            busy[-1].sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         wait_until(lambda: all(_closed(s) for s in idle), "the idle ones closed to make room")
         time.sleep(0.2)  # every busy request has reached the application
-        assert raw_at(address, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == (
+        assert raw_at(address, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") == (
             "HTTP/1.1 503 Service Unavailable"
         )
         release.set()

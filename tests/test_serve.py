@@ -601,3 +601,17 @@ def test_a_reload_posted_by_another_sites_page_is_refused(exporter: Exporter) ->
     same = {"Origin": f"http://{exporter.host}:{exporter.port}"}
     assert exporter.post("/-/reload", headers=same).status == 200
     assert exporter.post("/-/reload").status == 200
+
+
+def test_a_name_pointed_at_loopback_by_another_site_is_not_served(serve) -> None:
+    """DNS rebinding: evil.example resolves to 127.0.0.1, and a page of it, open in the
+    operator's browser, asks dnsmon with Host: evil.example; IP literals and localhost
+    are served, other names only when allowed."""
+    exporter = serve()
+    refused = exporter.get("/api/status", headers={"Host": "evil.example:9953"})
+    assert refused.status == 421 and "--allowed-host evil.example" in refused.text
+    for host in (f"127.0.0.1:{exporter.port}", f"localhost:{exporter.port}", "[::1]:9953"):
+        assert exporter.get("/-/healthy", headers={"Host": host}).status == 200, host
+    allowed = serve(args=("--allowed-host", "dnsmon.region.internal"))
+    named = {"Host": f"dnsmon.region.internal:{allowed.port}"}
+    assert allowed.get("/-/healthy", headers=named).status == 200

@@ -19,7 +19,9 @@ SWITCH_INTERVAL = 0.0002
 SIGNAL_POLL_SECONDS = 0.1
 
 
-def run(config_path: str, listen: str, web_config_path: str | None) -> int:
+def run(
+    config_path: str, listen: str, web_config_path: str | None, allowed_hosts: tuple[str, ...] = ()
+) -> int:
     """Serve until SIGTERM or SIGINT; SIGHUP reloads. Returns the exit code."""
     # The rounds thread computes for a second at a time at scale, and a scrape takes the
     # interpreter back after each of its twenty-odd system calls: switching every 0.2 ms
@@ -27,7 +29,9 @@ def run(config_path: str, listen: str, web_config_path: str | None) -> int:
     sys.setswitchinterval(SWITCH_INTERVAL)
     scheduler = Scheduler(config_path, status_url=f"http://{listen}/")
     try:
-        http = Server(listen, scheduler, webconfig.load(web_config_path))
+        http = Server(
+            listen, scheduler, webconfig.load(web_config_path), allowed_hosts=allowed_hosts
+        )
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
     asked = _Asked()

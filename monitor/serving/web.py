@@ -6,6 +6,7 @@ config lists, so it can never be used as an open DNS proxy.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -79,12 +80,60 @@ class Server(HttpServer):
     """dnsmon's endpoints on the hardened HTTP server (see httpserver.py for its limits)."""
 
     def __init__(
-        self, listen: str, scheduler: Scheduler, web: WebConfig, limits: Limits = DEFAULT_LIMITS
-    ) -> None:
+        self, listen: str, scheduler: Scheduler, web: WebConfig, limits: Limits = DEFAULT_LIMITS,
+        allowed_hosts: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
         self.scheduler = scheduler
         self.web = web
-        routes = Routes(scheduler, web, self.offload)
-        super().__init__(parse_listen(listen), routes, web.tls, limits)
+        address = parse_listen(listen)
+        hosts = HostCheck(allowed_hosts, _loopback(address[0]))
+        routes = Routes(scheduler, web, self.offload, hosts)
+        super().__init__(address, routes, web.tls, limits)
+
+
+class HostCheck:
+    """Which ``Host`` a request may name: the DNS-rebinding guard. A page of another site
+    whose name its owner points at 127.0.0.1 reaches dnsmon on loopback from the operator's
+    browser as that site, and may read the answers; the ``Host`` it sends is that name.
+
+    An IP literal and ``localhost`` are always served; other names only when listed
+    (``--allowed-host``). Without a list, a listener on loopback serves no other name, and
+    one on another address serves any (a host's own names are many and unknown here)."""
+
+    def __init__(self, allowed: tuple[str, ...], loopback: bool) -> None:
+        self.allowed = frozenset(h.lower().rstrip(".") for h in allowed)
+        self.strict = bool(allowed) or loopback
+
+    def refuses(self, host_header: str) -> str:
+        """Why a request naming ``host_header`` is refused, or ""."""
+        host = _host_name(host_header)
+        if not self.strict or host == "localhost" or host in self.allowed or _is_ip(host):
+            return ""
+        return (f"refused: this dnsmon does not answer to the name {host!r} (a page of "
+                f"another site?); serve it with --allowed-host {host}")  # fmt: skip
+
+
+def _host_name(header: str) -> str:
+    """``[::1]:9953`` → ``::1``; ``dnsmon.internal:9953`` → ``dnsmon.internal``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.rpartition(":")[0] if header.count(":") == 1 else header.rstrip(".")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 # What a web page can send another site without asking it first (a "simple" request):
@@ -117,10 +166,14 @@ class Routes:
     """What each path answers. Only ``POST /-/reload`` reads a body, and only after the
     client is authorized; nothing reads a target from the request."""
 
-    def __init__(self, scheduler: Scheduler, web: WebConfig, offload: Offload) -> None:
+    def __init__(
+        self, scheduler: Scheduler, web: WebConfig, offload: Offload,
+        hosts: HostCheck | None = None,
+    ) -> None:  # fmt: skip
         self.scheduler = scheduler
         self.web = web
         self.offload = offload
+        self.hosts = hosts or HostCheck((), loopback=False)
         self.process_registry = _process_registry(scheduler.reload_state, lambda: scheduler.sender)
         self._rendered: dict[str, tuple[Published, bytes]] = {}  # per round, on first use
         self._get: dict[str, Callable[[Request], Response]] = {
@@ -134,6 +187,9 @@ class Routes:
     async def respond(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD", "POST"):
             return plain(405, "method not allowed", ("Allow", "GET, HEAD, POST"))
+        refused = self.hosts.refuses(request.headers.get("host", ""))
+        if refused:
+            return plain(421, refused)
         if not await self._authorized(request.headers.get("authorization")):
             return Response(401, headers=(("WWW-Authenticate", 'Basic realm="dnsmon"'),))
         if request.method == "POST":
