@@ -36,6 +36,7 @@ from monitor.serving.scheduler import Published, Scheduler
 from monitor.serving.webconfig import WebConfig
 
 DEFAULT_LISTEN = "127.0.0.1:9953"
+MAX_WAITING_CHECKS = 8  # bcrypt checks queued on the workers at once; more get a 503
 # The status page has no script and loads nothing: anything injected into it is inert.
 PAGE_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; base-uri 'none'; "
@@ -174,6 +175,7 @@ class Routes:
         self.web = web
         self.offload = offload
         self.hosts = hosts or HostCheck((), loopback=False)
+        self._checking = 0  # password checks waiting or running (on the loop's thread only)
         self.process_registry = _process_registry(scheduler.reload_state, lambda: scheduler.sender)
         self._rendered: dict[str, tuple[Published, bytes]] = {}  # per round, on first use
         self._get: dict[str, Callable[[Request], Response]] = {
@@ -190,18 +192,30 @@ class Routes:
         refused = self.hosts.refuses(request.headers.get("host", ""))
         if refused:
             return plain(421, refused)
-        if not await self._authorized(request.headers.get("authorization")):
+        authorized = await self._authorized(request.headers.get("authorization"))
+        if authorized is None:
+            return plain(503, "too many password checks waiting; try again", ("Retry-After", "1"))
+        if not authorized:
             return Response(401, headers=(("WWW-Authenticate", 'Basic realm="dnsmon"'),))
         if request.method == "POST":
             return await self._post(request)
         route = self._get.get(request.path)
         return route(request) if route else plain(404, "not found")
 
-    async def _authorized(self, header: str | None) -> bool:
+    async def _authorized(self, header: str | None) -> bool | None:
+        """True or False; None when too many checks wait already (answered 503 at once:
+        a flood of new wrong passwords must not queue a good client's first check behind
+        it for longer than a scrape waits; a client checked once is answered from memory)."""
         quick = self.web.cached(header)
         if quick is not None:
             return quick
-        return await self.offload(self.web.authorized, header)  # bcrypt: off the loop
+        if self._checking >= MAX_WAITING_CHECKS:
+            return None
+        self._checking += 1
+        try:
+            return await self.offload(self.web.authorized, header)  # bcrypt: off the loop
+        finally:
+            self._checking -= 1
 
     async def _post(self, request: Request) -> Response:
         if request.path != "/-/reload":
