@@ -120,3 +120,19 @@ def test_a_validators_servfail_for_a_signed_zone_is_dnssec_not_a_lost_authority(
     else:  # unsigned: the canary says the way to the authority is lost
         assert ("dnssec", REGION) not in kinds
         assert ("authority_unreachable", REGION) in kinds
+
+
+def test_signatures_over_a_cname_target_in_another_zone_are_not_this_zones() -> None:
+    query = dns.message.make_query("app.region.internal", "A", want_dnssec=True)
+    reply = dns.message.make_response(query)
+    reply.answer.append(dns.rrset.from_text("app.region.internal.", 300, "IN", "CNAME",
+                                            "app.other.internal."))  # fmt: skip
+    reply.answer.append(dns.rrset.from_text(
+        "app.region.internal.", 300, "IN", "RRSIG",
+        "CNAME 13 3 300 20261206170000 20261206000000 1234 region.internal. AAAA"))  # fmt: skip
+    reply.answer.append(dns.rrset.from_text("app.other.internal.", 300, "IN", "A", "127.0.0.9"))
+    reply.answer.append(dns.rrset.from_text(
+        "app.other.internal.", 300, "IN", "RRSIG",
+        "A 13 3 300 20261206160000 20261206000000 4321 other.internal. AAAA"))  # fmt: skip
+    parsed = ReplyParser().parse(reply.to_wire(), dns.rdatatype.A)
+    assert parsed.sig_expiration == 1796576400  # 17:00, region.internal's; not other's 16:00

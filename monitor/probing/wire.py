@@ -250,8 +250,10 @@ class ReplyParser:
     ) -> _Answer:
         """Answers to the question, following its CNAME chain from the asked name only."""
         records = [self._record(wire, parser, qtype) for _ in range(count)]
-        signed = min((r.rdata for r in records if r.rtype == _RRSIG and r.rdata is not None),
-                     default=None, key=fastwire.rrsig_order)  # fmt: skip
+        # Only the asked name's own signatures: those over a CNAME target in another zone
+        # are that zone's clock, not this one's.
+        signed = min((r.rdata for r in records if r.rtype == _RRSIG and r.rdata is not None
+                      and r.owner == qname), default=None, key=fastwire.rrsig_order)  # fmt: skip
         current, ttls, seen = qname, [], {qname}
         chain: list[str] = []
         while True:
