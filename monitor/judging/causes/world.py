@@ -123,6 +123,7 @@ class World:
                 self.symptoms.add(("serials", zone.name))
         self.left = set(self.symptoms)  # not yet explained by a cause found so far
         self.by_key = {r.query.key: r for r in results}
+        self._sets: dict[str, frozenset[NameKey]] = {}
 
     def names_of(self, query: tuple[str, str, str]) -> list[NameKey]:
         """The listed names whose answers include this query's: its own, and any whose
@@ -134,6 +135,13 @@ class World:
     def along(self, zone: str) -> list[NameKey]:
         """The names whose CNAME chain passes through ``zone``."""
         return self._names_by_zone.get(zone, [])
+
+    def along_set(self, zone: str) -> frozenset[NameKey]:
+        """``along`` as a set, for membership tests over every failing answer."""
+        found = self._sets.get(zone)
+        if found is None:
+            found = self._sets[zone] = frozenset(self.along(zone))
+        return found
 
     @functools.cached_property
     def _names_by_zone(self) -> dict[str, list[NameKey]]:
@@ -245,7 +253,9 @@ def good(r: ProbeResult) -> bool:
     return r.ok
 
 
-def asks_along(world: World, r: ProbeResult, names: list[NameKey]) -> bool:
+def asks_along(world: World, r: ProbeResult, zone: str) -> bool:
+    """A resolver's answer for one of the names whose chain passes through ``zone``."""
+    names = world.along_set(zone)
     return r.recursive and any(k in names for k in world.names_of(r.query.key))
 
 

@@ -93,7 +93,7 @@ def _answering_servfail(
     names = world.along(zone)
     explains: set[Symptom] = {
         r.query.key for r in world.bad if r.query.server.name in servers
-        and (r.query.zone == zone or asks_along(world, r, names))
+        and (r.query.zone == zone or asks_along(world, r, zone))
     }  # fmt: skip
     if not whole:
         return explains, ""
@@ -104,7 +104,7 @@ def _answering_servfail(
 def _zone_symptoms(world: World, zone: str, names: list[NameKey]) -> set[Symptom]:
     """Every failure a zone without a working authoritative server explains."""
     explains: set[Symptom] = {
-        r.query.key for r in world.bad if r.query.zone == zone or asks_along(world, r, names)
+        r.query.key for r in world.bad if r.query.zone == zone or asks_along(world, r, zone)
     }
     return explains | world.cached(names)
 
@@ -146,14 +146,16 @@ def authority_unreachable(world: World) -> Iterable[Cause]:
             s for s, ok in zone.reach.items()
             if not ok and world.facts[s].answered and s not in refusing
         }  # fmt: skip
-        cut_off |= {r.query.server.name for r in world.no_authority if asks_along(world, r, names)}
+        cut_off |= {
+            r.query.server.name for r in world.no_authority if asks_along(world, r, zone.name)
+        }
         if not cut_off:
             continue
         explains: set[Symptom] = {
             r.query.key
             for r in world.bad
             if r.query.server.name in cut_off
-            and (r.query.zone == zone.name or asks_along(world, r, names))
+            and (r.query.zone == zone.name or asks_along(world, r, zone.name))
         }
         explains |= world.cached(names, cut_off)
         who = and_words(sorted(cut_off))
