@@ -76,7 +76,9 @@ def test_healthy_fails_when_the_rounds_thread_dies_and_a_reload_restarts_it(
     path = os.pathsep.join(p for p in (str(inject), os.environ.get("PYTHONPATH")) if p)
     exporter = serve(env={"PYTHONPATH": path})
 
-    reason = wait_until(lambda: unhealthy(exporter), "/-/healthy 503", describe=exporter.describe)
+    reason = wait_until(
+        lambda: unhealthy(exporter), "/-/healthy 503", 60, describe=exporter.describe
+    )
     assert "rounds thread has stopped" in reason and "OverflowError" in reason
     assert exporter.get("/-/ready").status == 200  # the last round is still there to read
     lines = exporter.wait_for_log("rounds have stopped")
@@ -102,7 +104,9 @@ def test_healthy_fails_when_the_rounds_thread_dies_and_a_reload_restarts_it(
 
 def test_healthy_fails_when_rounds_cannot_keep_up(serve, region, tmp_path: Path) -> None:
     # One query a second per server and a dozen names: a round takes far longer than
-    # 3 intervals and 2 rounds of timeouts (3 × 1 s + 2 × 1 s × 1 attempt = 5 s).
+    # 3 intervals and 2 rounds of timeouts (3 × 1 s + 2 × 1 s × 1 attempt = 5 s). The first
+    # round is allowed its own pace (about 20 s here, serve says so at start); the second
+    # one stalls.
     names = [*DEFAULT_NAMES, *({"name": f"n{i}.region.internal", "type": "A"} for i in range(12))]
     config = write_config(
         region,
@@ -112,7 +116,9 @@ def test_healthy_fails_when_rounds_cannot_keep_up(serve, region, tmp_path: Path)
     )
     exporter = serve(config, wait=False)
 
-    reason = wait_until(lambda: unhealthy(exporter), "/-/healthy 503", describe=exporter.describe)
+    reason = wait_until(
+        lambda: unhealthy(exporter), "/-/healthy 503", 60, describe=exporter.describe
+    )
     assert re.search(r"no round has finished for \d+ s \(allowed: 5 s\)", reason), reason
     lines = exporter.wait_for_log("rounds have stopped")
     stopped = _logfmt(next(line for line in lines if "rounds have stopped" in line))
