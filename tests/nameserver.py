@@ -57,7 +57,10 @@ class TestNameserver:
         return reply
 
     def _serve_udp(self) -> None:
-        self.udp.settimeout(0.2)
+        try:
+            self.udp.settimeout(0.2)
+        except OSError:
+            return  # closed before this thread began: a test that was over at once
         while not self._stop.is_set():
             try:
                 wire, peer = self.udp.recvfrom(65535)
@@ -69,7 +72,10 @@ class TestNameserver:
                 self.udp.sendto(reply, peer)
 
     def _serve_tcp(self) -> None:
-        self.tcp.settimeout(0.2)
+        try:
+            self.tcp.settimeout(0.2)
+        except OSError:
+            return  # closed before this thread began: a test that was over at once
         while not self._stop.is_set():
             try:
                 conn, _ = self.tcp.accept()
