@@ -135,6 +135,12 @@ class Health:
     chains: Chains = field(default_factory=dict)
     lookups: Lookups = field(default_factory=dict)  # client group → name → its lookup
 
+    @functools.cached_property  # read for every service, once the zones are judged
+    def copies_running(self) -> dict[str, int]:
+        """Zone → seconds until a secondary's copy can expire, while that is ahead."""
+        return {z.name: left for z in self.zones.values()
+                if (left := z.expires_in_seconds) is not None and left > 0}  # fmt: skip
+
 
 def judge(
     graph: Graph,
@@ -377,8 +383,7 @@ def service_health(graph: Graph, name: str, health: Health) -> ServiceHealth:
 def _copies_left(graph: Graph, deps: Deps, health: Health) -> int | None:
     """Until the first secondary's copy of a zone these names need can expire, while
     that is still ahead (once it may have expired, the cache runway is what is left)."""
-    running = {z.name: left for z in health.zones.values()
-               if (left := z.expires_in_seconds) is not None and left > 0}  # fmt: skip
+    running = health.copies_running
     if not running:
         return None  # the common case; and past it, the copies say nothing (caches do)
     zones = {z for key in deps.names for z in graph.zones_along(key, health.chains)}
