@@ -146,23 +146,31 @@ def ask_soa(target: Endpoint, origin: str, timeout: float = 1.0) -> Soa:
     return Soa(response.rcode(), serial, ede)
 
 
-class KnotPrimary(Knot):
-    """Knot as the primary: sends NOTIFY to every endpoint in `notify` (settable until
-    start) when a zone loads or changes, and allows transfers to 127.0.0.0/8.
+class _Notifying:
+    """A primary's own address and the secondaries it NOTIFYs (settable until start)."""
 
-    set_zone() reloads in place (knotc zone-reload); a lower serial is taken as written
-    (with journal-content none Knot keeps no history to object from)."""
+    ADDRESS = LOOPBACK
 
     def __init__(
         self,
         zones: Mapping[str, str],
         port: int | None = None,
         *,
-        address: str = KNOT_ADDRESS,
+        address: str = "",
         notify: Sequence[Endpoint] = (),
     ) -> None:
-        super().__init__(zones, port, address=address)
+        super().__init__(zones, port, address=address or self.ADDRESS)  # type: ignore[call-arg]
         self.notify = list(notify)
+
+
+class KnotPrimary(_Notifying, Knot):
+    """Knot as the primary: sends NOTIFY to every endpoint in `notify` (settable until
+    start) when a zone loads or changes, and allows transfers to 127.0.0.0/8.
+
+    set_zone() reloads in place (knotc zone-reload); a lower serial is taken as written
+    (with journal-content none Knot keeps no history to object from)."""
+
+    ADDRESS = KNOT_ADDRESS
 
     @property
     def kind(self) -> str:
@@ -196,20 +204,11 @@ class KnotPrimary(Knot):
             raise ServerError(f"knotc rejected {self.config_path}:\n{done.stderr}\n{text}")
 
 
-class BindPrimary(Bind):
+class BindPrimary(_Notifying, Bind):
     """BIND as the primary: `notify explicit` to every endpoint in `notify`, transfers
     allowed to 127.0.0.0/8; set_zone() restarts it (any serial is loaded as written)."""
 
-    def __init__(
-        self,
-        zones: Mapping[str, str],
-        port: int | None = None,
-        *,
-        address: str = BIND_ADDRESS,
-        notify: Sequence[Endpoint] = (),
-    ) -> None:
-        super().__init__(zones, port, address=address)
-        self.notify = list(notify)
+    ADDRESS = BIND_ADDRESS
 
     @property
     def kind(self) -> str:
