@@ -21,7 +21,14 @@ from monitor.judging import graph as graph_module
 from monitor.judging import impact
 from monitor.judging.graph import Graph
 from monitor.judging.health import Health, judge
-from monitor.judging.runway import CachedAnswer, RunwayClock, runway
+from monitor.judging.runway import (
+    RISE_SLACK,
+    CachedAnswer,
+    RunwayClock,
+    cache_countdown,
+    first_to_stop,
+    runway,
+)
 from monitor.probing import plan
 from monitor.probing.results import ProbeResult, Round
 from monitor.states import (
@@ -276,6 +283,32 @@ def test_runway_never_grows_while_the_authority_stays_lost(
         last = {a.server: a.seconds for a in anchored if a.seconds is not None}
         known = [a.seconds for a in anchored if a.seconds is not None]
         assert runway(anchored) == (int(min(known)) if known else None)
+
+
+@SETTINGS
+@given(caches(), st.lists(st.floats(0.5, 120), min_size=1, max_size=12))
+def test_a_runway_that_ends_later_always_says_why(
+    resolvers: list[tuple[int, int | None]], gaps: list[float]
+) -> None:
+    """As resolvers' caches run out one after another, a service's runway (the first
+    to stop) must rise; each rise names what ran out and what the countdown follows."""
+    clock, t = RunwayClock(), 0.0
+    end: float | None = None
+    for gap in [0.0, *gaps]:
+        t += gap
+        anchored = clock.observe(t, _observed(t, resolvers))
+        first = first_to_stop(anchored)
+        seconds = runway(anchored)
+        countdown = cache_countdown(first) if first is not None else None
+        rose = clock.rise("ehr", t, seconds, countdown, False, lambda c: "gone")
+        if seconds is None:
+            continue
+        if end is not None and t + seconds > end + RISE_SLACK:
+            assert rose.endswith(f"the countdown now follows {countdown.by}"), (t, rose)
+            assert " ran out (gone); " in rose
+        elif not rose:
+            assert end is None or t + seconds <= end + RISE_SLACK
+        end = t + seconds
 
 
 @SETTINGS

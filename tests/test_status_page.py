@@ -25,6 +25,7 @@ from monitor.judging.runway import RunwayClock
 from monitor.outputs import report
 from monitor.outputs.statuspage import status_page
 from monitor.probing.ede import Ede
+from monitor.probing.plan import Purpose
 from monitor.probing.results import Round
 from monitor.states import Result
 from tests.rounds import APP, CONFIG, DB, GRAPH, RESOLVERS, edit, healthy_round, on, silence
@@ -82,7 +83,21 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         written[name].write_text(story.page(round_, at))
     written["stale"] = folder / "stale.html"
     written["stale"].write_text(Story().page(stale(), T0))
+    written["rose"] = folder / "rose.html"
+    written["rose"].write_text(_rose_page())
     return written
+
+
+def _rose_page() -> str:
+    """Every authority dark; resolver-a's cache runs out, resolver-b answers stale."""
+    story = Story()
+    story.page(silence(healthy_round(60), "ns1", "ns2", "ns3"), T0)
+    later = silence(healthy_round(), "ns1", "ns2", "ns3")
+    edit(later, on("resolver-a", purpose=Purpose.NAME), result=Result.SERVFAIL, answers=(),
+         ttl=None)  # fmt: skip
+    for name in (DB[0], APP[0]):
+        edit(later, on("resolver-b", name=name), result=Result.STALE, ttl=30, ede=(Ede(3),))
+    return story.page(later, T0 + 90)
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +146,21 @@ def test_degraded_with_a_runway_counts_down_and_names_the_cause(
     assert backups[0].startswith("Paper forms (paper) works")
     assert "Use the red folder at the nurses' station" in backups[0]
     assert "may fail too: it needs the same DNS servers as ehr (ns1, ns2)" in backups[1]
+    assert_self_contained_and_fits_a_phone(browser)
+
+
+def test_a_runway_that_rose_says_why_and_every_dark_zone_is_named(
+    browser: Browser, pages: dict[str, Path]
+) -> None:
+    show(browser, pages, "rose")
+    told = browser.text("#service-ehr .runway")
+    assert "Longer than before: resolver-a's cached answer for ehr-" in told
+    assert "ran out (resolver-a answers servfail now)" in told
+    assert "The time left is that of resolver-b's expired answer for ehr-" in told
+    failing = browser.all_text("#service-ehr .runway .felt li")
+    assert any("resolver-a servfail" in f for f in failing), failing
+    headline = browser.text("#headline-cause")
+    assert "region.internal" in headline and "other.internal" in headline, headline
     assert_self_contained_and_fits_a_phone(browser)
 
 

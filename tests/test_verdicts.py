@@ -176,8 +176,20 @@ def test_runway_counts_down_across_rounds_and_does_not_stick_on_stale_answers() 
     later.started_at = first.started_at + 90
     edit(later, on("resolver-b", name=DB[0]), result=Result.STALE, ttl=30, ede=(Ede(3),))
     edit(later, on("resolver-b", name=APP[0]), result=Result.STALE, ttl=30, ede=(Ede(3),))
-    runway = verdict(later, clock).services["ehr"].runway_seconds
-    assert runway == 60 + 3600 - 90  # anchored when first seen: TTL then, plus the window
+    ehr = verdict(later, clock).services["ehr"]
+    assert ehr.runway_seconds == 60 + 3600 - 90  # anchored when first seen: TTL, then window
+    # It rose from 60 s, which ended 30 s ago: it says why.
+    assert ehr.runway_rose.startswith("resolver-a's cached answer for ehr-")
+    assert "ran out (resolver-a answers timeout now); the countdown now follows " in ehr.runway_rose
+    assert "resolver-b's expired answer for " in ehr.runway_rose
+    # The next round counts on down the same answer: the reason stays while it does.
+    again = silence(healthy_round(), "ns1", "ns2", "resolver-a")
+    again.started_at = later.started_at + 10
+    for key in (DB, APP):
+        edit(again, on("resolver-b", name=key[0]), result=Result.STALE, ttl=30, ede=(Ede(3),))
+    ehr_again = verdict(again, clock).services["ehr"]
+    assert ehr_again.runway_seconds == ehr.runway_seconds - 10
+    assert ehr_again.runway_rose == ehr.runway_rose
 
 
 def test_report_shows_reach_dark_ede_and_the_chain() -> None:

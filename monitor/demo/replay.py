@@ -246,6 +246,12 @@ class Demo:
         if verdict != told.verdict:
             told.verdict = verdict
             self._say(elapsed, verdict, STYLES[report["status"]])
+        rose = {s["runway_rose"] for s in report["services"] if s.get("runway_rose")}
+        new = sorted(rose - told.rises)
+        if new:  # one fault makes many services' runways rise alike: the first tells it
+            more = f" (and {len(new) - 1} more like it)" if len(new) > 1 else ""
+            self._say(elapsed, f"the runway rose: {new[0]}{more}", "yellow")
+        told.rises = rose
         for cause in report.get("causes", []):
             if cause["kind"] + cause["target"] not in told.causes:
                 self._say(elapsed, f"cause: {cause['summary']}")
@@ -266,6 +272,7 @@ class _Told:
     verdict: str = ""
     causes: set[str] = field(default_factory=set)
     down_services: set[str] = field(default_factory=set)
+    rises: set[str] = field(default_factory=set)
     stale: bool = False
     down: bool = False
 

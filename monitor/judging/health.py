@@ -17,7 +17,7 @@ from monitor.judging import runway as runway_module
 from monitor.judging.clients import ClientLookup, ClientView, Lookups
 from monitor.judging.clocks import Copies, Expiry, ExpiryClock
 from monitor.judging.graph import Chains, Deps, Fate, Graph, NameKey
-from monitor.judging.runway import CachedAnswer, LostAuthority, RunwayClock
+from monitor.judging.runway import CachedAnswer, Countdown, LostAuthority, RunwayClock
 from monitor.probing.plan import Purpose
 from monitor.probing.results import ProbeResult, Round
 from monitor.states import (
@@ -123,6 +123,8 @@ class ServiceHealth:
     cached: tuple[CachedAnswer, ...] = ()  # answers that only resolver caches still give
     clients: tuple[ClientView, ...] = ()  # each client group's view
     people: People = People.WORKING  # what its users should do
+    countdown: Countdown | None = None  # what the runway follows
+    runway_rose: str = ""  # why the runway ends later than it did (serve, watch)
 
 
 @dataclass
@@ -184,7 +186,31 @@ def judge(
         health.services[name] = replace(service, backups=backups)
     if wanted is not None:
         health.services = {k: v for k, v in health.services.items() if k in wanted}
+    if clock is not None:
+        _explain_rises(health, clock, round_.started_at)
     return health
+
+
+def _explain_rises(health: Health, clock: RunwayClock, now: float) -> None:
+    """Each service's runway that ends later than it did says why (``runway_rose``)."""
+    for name, service in health.services.items():
+        settled = service.state is not ServiceState.DEGRADED
+        rose = clock.rise(name, now, service.runway_seconds, service.countdown, settled,
+                          lambda countdown: _answers_now(health, countdown))  # fmt: skip
+        if rose:
+            health.services[name] = replace(service, runway_rose=rose)
+
+
+def _answers_now(health: Health, countdown: Countdown) -> str:
+    """What the servers behind a countdown answer this round: ``resolver-a: servfail``."""
+    zone = health.zones.get(countdown.key[0]) if countdown.key[1] == "SOA" else None
+    found: dict[str, ProbeResult] = dict(zone.soa_results) if zone is not None else {}
+    if zone is None and countdown.key in health.names:
+        found = {r.query.server.name: r for r in health.names[countdown.key].results
+                 if r.query.name == countdown.key[0]}  # fmt: skip
+    said = [f"{s} answers {found[s].result}" if s in found else f"{s} was not asked"
+            for s in countdown.servers]  # fmt: skip
+    return "; ".join(said) + " now"
 
 
 def _canaries_by_zone(results: Results) -> dict[str, list[ProbeResult]]:
@@ -373,25 +399,39 @@ def service_health(graph: Graph, name: str, health: Health) -> ServiceHealth:
     alone. Its backups are judged afterwards by ``judge``."""
     deps = graph.service_deps(name)
     state, reasons, cached, views = _needs(graph, name, deps, health)
-    runway = _shortest(runway_module.runway(cached), _copies_left(graph, deps, health))
+    runway, countdown = _runway(graph, deps, health, cached)
     return ServiceHealth(
         name, state, tuple(reasons), runway, (), tuple(cached), views,
-        _people(state, views, cached),
+        _people(state, views, cached), countdown,
     )  # fmt: skip
 
 
-def _copies_left(graph: Graph, deps: Deps, health: Health) -> int | None:
-    """Until the first secondary's copy of a zone these names need can expire, while
-    that is still ahead (once it may have expired, the cache runway is what is left)."""
+def _runway(
+    graph: Graph, deps: Deps, health: Health, cached: list[CachedAnswer]
+) -> tuple[int | None, Countdown | None]:
+    """The shortest clock among the cached answers and the secondaries' copies a
+    service's names rest on, and what it follows."""
+    first = runway_module.first_to_stop(cached)
+    copies = _copies_left(graph, deps, health)
+    if first is not None and first.seconds is not None:
+        if copies is None or first.seconds <= copies[0]:
+            return int(first.seconds), runway_module.cache_countdown(first)
+    if copies is None:
+        return None, None
+    left, zone = copies
+    expiry = health.zones[zone].expiry
+    return left, runway_module.copies_countdown(zone, expiry.behind if expiry else ())
+
+
+def _copies_left(graph: Graph, deps: Deps, health: Health) -> tuple[int, str] | None:
+    """(seconds, zone) until the first secondary's copy of a zone these names need can
+    expire, while that is still ahead (once it may have expired, the cache runway is
+    what is left)."""
     running = health.copies_running
     if not running:
         return None  # the common case; and past it, the copies say nothing (caches do)
     zones = {z for key in deps.names for z in graph.zones_along(key, health.chains)}
-    return min((left for zone, left in running.items() if zone in zones), default=None)
-
-
-def _shortest(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else min(a, b)
+    return min(((left, zone) for zone, left in running.items() if zone in zones), default=None)
 
 
 def _people(

@@ -11,12 +11,14 @@ only what is left of that window, unknown when ``serve_stale`` is not configured
 
 ``check`` judges one round; ``serve`` and ``watch`` keep a ``RunwayClock`` that anchors
 each answer's end at the round it was first seen, so a runway counts down steadily and
-never grows while the authority stays lost.
+never grows while the answer it follows lasts. When that answer runs out and another
+still holds (resolver-a's cache ran out, resolver-b serves its stale copy), the runway
+must rise: the clock says why, naming what ran out and what the countdown follows now.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from monitor.judging.graph import Chains, Graph
@@ -135,8 +137,50 @@ def _left(r: ProbeResult) -> float | None:
 
 def runway(cached: list[CachedAnswer]) -> int | None:
     """Seconds until the first of these answers stops, as far as known."""
-    known = [c.seconds for c in cached if c.seconds is not None]
-    return int(min(known)) if known else None
+    first = first_to_stop(cached)
+    return None if first is None or first.seconds is None else int(first.seconds)
+
+
+def first_to_stop(cached: list[CachedAnswer]) -> CachedAnswer | None:
+    """The answer whose known end comes first, if any end is known."""
+    known = [c for c in cached if c.seconds is not None]
+    return min(known, key=lambda c: c.seconds or 0.0) if known else None
+
+
+@dataclass(frozen=True)
+class Countdown:
+    """What a service's runway follows: one resolver's cached answer, or the copies of a
+    zone on its secondaries. ``servers`` are the ones whose answers it rests on, and
+    ``key`` the name asked of them (the zone's SOA for copies)."""
+
+    by: str  # "resolver-b's expired answer for ehr.region.internal A (serve-stale)"
+    servers: tuple[str, ...]
+    key: NameKey
+    ended: str = "ran out"  # what is said of it once its time is up
+
+
+def cache_countdown(answer: CachedAnswer) -> Countdown:
+    what = "expired answer" if answer.stale else "cached answer"
+    stale = " (serve-stale)" if answer.stale else ""
+    return Countdown(
+        f"{answer.server}'s {what} for {answer.key[0]} {answer.key[1]}{stale}",
+        (answer.server,), answer.key,
+    )  # fmt: skip
+
+
+def copies_countdown(zone: str, secondaries: tuple[str, ...]) -> Countdown:
+    by = f"the copies of {zone} on {', '.join(secondaries)}"
+    return Countdown(by, secondaries, (zone, "SOA"), "may have expired")
+
+
+RISE_SLACK = 1.5  # seconds: runways are whole seconds, rounds start a little late
+
+
+@dataclass
+class _Counted:
+    end: float
+    countdown: Countdown
+    rose: str  # why it rose to this countdown; kept while it follows the same answer
 
 
 class RunwayClock:
@@ -149,6 +193,39 @@ class RunwayClock:
 
     def __init__(self) -> None:
         self.ends: dict[tuple[NameKey, str], float | None] = {}
+        self.services: dict[str, _Counted] = {}  # each service's runway, while not up
+
+    def rise(
+        self,
+        service: str,
+        now: float,
+        seconds: int | None,
+        countdown: Countdown | None,
+        settled: bool,
+        now_answers: Callable[[Countdown], str],
+    ) -> str:
+        """Why ``service``'s runway ends later than it did a round ago, or ``""``.
+
+        ``settled``: the service is up or down, and its countdown is over. While it is
+        degraded without a runway, the last end is kept, so a countdown that returns later
+        (a secondary's copy gave way to the caches) is still explained. ``now_answers``
+        says what the servers behind a countdown answer this round.
+        """
+        before = self.services.get(service)
+        if settled:
+            self.services.pop(service, None)
+            return ""
+        if seconds is None or countdown is None:
+            return ""
+        rose = ""
+        if before is not None and now + seconds > before.end + RISE_SLACK:
+            rose = (f"{before.countdown.by} {before.countdown.ended} "
+                    f"({now_answers(before.countdown)}); "
+                    f"the countdown now follows {countdown.by}")  # fmt: skip
+        elif before is not None and before.countdown == countdown:
+            rose = before.rose
+        self.services[service] = _Counted(now + seconds, countdown, rose)
+        return rose
 
     def observe(self, now: float, cached: list[CachedAnswer]) -> list[CachedAnswer]:
         """The same answers with ``seconds`` counted from their anchored ends."""

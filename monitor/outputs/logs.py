@@ -97,6 +97,20 @@ def log_round(before: dict[str, Any] | None, after: dict[str, Any]) -> None:
                 extra={"kind": kind, "subject": name, "from": was, "to": state, "reason": why},
             )
     _log_causes(before, after)
+    _log_rises(before, after)
+
+
+def _log_rises(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """A runway that ends later than it did says why, once."""
+    old = {s["name"]: s.get("runway_rose") for s in before["services"]}
+    for service in after["services"]:
+        rose = service.get("runway_rose")
+        if rose and rose != old.get(service["name"]):
+            LOGGER.info(
+                f"runway of {service['name']} rose to {service['runway_seconds']}s: {rose}",
+                extra={"kind": "service", "subject": service["name"],
+                       "runway_seconds": service["runway_seconds"]},
+            )  # fmt: skip
 
 
 def _log_at(kind: str, state: str) -> Any:
@@ -127,13 +141,19 @@ def _first_round(report: dict[str, Any]) -> None:
 
 
 def _log_causes(before: dict[str, Any], after: dict[str, Any]) -> None:
-    old = {(c["kind"], c["target"]) for c in before.get("causes", [])}
+    """A new cause is a warning, never an error: one found in a round that straddled a
+    server dying or coming back may be gone the next round (a service going down is the
+    error line). One that cleared after a single round says so."""
+    old = {(c["kind"], c["target"]): c for c in before.get("causes", [])}
     new = {(c["kind"], c["target"]): c for c in after.get("causes", [])}
     for key, cause in new.items():
         if key not in old:
-            log = LOGGER.error if cause["services"] else LOGGER.warning
+            log = LOGGER.warning if cause["services"] else LOGGER.info
             services = ",".join(cause["services"])
             fields = {"kind": key[0], "target": key[1], "services": services}
             log(f"cause found: {cause['summary']}", extra=fields)
-    for key in sorted(old - new.keys()):
-        LOGGER.info(f"cause cleared: {key[0]} {key[1]}", extra={"kind": key[0], "target": key[1]})
+    for key in sorted(old.keys() - new.keys()):
+        brief = old[key].get("since") == before.get("started_at")
+        what = " after one round (seen while a change was under way)" if brief else ""
+        LOGGER.info(f"cause cleared{what}: {key[0]} {key[1]}",
+                    extra={"kind": key[0], "target": key[1]})  # fmt: skip

@@ -164,6 +164,8 @@ def _service(service: dict[str, Any], console: Printer, detailed: bool) -> None:
     if detailed and service.get("people"):
         line.append(f"  people: {PEOPLE_WORDS[service['people']]}")
     console.print(line)
+    if service.get("runway_rose"):
+        console.print(Text(f"      runway rose: {service['runway_rose']}", style="yellow"))
     if detailed:
         for view in service.get("clients", []):
             if view["status"] != "up":

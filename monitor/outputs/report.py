@@ -202,6 +202,9 @@ def service_entry(
         "since": when("service", service.name),
         "reasons": list(service.reasons),
         "runway_seconds": service.runway_seconds,
+        # What the runway follows, and why it ends later than it did (serve, watch).
+        "runway_follows": service.countdown.by if service.countdown else None,
+        "runway_rose": service.runway_rose or None,
         "recovery_seconds": recovery,
         "people": service.people.value,
         "clients": [

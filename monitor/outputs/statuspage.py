@@ -127,8 +127,7 @@ def _felt(report: dict[str, Any]) -> list[dict[str, Any]]:
 def _header(report: dict[str, Any]) -> str:
     status = report["status"]
     people = people_state(report)
-    first = report["causes"][0]["summary"] if report.get("causes") else ""
-    cause = f"<p id='headline-cause'>{escape(first)}</p>" if first and status != "up" else ""
+    cause = _headline_causes(report) if status != "up" else ""
     told, step = _what_people_do(report, people)
     return (
         f"<header class='status-{escape(status)} people-{escape(people)}'>"
@@ -139,6 +138,22 @@ def _header(report: dict[str, Any]) -> str:
         f"<p><small>checked {escape(_clock(report['started_at']))}; this page refreshes "
         f"every {REFRESH_SECONDS} s</small></p></header>"
     )
+
+
+MAX_FELT = 5  # failing names listed under a countdown
+HEADLINE_CAUSES = 3  # the rest are listed under "What is wrong"
+
+
+def _headline_causes(report: dict[str, Any]) -> str:
+    """The faults behind the headline, each named (two dark zones are two faults)."""
+    causes = report.get("causes") or []
+    if not causes:
+        return ""
+    told = " ".join(escape(c["summary"].rstrip(".") + ".") for c in causes[:HEADLINE_CAUSES])
+    more = len(causes) - HEADLINE_CAUSES
+    if more > 0:
+        told += f" <small>({more} more below)</small>"
+    return f"<p id='headline-cause'>{told}</p>"
 
 
 def _what_people_do(report: dict[str, Any], people: str) -> tuple[str, str]:
@@ -237,14 +252,31 @@ def _runway(service: dict[str, Any], report: dict[str, Any]) -> str:
     seconds = service.get("runway_seconds")
     if seconds is None or service["status"] == "down":  # down already: no time left to tell
         return ""
+    follows = service.get("runway_follows")
+    rose = service.get("runway_rose")
     return (
-        "<p class='runway'>Still answered (from DNS caches, or a secondary's copy of the "
+        "<div class='runway'>Still answered (from DNS caches, or a secondary's copy of the "
         "zone), but only for"
         f"<span class='countdown' id='runway-{escape(service['name'])}'>"
         f"{escape(runway_text(seconds))}</span>"
         f"until about {escape(_clock_after(report, seconds))}; "
-        "after that it stops unless the DNS is fixed.</p>"
+        "after that it stops unless the DNS is fixed."
+        + (f"<br><small>The time left is that of {escape(follows)}.</small>" if follows else "")
+        + (
+            f"<br><small class='rose'>Longer than before: {escape(rose)}.</small>" if rose else ""
+        )  # fmt: skip
+        + f"{_failing_already(service)}</div>"
     )
+
+
+def _failing_already(service: dict[str, Any]) -> str:
+    """The faults already felt behind a countdown: a resolver failing its names."""
+    felt = [r for r in service["reasons"] if "only cached answers left" not in r]
+    if not felt:
+        return ""
+    items = "".join(f"<li>{escape(r)}</li>" for r in felt[:MAX_FELT])
+    more = f"<li>… and {len(felt) - MAX_FELT} more</li>" if len(felt) > MAX_FELT else ""
+    return f"<br><small>Already failing:</small><ul class='felt'>{items}{more}</ul>"
 
 
 def _what_to_do(service: dict[str, Any]) -> str:

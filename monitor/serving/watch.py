@@ -76,6 +76,9 @@ def _clocks(report: dict[str, Any], age: float) -> Text:
                 text.append("clock: ", style="bold yellow")
                 text.append(f"{zone['name']}: {what} in {_left(left, age)}\n")
     for service in report["services"]:
+        if service.get("runway_rose"):
+            text.append("clock: ", style="bold yellow")
+            text.append(f"{service['name']}: runway rose: {service['runway_rose']}\n")
         if service.get("recovery_seconds") is not None:
             text.append("clock: ", style="bold green")
             left = _left(service["recovery_seconds"], age)
