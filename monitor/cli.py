@@ -171,18 +171,21 @@ def _learned_findings(config: Config) -> list[dict[str, Any]]:
     help="Assume this server, zone or name fails (repeatable).",
 )
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+@click.option("--detail", is_flag=True, help="Every service, backup and name, not a summary.")
 @pass_config
-def impact(obj: Context, failures: tuple[str, ...], fmt: str) -> int:
+def impact(obj: Context, failures: tuple[str, ...], fmt: str, detail: bool) -> int:
     """What-if, nothing probed: what goes down if these fail.
 
-    KIND is server, zone or name. States are those after resolver caches expire;
-    until then `check` shows the same services degraded with a cache runway.
+    KIND is server, zone or name. Two moments: while resolver caches last (resolvers
+    with serve_stale answering from expired cache), and once they have run out. Exits
+    on the worse. A summary by default; --detail for every service, backup and name.
 
     \b
     Example, before upgrading both authoritative servers:
         dnsmon impact --fail server:ns1 --fail server:ns2
     """
     from monitor.judging import impact as impact_module
+    from monitor.outputs import impact as told
     from monitor.outputs.render import render
     from monitor.serving.rounds import Monitor
 
@@ -191,14 +194,24 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str) -> int:
         parsed = [impact_module.parse_failure(f, obj.config, monitor.graph) for f in failures]
     except impact_module.UnknownTarget as exc:
         raise click.BadParameter(str(exc), param_hint="--fail") from exc
-    outcome = monitor.judge(impact_module.imagine(monitor.graph, parsed))
-    outcome.report["assumed_failures"] = [str(f) for f in parsed]
-    if fmt == "text":
-        targets = " and ".join(map(str, parsed))
-        verb = "fails" if len(parsed) == 1 else "fail"
-        click.echo(f"If {targets} {verb}, once resolver caches expire:")
-    emit(outcome.report, fmt, render)
-    return exit_code(outcome.report)
+    window = impact_module.stale_window(obj.config.servers, parsed)
+    outcomes = [("caches_expired", window, impact_module.imagine(monitor.graph, parsed, False))]
+    if window is not None:  # resolvers that serve stale hold on for a while first
+        outcomes.insert(0, ("caches_holding", None, impact_module.imagine(monitor.graph, parsed)))
+    reports = [(name, after, monitor.judge(imagined, names=detail).report)
+               for name, after, imagined in outcomes]  # fmt: skip
+    moments = [told.moment(report, name, after) for name, after, report in reports]
+    worst = max(reports, key=lambda r: (exit_code(r[2]), r[2]["status"] == "down"))[2]
+    worst["assumed_failures"] = [str(f) for f in parsed]
+    worst["moments"] = moments
+    if fmt == "json":
+        _write_json(worst)
+    elif not detail:
+        click.echo(told.summary(worst, moments))
+    else:
+        click.echo(told.summary(worst, moments).split("\n\n")[0])
+        emit(worst, fmt, render)
+    return max(exit_code(r[2]) for r in reports)
 
 
 @cli.command()

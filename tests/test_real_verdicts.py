@@ -137,13 +137,23 @@ def test_impact_imagines_stale_answers_as_check_then_sees_them(
     config = write(tmp_path / "probes.yaml", servers, names, [EHR_DB_NAME])
     imagined = dnsmon(config, "impact", "--fail", "server:ns1", "--fail", "server:ns2",
                       "--format", "json")  # fmt: skip
-    assert imagined.code == 1, imagined.stdout
-    assert services(imagined.json) == {"ehr": "degraded"}
+    # Two moments: stale answers first, then nothing; it exits on the worse.
+    holding, expired = imagined.json["moments"]
+    assert (holding["moment"], holding["status"]) == ("caches_holding", "degraded")
+    assert (expired["moment"], expired["status"]) == ("caches_expired", "down")
+    assert expired["after_seconds"] == WINDOW
+    assert imagined.code == 2, imagined.stdout
+    assert services(imagined.json) == {"ehr": "down"}
     check(config)  # warm
     region.ns1.stop()
     region.ns2.stop()
     code, report = poll(config, result_is("resolver-b", "stale"), "stale answers")
-    assert (code, services(report)) == (imagined.code, services(imagined.json))
+    assert (code, report["status"]) == (1, holding["status"])
+    assert holding["services"] == {"down": [], "degraded": ["ehr"]}
+    # Once the stale window has passed, check sees what impact's later moment said.
+    code, report = poll(config, lambda r: services(r) == {"ehr": "down"}, "ehr down", 25)
+    assert (code, report["status"]) == (imagined.code, expired["status"])
+    assert expired["services"] == {"down": ["ehr"], "degraded": []}
 
 
 def test_bind_serving_stale_says_so_and_is_degraded(

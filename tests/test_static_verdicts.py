@@ -137,7 +137,7 @@ def _verdicts(config: Path) -> dict[str, Any]:
     found: dict[str, Any] = {"lint": {"exit": lint.code, "findings": lint.json["findings"]}}
     for failures in WHAT_IFS:
         args = [a for f in failures for a in ("--fail", f)]
-        run = dnsmon(config, "impact", *args, "--format", "json")
+        run = dnsmon(config, "impact", *args, "--format", "json", "--detail")
         assert run.code in (0, 1, 2), run.stderr
         found[" ".join(failures)] = {"exit": run.code, **_impact_verdicts(run.json)}
     return found

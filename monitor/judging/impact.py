@@ -1,17 +1,19 @@
 """What-if, nothing probed: imagine a round in which the listed things fail.
 
 The imagined round goes through the same ``health.judge`` as a real one, so ``impact``
-and ``check`` can never disagree about what a failure means. It shows the state after
-resolver caches have expired: while they last, ``check`` sees the same services degraded
-with a cache runway instead.
+and ``check`` can never disagree about what a failure means. Two moments are imagined:
+while caches last (once the names' TTLs have run out, resolvers that serve stale still
+answer: ``check`` sees the same services degraded with a runway), and once the stale
+windows have run out too (``stale=False``), when nothing cached is left.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from monitor.config import Config
+from monitor.config import Config, Server
 from monitor.config.suggest import did_you_mean
 from monitor.judging.graph import Graph
 from monitor.probing import plan
@@ -54,18 +56,19 @@ def parse_failure(text: str, config: Config, graph: Graph) -> Failure:
     return Failure(kind, wanted)
 
 
-def imagine(graph: Graph, failures: list[Failure]) -> Round:
+def imagine(graph: Graph, failures: list[Failure], stale: bool = True) -> Round:
     """A round in which every listed failure holds and everything else answers as expected.
 
     Resolvers answer names whose authority is gone as they will once their caches
-    expire: stale where they are known to serve stale (``serve_stale``), else not at all.
+    expire: stale where they are known to serve stale (``serve_stale``) and ``stale``
+    (the stale window is not over yet), else not at all.
     """
     servers = {f.name for f in failures if f.kind == "server"}
     zones = {f.name for f in failures if f.kind == "zone"}
     names = {f.name for f in failures if f.kind == "name"}
     zones |= _zones_left_without_servers(graph, servers)
     imagined = Round(time.time())
-    world = _World(graph, servers, zones, names)
+    world = _World(graph, servers, zones, names, stale)
     for query in graph.layout.build() + graph.layout.canaries() + graph.client_plan.always():
         imagined.add(world.result(query))
     return imagined
@@ -84,6 +87,7 @@ class _World:
     servers: set[str]
     zones: set[str]
     names: set[str]
+    stale: bool = True  # resolvers with serve_stale still answer from expired cache
     lost_along: dict[NameKey, list[str]] = field(default_factory=dict)
     answer_sets: dict[frozenset[str], tuple[str, ...]] = field(default_factory=dict)
 
@@ -115,13 +119,15 @@ class _World:
         lost = self._lost_along((query.name, query.type))
         if not lost:
             return self._answer(query, False)
-        if query.server.serve_stale:  # known to go on answering from expired cache
+        if query.server.serve_stale and self.stale:  # known to answer from expired cache
             answers = self._expected(query) or ("(cached answer)",)
             return ProbeResult(
                 query, Result.STALE, ttl=30, answers=answers, ede=(Ede(3),),
                 detail=f"assumed: zone {lost[0]} lost; serves expired answers (serve_stale)",
             )  # fmt: skip
-        return _failed(query, f"assumed failed: zone {lost[0]} (once caches expire)")
+        when = "once caches and stale windows run out" if query.server.serve_stale else (
+            "once caches expire")  # fmt: skip
+        return _failed(query, f"assumed failed: zone {lost[0]} ({when})")
 
     def _expected(self, query: plan.Query) -> tuple[str, ...]:
         """The answers the config expects, in order; worked out once per name, not per server."""
@@ -144,3 +150,13 @@ class _World:
 
 def _failed(query: plan.Query, detail: str) -> ProbeResult:
     return ProbeResult(query, Result.TIMEOUT, detail=detail)
+
+
+def stale_window(servers: Iterable[Server], failures: list[Failure]) -> float | None:
+    """How long after the names' TTLs the resolvers that serve stale can hide
+    ``failures`` at the most: their longest ``serve_stale``; None when none serves stale
+    (caches hold only for the TTLs, and the two moments are one)."""
+    failed = {f.name for f in failures if f.kind == "server"}
+    windows = [s.serve_stale for s in servers
+               if s.role is Role.RECURSIVE and s.serve_stale and s.name not in failed]  # fmt: skip
+    return max(windows) if windows else None

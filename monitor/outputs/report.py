@@ -54,9 +54,11 @@ def build(
     causes: Iterable[Cause] = (),
     memory: Memory | None = None,
     facts: Mapping[str, ServerFacts] | None = None,
+    names: bool = True,
 ) -> dict[str, Any]:
     """The report as plain JSON-ready data; ``results`` are every answer of the round
-    (canaries and serials included), for the servers' part; ``memory`` gives ``since``."""
+    (canaries and serials included), for the servers' part; ``memory`` gives ``since``;
+    without ``names`` (a what-if's summary) it leaves out each name's answers."""
     results = (
         list(results)
         if results is not None
@@ -76,7 +78,9 @@ def build(
         "tracking_since": iso_time(memory.tracking_since) if memory else None,
         "causes": [cause_entry(c, when) for c in causes],
         "services": [service_entry(graph, s, when, recovery.get(s.name)) for s in services],
-        "names": [name_entry(n, when, health, asked) for n in health.names.values()],
+        "names": [name_entry(n, when, health, asked) for n in health.names.values()]
+        if names
+        else [],
         "zones": [zone_entry(z) for z in health.zones.values() if _zone_asked(z)],
         "warnings": warnings(graph, health),
         "notes": notes(graph, health, results, facts),

@@ -135,8 +135,11 @@ class Monitor:
         """What this round's answers show replaces what was known; silence keeps it."""
         self.chains.update(observed_chains(results.results.values(), wanted))
 
-    def judge(self, results: Round, services: list[str] | None = None) -> Outcome:
-        """States, causes and, for a running monitor, since when: the whole report."""
+    def judge(
+        self, results: Round, services: list[str] | None = None, names: bool = True
+    ) -> Outcome:
+        """States, causes and, for a running monitor, since when: the whole report
+        (without each name's answers unless ``names``)."""
         health = health_module.judge(
             self.graph, results, services or None, self.clock, expiry=self.expiry
         )
@@ -154,6 +157,6 @@ class Monitor:
             memory = Memory(since, self.history.started_at)
         built = report.build(
             self.config, self.graph, health, results.started_at, results.duration_seconds,
-            answers, causes, memory, facts,
+            answers, causes, memory, facts, names,
         )  # fmt: skip
         return Outcome(results, health, built, causes, memory, facts)

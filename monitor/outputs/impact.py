@@ -1,0 +1,98 @@
+"""``impact``'s two moments and its summary: what a what-if says at a glance. Pure.
+
+A what-if over ten thousand services cannot be read line by line (its full text is
+160,000 lines), so ``impact`` prints a summary by default: each moment's verdict and
+counts, then, for the worse moment, the causes (most services first), the services by
+state (critical first) and the backups by state; ``--detail`` gives the full report.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from monitor.judging.causes.world import duration_words
+
+SHOWN = 8  # service names listed per line; the rest are counted
+STATES = ("down", "degraded", "up")
+
+
+def moment(report: dict[str, Any], name: str, after_seconds: float | None) -> dict[str, Any]:
+    """One moment of a what-if: its verdict, counts, and the services in each state."""
+    counts = Counter(s["status"] for s in report["services"])
+    return {
+        "moment": name,
+        "after_seconds": after_seconds,
+        "status": report["status"],
+        "counts": {state: counts.get(state, 0) for state in STATES},
+        "services": {
+            state: [s["name"] for s in report["services"] if s["status"] == state]
+            for state in STATES
+            if state != "up"
+        },  # fmt: skip
+    }
+
+
+def when(m: dict[str, Any]) -> str:
+    """``while resolver caches last`` / ``once the names' TTLs and up to 60 minutes of
+    serve-stale have run out``: the moment in words."""
+    if m["moment"] == "caches_holding":
+        return "while resolver caches last"
+    after = m["after_seconds"]
+    if after is None:
+        return "once resolver caches expire (the names' TTLs)"
+    return f"once the names' TTLs and up to {duration_words(after)} of serve-stale have run out"
+
+
+def summary(report: dict[str, Any], moments: list[dict[str, Any]]) -> str:
+    """The what-if in a screenful, whatever the size of the map."""
+    targets = " and ".join(report["assumed_failures"])
+    verb = "fails" if len(report["assumed_failures"]) == 1 else "fail"
+    lines = [f"If {targets} {verb} (what-if; nothing probed):"]
+    for m in moments:
+        lines.append(f"  {when(m)}: {m['status'].upper()}  {_counts(m['counts'])}")
+    worse = max(moments, key=lambda m: (m["counts"]["down"], m["counts"]["degraded"]))
+    told = when(worse)
+    lines += ["", f"{told[0].upper()}{told[1:]}:"]
+    lines += _causes(report)
+    for state in ("down", "degraded"):
+        names = worse["services"][state]
+        if names:
+            lines.append(f"{state.upper()} ({len(names):,}), critical first: {_few(names)}")
+    lines += _backups(report)
+    lines.append("Every service, backup and name: add --detail.")
+    return "\n".join(lines)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    parts = [f"{counts[s]:,} {s}" for s in STATES if counts[s]]
+    return f"{', '.join(parts)} (of {total:,} services)"
+
+
+def _causes(report: dict[str, Any]) -> list[str]:
+    causes = report.get("causes") or []
+    if not causes:
+        return []
+    lines = [f"CAUSES ({len(causes)}), most services first"]
+    for cause in causes:
+        affected = cause["services"]
+        lines.append(f"  {cause['summary']}")
+        if affected:
+            lines.append(f"    {len(affected):,} service{'s' if len(affected) != 1 else ''}: "
+                         f"{_few(affected)}")  # fmt: skip
+    return lines
+
+
+def _backups(report: dict[str, Any]) -> list[str]:
+    counts = Counter(b["status"] for s in report["services"] for b in s["backups"])
+    if not counts:
+        return []
+    order = ("unusable", "at_risk", "usable")
+    return ["BACKUPS: " + ", ".join(f"{counts[s]:,} {s.replace('_', ' ')}" for s in order
+                                    if counts[s])]  # fmt: skip
+
+
+def _few(names: list[str]) -> str:
+    shown = ", ".join(names[:SHOWN])
+    return shown + (f", … and {len(names) - SHOWN:,} more" if len(names) > SHOWN else "")

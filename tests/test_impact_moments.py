@@ -1,0 +1,72 @@
+"""``impact`` says both moments: while resolver caches last, and once they have run out.
+
+The hand-built region's resolver-b serves stale for an hour: with ns1 and ns2 gone, the
+services are degraded while it does, and down after. The summary fits a screen; the
+detail is there on request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dnsmon_cli import dnsmon
+
+from monitor.outputs import impact as told
+from tests.rounds import CONFIG_TEXT
+
+FAILURES = ("--fail", "server:ns1", "--fail", "server:ns2")
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "probes.yaml"
+    path.write_text(CONFIG_TEXT)
+    return path
+
+
+def test_both_moments_and_the_exit_on_the_worse(config: Path) -> None:
+    run = dnsmon(config, "impact", *FAILURES, "--format", "json")
+    assert run.code == 2, run.stderr
+    holding, expired = run.json["moments"]
+    assert holding == {
+        "moment": "caches_holding", "after_seconds": None, "status": "degraded",
+        "counts": {"down": 0, "degraded": 1, "up": 1},
+        "services": {"down": [], "degraded": ["ehr"]},
+    }  # fmt: skip
+    assert expired["moment"] == "caches_expired" and expired["after_seconds"] == 3600
+    assert (expired["status"], expired["services"]["down"]) == ("down", ["ehr"])
+    # The report is the worse moment's; a summary leaves out each name's answers.
+    assert run.json["status"] == "down" and run.json["names"] == []
+    detail = dnsmon(config, "impact", *FAILURES, "--format", "json", "--detail")
+    assert detail.json["moments"] == run.json["moments"] and detail.json["names"]
+
+
+def test_the_summary_says_when_and_how_many(config: Path) -> None:
+    run = dnsmon(config, "impact", *FAILURES)
+    assert run.code == 2
+    lines = run.stdout.splitlines()
+    assert lines[0] == "If server:ns1 and server:ns2 fail (what-if; nothing probed):"
+    assert lines[1] == "  while resolver caches last: DEGRADED  1 degraded, 1 up (of 2 services)"
+    assert lines[2] == (
+        "  once the names' TTLs and up to 60 minutes of serve-stale have run out: DOWN  "
+        "1 down, 1 up (of 2 services)"
+    )
+    assert "DOWN (1), critical first: ehr" in lines
+    assert lines[-1] == "Every service, backup and name: add --detail."
+    assert len(lines) < 20
+
+
+def test_a_summary_of_ten_thousand_services_stays_short() -> None:
+    services = [{"name": f"svc{i}", "status": "down", "backups": [{"status": "usable"}]}
+                for i in range(10_000)]  # fmt: skip
+    gone = {"summary": "a.internal is gone", "services": [s["name"] for s in services]}
+    report = {"assumed_failures": ["zone:a.internal"], "status": "down", "services": services,
+              "causes": [gone]}  # fmt: skip
+    moments = [told.moment(report, "caches_expired", None)]
+    text = told.summary(report, moments)
+    assert len(text.splitlines()) < 12
+    assert (
+        "10,000 services: svc0, svc1, svc2, svc3, svc4, svc5, svc6, svc7, … and 9,992 more" in text
+    )
+    assert "BACKUPS: 10,000 usable" in text
