@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 
 from monitor import config as config_module
-from monitor.config import Config, ConfigError
+from monitor.config import Config, ConfigError, overrides
 from monitor.config.suggest import did_you_mean
 from monitor.outputs.report import EXIT_UNKNOWN, exit_code
 from monitor.serving import memory
@@ -94,26 +94,75 @@ def emit(report: dict[str, Any], fmt: str, render: Any) -> None:
             render(report, out)
 
 
+def round_options(f: Any) -> Any:
+    """``--timeout``, ``--attempts`` and ``--server``: one ad hoc round, asked differently."""
+    timeout = click.option(
+        "--timeout",
+        metavar="DURATION",
+        help="Per-query timeout (500ms, 2s), instead of the config's.",
+    )
+    attempts = click.option(
+        "--attempts", type=int, metavar="N", help="Attempts per query, instead of the config's."
+    )
+    server = click.option(
+        "--server",
+        "servers",
+        multiple=True,
+        metavar="NAME",
+        help="Ask only this server, as named in the config (repeatable).",
+    )
+    return timeout(attempts(server(f)))
+
+
+def overridden(
+    config: Config, timeout: str | None, attempts: int | None, servers: tuple[str, ...]
+) -> tuple[Config, list[str]]:
+    """The config with the round's overrides, and notes on what ``--server`` left out."""
+    try:
+        if timeout is not None:
+            config = overrides.with_timeout(config, timeout)
+        if attempts is not None:
+            config = overrides.with_attempts(config, attempts)
+        if not servers:
+            return config, []
+        restricted = overrides.only_servers(config, servers)
+    except overrides.OverrideError as exc:
+        raise click.BadParameter(str(exc), param_hint=exc.option) from exc
+    return restricted.config, restricted.notes(servers)
+
+
 @cli.command()
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 @click.option("--service", "services", multiple=True, metavar="NAME", help="Only this service.")
+@round_options
 @pass_config
-def check(obj: Context, fmt: str, services: tuple[str, ...]) -> int:
+def check(
+    obj: Context, fmt: str, services: tuple[str, ...], timeout: str | None,
+    attempts: int | None, servers: tuple[str, ...],
+) -> int:  # fmt: skip
     """Run one probe round now and report services, backups, names and zones.
 
     \b
-    Example, before a planned upgrade:
+    Examples, before a planned upgrade, and of one resolver alone, quickly:
         dnsmon --config probes.yaml check --service ehr
+        dnsmon check --server resolver-a --timeout 500ms
     """
     from monitor.outputs.render import render
     from monitor.serving.rounds import Monitor
 
-    monitor = Monitor(obj.config)
+    known = [s.name for s in obj.config.services]
+    for name in services:
+        if name not in known:
+            hint = did_you_mean(name, known)
+            raise click.BadParameter(f"{name!r} is not a service{hint}", param_hint="--service")
+    config, notes = overridden(obj.config, timeout, attempts, servers)
+    monitor = Monitor(config)
     for name in services:
         if name not in monitor.graph.services:
-            hint = did_you_mean(name, monitor.graph.services)
-            raise click.BadParameter(f"{name!r} is not a service{hint}", param_hint="--service")
+            message = f"{name!r} needs no name that these servers are asked"
+            raise click.BadParameter(message, param_hint="--server")
     outcome = monitor.run_round(list(services) or None)
+    outcome.report["notes"] += notes
     emit(outcome.report, fmt, render)
     return exit_code(outcome.report)
 
@@ -360,8 +409,11 @@ def serve(
     type=click.Path(dir_okay=False),
     help="Where to write the snapshot JSON.",
 )
+@round_options
 @pass_config
-def snapshot(obj: Context, output: str) -> int:
+def snapshot(
+    obj: Context, output: str, timeout: str | None, attempts: int | None, servers: tuple[str, ...]
+) -> int:
     """Run one probe round and save every answer, serial and state as JSON.
 
     \b
@@ -371,7 +423,9 @@ def snapshot(obj: Context, output: str) -> int:
     from monitor.outputs import snapshot as snapshot_module
     from monitor.serving.rounds import Monitor
 
-    outcome = Monitor(obj.config).run_round()
+    config, notes = overridden(obj.config, timeout, attempts, servers)
+    outcome = Monitor(config).run_round()
+    outcome.report["notes"] += notes
     try:
         snapshot_module.save(outcome.report, output)
     except OSError as exc:  # the file that was there, if any, is left whole
