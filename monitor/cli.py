@@ -6,8 +6,10 @@ Exit codes follow the monitoring-plugin convention: 0 up, 1 degraded or warnings
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -20,6 +22,8 @@ from monitor.outputs.report import EXIT_UNKNOWN, exit_code
 from monitor.serving import memory
 
 FORMAT = click.Choice(["text", "json"])
+# Verbs that judge health once can also speak as a monitoring plugin.
+CHECK_FORMAT = click.Choice(["text", "json", "nagios"])
 
 
 class Context:
@@ -84,14 +88,37 @@ def _write_json(data: Any) -> None:
 
 
 def emit(report: dict[str, Any], fmt: str, render: Any) -> None:
-    """Print ``report`` as JSON or through ``render`` for people."""
+    """Print ``report`` as JSON, as a monitoring plugin, or through ``render`` for people."""
     if fmt == "json":
         _write_json(report)
+    elif fmt == "nagios":
+        from monitor.outputs import nagios
+
+        click.echo(nagios.render(report), nl=False)
     else:
         from monitor.outputs.render import page
 
         with page() as out:
             render(report, out)
+
+
+@contextlib.contextmanager
+def unknown_for_nagios(fmt: str) -> Iterator[None]:
+    """With ``--format nagios``, a config or usage error is the plugin's UNKNOWN line on
+    stdout, where Nagios reads; still exit 3."""
+    try:
+        yield
+    except (ConfigError, click.ClickException) as exc:
+        if fmt != "nagios":
+            raise
+        from monitor.outputs import nagios
+
+        if isinstance(exc, ConfigError):
+            said = nagios.unknown(f"invalid config: {exc.errors[0]}", exc.errors[1:])
+        else:
+            said = nagios.unknown(exc.format_message())
+        click.echo(said, nl=False)
+        raise click.exceptions.Exit(EXIT_UNKNOWN) from exc
 
 
 def round_options(f: Any) -> Any:
@@ -132,7 +159,8 @@ def overridden(
 
 
 @cli.command()
-@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+@click.option("--format", "fmt", type=CHECK_FORMAT, default="text", show_default=True,
+              help="nagios: a monitoring plugin's status line and performance data.")  # fmt: skip
 @click.option("--service", "services", multiple=True, metavar="NAME", help="Only this service.")
 @round_options
 @pass_config
@@ -143,25 +171,26 @@ def check(
     """Run one probe round now and report services, backups, names and zones.
 
     \b
-    Examples, before a planned upgrade, and of one resolver alone, quickly:
+    Examples, before a planned upgrade, and as a Nagios check of one resolver:
         dnsmon --config probes.yaml check --service ehr
-        dnsmon check --server resolver-a --timeout 500ms
+        dnsmon check --server resolver-a --timeout 500ms --format nagios
     """
     from monitor.outputs.render import render
     from monitor.serving.rounds import Monitor
 
-    known = [s.name for s in obj.config.services]
-    for name in services:
-        if name not in known:
-            hint = did_you_mean(name, known)
-            raise click.BadParameter(f"{name!r} is not a service{hint}", param_hint="--service")
-    config, notes = overridden(obj.config, timeout, attempts, servers)
-    monitor = Monitor(config)
-    for name in services:
-        if name not in monitor.graph.services:
-            message = f"{name!r} needs no name that these servers are asked"
-            raise click.BadParameter(message, param_hint="--server")
-    outcome = monitor.run_round(list(services) or None)
+    with unknown_for_nagios(fmt):
+        known = [s.name for s in obj.config.services]
+        for name in services:
+            if name not in known:
+                hint = did_you_mean(name, known)
+                raise click.BadParameter(f"{name!r} is not a service{hint}", param_hint="--service")
+        config, notes = overridden(obj.config, timeout, attempts, servers)
+        monitor = Monitor(config)
+        for name in services:
+            if name not in monitor.graph.services:
+                message = f"{name!r} needs no name that these servers are asked"
+                raise click.BadParameter(message, param_hint="--server")
+        outcome = monitor.run_round(list(services) or None)
     outcome.report["notes"] += notes
     emit(outcome.report, fmt, render)
     return exit_code(outcome.report)
