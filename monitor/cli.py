@@ -18,6 +18,7 @@ from rich.console import Console
 from monitor import config as config_module
 from monitor.config import Config, ConfigError, overrides
 from monitor.config.suggest import did_you_mean
+from monitor.outputs import completion
 from monitor.outputs.report import EXIT_UNKNOWN, exit_code
 from monitor.serving import memory
 
@@ -64,7 +65,10 @@ def cli(ctx: click.Context, config_path: str) -> None:
 
 def _config_after_verb(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        ctx.find_object(Context).config_path = value  # type: ignore[union-attr]
+        ctx.meta[completion.CONFIG_AFTER_VERB] = value  # while completing, no Context yet
+        found = ctx.find_object(Context)
+        if found is not None:
+            found.config_path = value
 
 
 def pass_config(f: Any) -> Any:
@@ -136,6 +140,7 @@ def round_options(f: Any) -> Any:
         "servers",
         multiple=True,
         metavar="NAME",
+        shell_complete=completion.servers,
         help="Ask only this server, as named in the config (repeatable).",
     )
     return timeout(attempts(server(f)))
@@ -161,7 +166,8 @@ def overridden(
 @cli.command()
 @click.option("--format", "fmt", type=CHECK_FORMAT, default="text", show_default=True,
               help="nagios: a monitoring plugin's status line and performance data.")  # fmt: skip
-@click.option("--service", "services", multiple=True, metavar="NAME", help="Only this service.")
+@click.option("--service", "services", multiple=True, metavar="NAME", help="Only this service.",
+              shell_complete=completion.services)  # fmt: skip
 @round_options
 @pass_config
 def check(
@@ -247,6 +253,7 @@ def _learned_findings(config: Config) -> list[dict[str, Any]]:
     required=True,
     metavar="KIND:NAME",
     help="Assume this server, zone or name fails (repeatable).",
+    shell_complete=completion.targets,
 )
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 @pass_config
@@ -287,6 +294,7 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str) -> int:
     required=True,
     metavar="KIND:NAME",
     help="What the change takes down: a server, zone or name (repeatable).",
+    shell_complete=completion.targets,
 )
 @click.option(
     "--window",
