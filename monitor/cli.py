@@ -6,20 +6,25 @@ Exit codes follow the monitoring-plugin convention: 0 up, 1 degraded or warnings
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
 from rich.console import Console
 
 from monitor import config as config_module
-from monitor.config import Config, ConfigError
+from monitor.config import Config, ConfigError, overrides
 from monitor.config.suggest import did_you_mean
+from monitor.outputs import completion
 from monitor.outputs.report import EXIT_UNKNOWN, exit_code
 from monitor.serving import memory
 
 FORMAT = click.Choice(["text", "json"])
+# Verbs that judge health once can also speak as a monitoring plugin.
+CHECK_FORMAT = click.Choice(["text", "json", "nagios"])
 
 
 class Context:
@@ -60,7 +65,10 @@ def cli(ctx: click.Context, config_path: str) -> None:
 
 def _config_after_verb(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        ctx.find_object(Context).config_path = value  # type: ignore[union-attr]
+        ctx.meta[completion.CONFIG_AFTER_VERB] = value  # while completing, no Context yet
+        found = ctx.find_object(Context)
+        if found is not None:
+            found.config_path = value
 
 
 def pass_config(f: Any) -> Any:
@@ -84,9 +92,13 @@ def _write_json(data: Any) -> None:
 
 
 def emit(report: dict[str, Any], fmt: str, render: Any) -> None:
-    """Print ``report`` as JSON or through ``render`` for people."""
+    """Print ``report`` as JSON, as a monitoring plugin, or through ``render`` for people."""
     if fmt == "json":
         _write_json(report)
+    elif fmt == "nagios":
+        from monitor.outputs import nagios
+
+        click.echo(nagios.render(report), nl=False)
     else:
         from monitor.outputs.render import page
 
@@ -94,26 +106,98 @@ def emit(report: dict[str, Any], fmt: str, render: Any) -> None:
             render(report, out)
 
 
+@contextlib.contextmanager
+def unknown_for_nagios(fmt: str) -> Iterator[None]:
+    """With ``--format nagios``, a config or usage error is the plugin's UNKNOWN line on
+    stdout, where Nagios reads; still exit 3."""
+    try:
+        yield
+    except (ConfigError, click.ClickException) as exc:
+        if fmt != "nagios":
+            raise
+        from monitor.outputs import nagios
+
+        if isinstance(exc, ConfigError):
+            said = nagios.unknown(f"invalid config: {exc.errors[0]}", exc.errors[1:])
+        else:
+            said = nagios.unknown(exc.format_message())
+        click.echo(said, nl=False)
+        raise click.exceptions.Exit(EXIT_UNKNOWN) from exc
+
+
+def round_options(f: Any) -> Any:
+    """``--timeout``, ``--attempts`` and ``--server``: one ad hoc round, asked differently."""
+    timeout = click.option(
+        "--timeout",
+        metavar="DURATION",
+        help="Per-query timeout (500ms, 2s), instead of the config's.",
+    )
+    attempts = click.option(
+        "--attempts", type=int, metavar="N", help="Attempts per query, instead of the config's."
+    )
+    server = click.option(
+        "--server",
+        "servers",
+        multiple=True,
+        metavar="NAME",
+        shell_complete=completion.servers,
+        help="Ask only this server, as named in the config (repeatable).",
+    )
+    return timeout(attempts(server(f)))
+
+
+def overridden(
+    config: Config, timeout: str | None, attempts: int | None, servers: tuple[str, ...]
+) -> tuple[Config, list[str]]:
+    """The config with the round's overrides, and notes on what ``--server`` left out."""
+    try:
+        if timeout is not None:
+            config = overrides.with_timeout(config, timeout)
+        if attempts is not None:
+            config = overrides.with_attempts(config, attempts)
+        if not servers:
+            return config, []
+        restricted = overrides.only_servers(config, servers)
+    except overrides.OverrideError as exc:
+        raise click.BadParameter(str(exc), param_hint=exc.option) from exc
+    return restricted.config, restricted.notes(servers)
+
+
 @cli.command()
-@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
-@click.option("--service", "services", multiple=True, metavar="NAME", help="Only this service.")
+@click.option("--format", "fmt", type=CHECK_FORMAT, default="text", show_default=True,
+              help="nagios: a monitoring plugin's status line and performance data.")  # fmt: skip
+@click.option("--service", "services", multiple=True, metavar="NAME", help="Only this service.",
+              shell_complete=completion.services)  # fmt: skip
+@round_options
 @pass_config
-def check(obj: Context, fmt: str, services: tuple[str, ...]) -> int:
+def check(
+    obj: Context, fmt: str, services: tuple[str, ...], timeout: str | None,
+    attempts: int | None, servers: tuple[str, ...],
+) -> int:  # fmt: skip
     """Run one probe round now and report services, backups, names and zones.
 
     \b
-    Example, before a planned upgrade:
+    Examples, before a planned upgrade, and as a Nagios check of one resolver:
         dnsmon --config probes.yaml check --service ehr
+        dnsmon check --server resolver-a --timeout 500ms --format nagios
     """
     from monitor.outputs.render import render
     from monitor.serving.rounds import Monitor
 
-    monitor = Monitor(obj.config)
-    for name in services:
-        if name not in monitor.graph.services:
-            hint = did_you_mean(name, monitor.graph.services)
-            raise click.BadParameter(f"{name!r} is not a service{hint}", param_hint="--service")
-    outcome = monitor.run_round(list(services) or None)
+    with unknown_for_nagios(fmt):
+        known = [s.name for s in obj.config.services]
+        for name in services:
+            if name not in known:
+                hint = did_you_mean(name, known)
+                raise click.BadParameter(f"{name!r} is not a service{hint}", param_hint="--service")
+        config, notes = overridden(obj.config, timeout, attempts, servers)
+        monitor = Monitor(config)
+        for name in services:
+            if name not in monitor.graph.services:
+                message = f"{name!r} needs no name that these servers are asked"
+                raise click.BadParameter(message, param_hint="--server")
+        outcome = monitor.run_round(list(services) or None)
+    outcome.report["notes"] += notes
     emit(outcome.report, fmt, render)
     return exit_code(outcome.report)
 
@@ -169,6 +253,7 @@ def _learned_findings(config: Config) -> list[dict[str, Any]]:
     required=True,
     metavar="KIND:NAME",
     help="Assume this server, zone or name fails (repeatable).",
+    shell_complete=completion.targets,
 )
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 @click.option("--detail", is_flag=True, help="Every service, backup and name, not a summary.")
@@ -222,6 +307,7 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str, detail: bool) -> i
     required=True,
     metavar="KIND:NAME",
     help="What the change takes down: a server, zone or name (repeatable).",
+    shell_complete=completion.targets,
 )
 @click.option(
     "--window",
@@ -373,8 +459,11 @@ def serve(
     type=click.Path(dir_okay=False),
     help="Where to write the snapshot JSON.",
 )
+@round_options
 @pass_config
-def snapshot(obj: Context, output: str) -> int:
+def snapshot(
+    obj: Context, output: str, timeout: str | None, attempts: int | None, servers: tuple[str, ...]
+) -> int:
     """Run one probe round and save every answer, serial and state as JSON.
 
     \b
@@ -384,7 +473,9 @@ def snapshot(obj: Context, output: str) -> int:
     from monitor.outputs import snapshot as snapshot_module
     from monitor.serving.rounds import Monitor
 
-    outcome = Monitor(obj.config).run_round()
+    config, notes = overridden(obj.config, timeout, attempts, servers)
+    outcome = Monitor(config).run_round()
+    outcome.report["notes"] += notes
     try:
         snapshot_module.save(outcome.report, output)
     except OSError as exc:  # the file that was there, if any, is left whole
