@@ -59,10 +59,30 @@ class Webhook:
         self.server.server_close()
 
 
+SHIPPED = Path(__file__).resolve().parent.parent / "deploy" / "alertmanager.example.yml"
+
+
+def shipped_config(webhook: Webhook) -> dict[str, Any]:
+    """The example config dnsmon ships, as is, but delivering to ``webhook`` and with
+    groups sent after a second instead of the example's tens of seconds."""
+    config: dict[str, Any] = yaml.safe_load(SHIPPED.read_text())
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = webhook.url
+    root = config["route"]
+    for route in [root, *root.get("routes", [])]:
+        for timing in ("group_wait", "group_interval"):
+            if route is root or timing in route:
+                route[timing] = "1s"
+    return config
+
+
 class Alertmanager(Managed):
     """A private Alertmanager that delivers every group at once to ``webhook``."""
 
-    def __init__(self, workdir: Path, webhook: Webhook) -> None:
+    def __init__(
+        self, workdir: Path, webhook: Webhook, config: dict[str, Any] | None = None
+    ) -> None:
         binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
         if binary is None:
             pytest.fail("Alertmanager is not installed (Debian package prometheus-alertmanager)")
@@ -76,7 +96,8 @@ class Alertmanager(Managed):
         receivers = [{"name": "hook", "webhook_configs": [{"url": webhook.url,
                                                             "send_resolved": True}]}]  # fmt: skip
         self.config = workdir / "alertmanager.yml"
-        self.config.write_text(yaml.safe_dump({"route": route, "receivers": receivers}))
+        config = config or {"route": route, "receivers": receivers}
+        self.config.write_text(yaml.safe_dump(config))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:

@@ -8,10 +8,12 @@ is down costs failed posts and retries, never a probe round.
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
-from alertmanager import Alertmanager, Webhook
+from alertmanager import Alertmanager, Webhook, shipped_config
 from exporter import Exporter, wait_until
 from servers import TestRegion, free_port
 
@@ -57,6 +59,7 @@ def test_alerts_reach_alertmanager_repeat_while_down_and_resolve(
                     "severity": "critical",
                     "site": "test-site",
                     "service": "ehr",
+                    "fault": "server_unreachable resolver-a",  # Alertmanager groups by it
                 }
                 assert "resolver-a" in down["annotations"]["cause"]
                 assert "Paper forms" in down["annotations"]["description"]
@@ -76,6 +79,41 @@ def test_alerts_reach_alertmanager_repeat_while_down_and_resolve(
                 "a resolved notification", 30,
             )  # fmt: skip
             assert sent(exporter, am.url, "failure") == 0
+
+
+def test_one_dead_cause_is_one_notification_with_the_shipped_alertmanager_config(
+    region: TestRegion, tmp_path: Path
+) -> None:
+    """Both resolvers stop: sso and ehr go down by the same fault. The shipped config
+    groups by fault, so the pager gets one DnsmonServiceDown notification for both,
+    where grouping by service had sent one per service."""
+    with Webhook() as hook, Alertmanager(tmp_path, hook, shipped_config(hook)) as am:
+        config = write_config(region, tmp_path / "probes.yaml", [am.url])
+        with Exporter(config, tmp_path) as exporter:
+            exporter.wait_for_metric(
+                "dnsmon_service_status", 1.0, service="ehr", criticality="critical", status="up"
+            )
+            try:
+                region.resolver_a.stop()
+                region.resolver_b.stop()
+                wait_until(lambda: len(am.firing("DnsmonServiceDown")) == 2,
+                           "DnsmonServiceDown for ehr and sso", 30, am.log)  # fmt: skip
+                wait_until(lambda: _notified(hook, "DnsmonServiceDown"), "a page", 20)
+                time.sleep(2.5)  # two more group intervals: a second group would be sent
+                report = json.loads(exporter.get("/api/status").body)
+            finally:
+                region.reset()
+    pages = _notified(hook, "DnsmonServiceDown")
+    assert {p["groupLabels"]["fault"] for p in pages} == {alerts.fault_of(
+        report["causes"], "ehr")["fault"]}  # fmt: skip
+    assert len({p["groupKey"] for p in pages}) == 1, pages
+    assert sorted(a["labels"]["service"] for a in pages[-1]["alerts"]) == ["ehr", "sso"]
+    assert pages[0]["receiver"] == "on-call-pager"
+
+
+def _notified(hook: Webhook, alertname: str) -> list[dict]:
+    """The notifications whose group is of ``alertname``."""
+    return [n for n in hook.notifications if n["groupLabels"].get("alertname") == alertname]
 
 
 def test_an_alertmanager_that_is_down_costs_retries_not_rounds(
@@ -117,7 +155,11 @@ def test_report_alerts_name_the_backups_that_still_work() -> None:
     raised = {a.name: a for a in alerts.build(report)}
     assert set(raised) == {"DnsmonZoneDark", "DnsmonCacheRunwayShort", "DnsmonBackupUnusable"}
     runway = dict(raised["DnsmonCacheRunwayShort"].annotations)
-    assert runway["summary"].startswith("Electronic health record (ehr) goes down in about 4 min")
+    # 03:00:00 + 250 s: the time, as the rule tells it from the same round's numbers.
+    assert runway["summary"].startswith(
+        "Electronic health record (ehr) goes down at about 03:04 UTC"
+    )
+    assert dict(raised["DnsmonCacheRunwayShort"].labels)["fault"] == "zone_dark region.internal"
     assert "Red folder" in runway["description"]
     dark = raised["DnsmonZoneDark"]
     assert dict(dark.labels) == {"alertname": "DnsmonZoneDark", "severity": "critical",

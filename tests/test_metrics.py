@@ -24,7 +24,7 @@ from monitor.outputs import metrics
 from monitor.outputs.report import Memory
 from monitor.probing.ede import Ede
 from monitor.states import Result
-from tests.rounds import DB, GRAPH, edit, healthy_round, on, silence
+from tests.rounds import CONFIG, DB, GRAPH, edit, healthy_round, on, silence
 
 
 def collector_for(round_, totals: metrics.Totals | None = None) -> metrics.RoundCollector:
@@ -93,3 +93,37 @@ def test_the_round_trip_histogram_counts_what_prometheus_clients_histogram_count
         (float(le), n) for le, n in expected
     ]
     assert (ours.count, ours.total) == pytest.approx((len(seconds), sum(seconds)))
+
+
+def test_the_runway_end_and_each_services_causes_are_what_pushed_alerts_say() -> None:
+    """One source: the rules' runway time and fault label come from the same numbers
+    as dnsmon's own pushed alerts."""
+    from monitor.outputs import alerts, report
+
+    round_ = silence(healthy_round(ttl=250), "ns1", "ns2")
+    round_.started_at = 1_790_000_000.4
+    health = judge(GRAPH, round_)
+    found = causes_module.find(GRAPH, health, round_.results.values())
+    view = metrics.RoundView(GRAPH, health, list(round_.results.values()),
+                             round_.started_at + 0.2, 0.2, found)  # fmt: skip
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(
+            prometheus_text(metrics.RoundCollector(view, metrics.Totals())))
+        for s in family.samples
+    }  # fmt: skip
+    built = report.build(CONFIG, GRAPH, health, round_.started_at, 0.2, round_.results.values(),
+                         found)  # fmt: skip
+    ehr = next(s for s in built["services"] if s["name"] == "ehr")
+    end = samples[("dnsmon_service_runway_end_timestamp_seconds", (("service", "ehr"),))]
+    assert end == 1_790_000_000 + ehr["runway_seconds"]
+    started = report.epoch_of(built["started_at"])
+    assert alerts.runway_end(started, ehr["runway_seconds"]) == time.strftime(
+        "%H:%M UTC", time.gmtime(end)
+    )
+    ranks = {labels: v for (name, labels), v in samples.items() if name == "dnsmon_service_cause"}
+    [first] = [dict(labels) for labels, rank in ranks.items()
+               if dict(labels)["service"] == "ehr" and rank == 1.0]  # fmt: skip
+    assert alerts.fault_of(built["causes"], "ehr") == {
+        "fault": f"{first['kind']} {first['target']}"
+    }

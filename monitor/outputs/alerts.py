@@ -77,6 +77,7 @@ def _service_alerts(
     raw = epoch_of(service["since"]) if service.get("since") else started
     since = min(raw, started)  # Alertmanager takes no start after the round that saw it
     why = _causes_of(causes, name)
+    fault = fault_of(causes, name)
     out = []
     label = service.get("description") or name
     # A since after the round began is an earlier round under a wall clock stepped back
@@ -84,7 +85,7 @@ def _service_alerts(
     if state == "down" and (started - raw >= hold or raw > started):
         severity = "critical" if service["criticality"] in PAGING else "warning"
         out.append(_alert(
-            "DnsmonServiceDown", severity, site, since, {"service": name},
+            "DnsmonServiceDown", severity, site, since, {"service": name, **fault},
             summary=f"{label} ({name}) is down, seen from {site}",
             cause=why, description=_usable_backups(service), clients=_as_clients_see(service),
         ))  # fmt: skip
@@ -92,8 +93,8 @@ def _service_alerts(
     if runway is not None and runway < RUNWAY_SHORT_SECONDS and state != "down":
         severity = "critical" if service["criticality"] == "critical" else "warning"
         out.append(_alert(
-            "DnsmonCacheRunwayShort", severity, site, started, {"service": name},
-            summary=f"{label} ({name}) goes down in about {_duration(runway)} "
+            "DnsmonCacheRunwayShort", severity, site, started, {"service": name, **fault},
+            summary=f"{label} ({name}) goes down at about {runway_end(started, runway)} "
             "when resolver caches (or a secondary's copy of its zone) run out",
             cause=why, description=_usable_backups(service),
         ))  # fmt: skip
@@ -103,7 +104,7 @@ def _service_alerts(
             b_since = epoch_of(backup["since"]) if backup.get("since") else started
             out.append(_alert(
                 "DnsmonBackupUnusable", severity, site, b_since,
-                {"service": name, "backup": backup["name"]},
+                {"service": name, "backup": backup["name"], **fault},
                 summary=f"backup {backup['name']} of {name} does not work, seen from {site}",
                 cause=why, description="; ".join(backup.get("reasons", [])),
             ))  # fmt: skip
@@ -174,6 +175,25 @@ def _alert(
 
 def _causes_of(causes: Iterable[dict[str, Any]], service: str) -> str:
     return "; ".join(c["summary"] for c in causes if service in c["services"])
+
+
+def fault_of(causes: Iterable[dict[str, Any]], service: str) -> dict[str, str]:
+    """``{"fault": "server_silent ns1"}``: the oldest cause that affects ``service``
+    (in one round, the one that explains the most services), as the rules take it from
+    ``dnsmon_service_cause``. Alertmanager groups by it, so one dead server is one
+    notification however many services it touches; a newer cause never displaces it,
+    so the alert keeps its identity while it lasts. Empty when no cause names it."""
+    mine = [c for c in causes if service in c["services"]]  # most services first
+    if not mine:
+        return {}
+    first = min(mine, key=lambda c: c.get("since") or "~")  # ISO times sort; None last
+    return {"fault": f"{first['kind']} {first['target']}"}
+
+
+def runway_end(started: float, runway: int) -> str:
+    """``14:05 UTC``: when a runway ends, from the round's start in whole seconds, as
+    ``dnsmon_service_runway_end_timestamp_seconds`` has it for the rules."""
+    return datetime.fromtimestamp(int(started) + runway, UTC).strftime("%H:%M UTC")
 
 
 def _as_clients_see(service: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import math
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -419,6 +420,13 @@ def _services(self: RoundCollector) -> Iterator[Metric | Series]:
         "names (a cached NXDOMAIN, an old answer) forgets it; only while known.",
         ["service"],
     )
+    ends = _gauge(
+        "dnsmon_service_runway_end_timestamp_seconds",
+        "Unix time the runway ends (its round's start, in whole seconds, plus the runway): "
+        "the one time both dnsmon's pushed alerts and the rules tell.",
+        ["service"],
+    )
+    started = int(self.view.finished_at - self.view.duration)
     back = recovery_seconds(self.view.causes)
     backup = _gauge(
         "dnsmon_backup_status",
@@ -436,6 +444,7 @@ def _services(self: RoundCollector) -> Iterator[Metric | Series]:
             status.add_metric((name, criticality, state.value), float(service.state is state))
         if service.runway_seconds is not None:
             runway.add_metric((name,), float(service.runway_seconds))
+            ends.add_metric((name,), float(started + service.runway_seconds))
         if (seconds := back.get(name)) is not None:
             recovery.add_metric((name,), float(seconds))
         for b in service.backups:
@@ -451,7 +460,7 @@ def _services(self: RoundCollector) -> Iterator[Metric | Series]:
     for name, service in self.view.health.services.items():
         for wanted in People:
             people.add_metric((name, wanted.value), float(service.people is wanted))
-    yield from (status, runway, recovery, backup, fate, people, _service_since(self))
+    yield from (status, runway, ends, recovery, backup, fate, people, _service_since(self))
 
 
 def _clients(self: RoundCollector) -> Iterator[Series]:
@@ -499,6 +508,13 @@ def _service_since(self: RoundCollector) -> Series:
     return since
 
 
+def oldest_first(causes: list[Cause], memory: Memory | None) -> list[Cause]:
+    """Causes by the round they were first seen (stable: a newer cause never comes
+    before an older one), then as dnsmon ranks them (most services first)."""
+    since = memory.since if memory else {}
+    return sorted(causes, key=lambda c: since.get(("cause", *c.key), math.inf))
+
+
 def _causes(self: RoundCollector) -> Iterator[Metric | Series]:
     active = _gauge(
         "dnsmon_cause",
@@ -510,13 +526,23 @@ def _causes(self: RoundCollector) -> Iterator[Metric | Series]:
         "1 per active cause, with its summary in plain words (for alert annotations).",
         ["kind", "target", "summary"],
     )
+    by_service = _gauge(
+        "dnsmon_service_cause",
+        "Per service, each active cause that affects it; the value is the cause's place "
+        "(1: the oldest; in one round, the one explaining the most services): alerts "
+        "take the lowest as their fault label.",
+        ["service", "kind", "target"],
+    )
     memory = self.view.memory
+    for place, cause in enumerate(oldest_first(self.view.causes, memory), 1):
+        for service in cause.services:
+            by_service.add_metric((service, *cause.key), float(place))
     for cause in self.view.causes:
         active.add_metric(cause.key, 1.0)
         since = memory.since.get(("cause", *cause.key)) if memory else None
         headline = cause.headline(clock_time(since) if since is not None else None)
         info.add_metric((*cause.key, headline), 1.0)
-    yield from (active, info)
+    yield from (active, info, by_service)
 
 
 def _zones(self: RoundCollector) -> Iterator[Metric | Series]:
