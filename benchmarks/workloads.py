@@ -325,15 +325,17 @@ def whole_commands(config_text: str, runs: int = 3) -> None:
     """``dnsmon lint`` and ``dnsmon impact`` as a user runs them: a fresh process from
     start-up to the last line printed (to a file), text and JSON."""
     impact = ["impact", "--fail", "server:ns1", "--fail", "server:ns2"]
+    commands = [["lint"], impact, [*impact, "--detail"]]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "probes.yaml"
         path.write_text(config_text)
-        for verb in (["lint"], impact):
+        for verb in commands:
             for fmt in ("text", "json"):
                 timings = [_run_command(path, [*verb, "--format", fmt]) for _ in range(runs)]
                 walls = sorted(t[0] for t in timings)
                 cpu = statistics.median(t[1] for t in timings)
-                print(f"  whole dnsmon {verb[0]} --format {fmt}: wall"
+                detail = " --detail" if "--detail" in verb else ""
+                print(f"  whole dnsmon {verb[0]}{detail} --format {fmt}: wall"
                       f" {statistics.median(walls):.2f} s ({walls[0]:.2f}–{walls[-1]:.2f}),"
                       f" CPU {cpu:.2f} s, {timings[0][2]:,} bytes out")  # fmt: skip
 
