@@ -191,3 +191,11 @@ def test_help_and_version_exit_0(tmp_path: Path) -> None:
     assert run.returncode == 0
     assert run.stdout.startswith("Usage: dnsmon")
     assert dnsmon("--version", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_version_is_printed_for_the_short_and_long_flag(tmp_path: Path, flag: str) -> None:
+    run = dnsmon(flag, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("dnsmon, version ")
+    assert run.stdout.strip() == dnsmon("--version", cwd=tmp_path).stdout.strip()
