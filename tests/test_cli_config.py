@@ -179,11 +179,38 @@ def test_lint_of_a_config_without_findings_exits_0(tmp_path: Path) -> None:
         "  - {name: ehr-db.region.internal}\n"
         "services:\n"
         "  - {name: ehr, depends_on: [ehr-db.region.internal],\n"
-        "     backups: [{name: paper, description: Paper forms, depends_on: []}]}\n"
+        "     backups: [{name: paper, instructions: Use the red folder, depends_on: []}]}\n"
     )
     run = dnsmon("lint", "--format", "json", cwd=tmp_path)
     assert run.returncode == 0, run.stdout
     assert json.loads(run.stdout)["findings"] == []
+
+
+BACKUPS_CONFIG = (
+    "servers:\n"
+    "  - {name: resolver-a, address: 127.0.0.1}\n"
+    "names:\n"
+    "  - {name: ehr-db.region.internal}\n"
+    "services:\n"
+    "  - name: ehr\n"
+    "    depends_on: [ehr-db.region.internal]\n"
+    "    backups:\n"
+    "      - {name: paper, instructions: Use the red folder, depends_on: []}\n"
+    "      - {name: standby, description: Standby database, depends_on: []}\n"
+)
+
+
+def test_lint_says_which_backup_does_not_say_what_people_do(tmp_path: Path) -> None:
+    (tmp_path / "probes.yaml").write_text(BACKUPS_CONFIG)
+    run = dnsmon("lint", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    # The backup with a description but no instructions is the one people cannot act on;
+    # the one with instructions but no description needs nothing more.
+    assert "backup standby of ehr does not say what people do" in run.stdout
+    assert "paper" not in run.stdout
+    found = json.loads(dnsmon("lint", "--format", "json", cwd=tmp_path).stdout)["findings"]
+    mine = [f for f in found if f["kind"] == "backup_without_instructions"]
+    assert [(f["service"], f["backup"]) for f in mine] == [("ehr", "standby")]
 
 
 def test_help_and_version_exit_0(tmp_path: Path) -> None:
