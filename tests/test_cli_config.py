@@ -85,6 +85,21 @@ def test_a_flood_of_errors_is_cut_short_by_lint(workdir: Path) -> None:
     assert (lines[1], lines[-1]) == (f"  {MANY_ERRORS_FIRST}", f"  {MANY_ERRORS_LAST}")
 
 
+@pytest.mark.parametrize(
+    ("filename", "written", "hint"),
+    [
+        ("address_with_port.yaml", "'127.83.1.1:53'", "`port: 53`"),
+        ("address_with_port_ipv6.yaml", "'[::1]:5301'", "`port: 5301`"),
+    ],
+)
+def test_an_address_with_a_port_is_refused_with_where_the_port_goes(
+    workdir: Path, filename: str, written: str, hint: str
+) -> None:
+    run = dnsmon("--config", filename, "lint", cwd=workdir)
+    assert_unknown(run, f"{filename}:4: servers[0].address: {written} holds a port")
+    assert f"the port as {hint}" in run.stderr
+
+
 def test_invalid_yaml_exits_3_with_its_line(workdir: Path) -> None:
     run = dnsmon("--config", "yaml_syntax.yaml", "lint", cwd=workdir)
     assert_unknown(run, "yaml_syntax.yaml:4: did not find expected '-' indicator")

@@ -106,6 +106,16 @@ INVALID = [
         " dnsmon never resolves the servers it watches",
     ),
     (
+        "address_with_port.yaml",
+        "address_with_port.yaml:4: servers[0].address: '127.83.1.1:53' holds a port: write the"
+        " address as `address: 127.83.1.1` and the port as `port: 53`",
+    ),
+    (
+        "address_with_port_ipv6.yaml",
+        "address_with_port_ipv6.yaml:4: servers[0].address: '[::1]:5301' holds a port: write"
+        " the address as `address: '::1'` and the port as `port: 5301`",
+    ),
+    (
         "port_out_of_range.yaml",
         "port_out_of_range.yaml:5: servers[0].port: 65536 is not a port number (1-65535)",
     ),
