@@ -100,6 +100,13 @@ def test_an_address_with_a_port_is_refused_with_where_the_port_goes(
     assert f"the port as {hint}" in run.stderr
 
 
+def test_a_duration_without_a_unit_is_refused_with_the_unit_to_add(workdir: Path) -> None:
+    run = dnsmon("--config", "duration_without_unit.yaml", "check", cwd=workdir)
+    assert_unknown(
+        run, "duration_without_unit.yaml:3: defaults.interval: 15 has no unit: write `15s`"
+    )
+
+
 def test_invalid_yaml_exits_3_with_its_line(workdir: Path) -> None:
     run = dnsmon("--config", "yaml_syntax.yaml", "lint", cwd=workdir)
     assert_unknown(run, "yaml_syntax.yaml:4: did not find expected '-' indicator")

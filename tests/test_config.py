@@ -116,6 +116,11 @@ INVALID = [
         " the address as `address: '::1'` and the port as `port: 5301`",
     ),
     (
+        "duration_without_unit.yaml",
+        "duration_without_unit.yaml:3: defaults.interval: 15 has no unit: write `15s` for"
+        " seconds (or use ms, m, h or d)",
+    ),
+    (
         "port_out_of_range.yaml",
         "port_out_of_range.yaml:5: servers[0].port: 65536 is not a port number (1-65535)",
     ),
@@ -298,7 +303,7 @@ def test_given_defaults_override_only_what_they_name() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("500ms", 0.5), ("2s", 2.0), ("1m", 60.0), ("1m30s", 90.0), ("1h", 3600.0), (30, 30.0)],
+    [("500ms", 0.5), ("2s", 2.0), ("1m", 60.0), ("1m30s", 90.0), ("1h", 3600.0)],
 )
 def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -306,11 +311,28 @@ def test_durations(text: str | int, seconds: float) -> None:
     assert config.defaults.timeout == seconds
 
 
+def test_a_number_without_a_unit_is_refused_but_zero() -> None:
+    # Seconds or hours? Only the writer knows; 0 is the same in every unit.
+    assert errors_in(f"defaults:\n  interval: 1h\n  warn_before: 72\n{MINIMAL}") == [
+        "probes.yaml:3: defaults.warn_before: 72 has no unit: write `72s` for seconds"
+        " (or use ms, m, h or d)"
+    ]
+    assert parse(f"defaults:\n  warn_before: 0\n{MINIMAL}").defaults.warn_before == 0
+
+
+def test_an_interval_under_a_second_is_refused() -> None:
+    assert errors_in(f"defaults:\n  interval: 500ms\n{MINIMAL}") == [
+        "probes.yaml:2: defaults.interval: '500ms' is shorter than 1s, the shortest interval"
+        " dnsmon takes: probing more than once a second only adds load to the servers being"
+        " watched"
+    ]
+
+
 def test_days_are_durations_too() -> None:
     assert parse_duration("3d") == 3 * 86400 and parse_duration("1d12h") == 1.5 * 86400
 
 
-@pytest.mark.parametrize("text", ["0s", "-1s", "2 seconds", "1w", "", "s", True])
+@pytest.mark.parametrize("text", ["0s", "-1s", "2 seconds", "1w", "", "s", True, 30, 1.5])
 def test_not_durations(text: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
