@@ -292,8 +292,10 @@ def render_diff(diff: dict[str, Any], console: Printer) -> None:
         console.print(Text("no changes", style="green"))
     # Services first, then backups and names, then single answers: the verdict leads.
     changes = sorted(diff["states"], key=lambda c: _KIND_ORDER[c["kind"]]) + diff["results"]
-    broke = [c for c in changes if c["worse"]]
+    broke = [c for c in changes if c.get("fails")]
     _section(console, "BROKE", broke, "bold red", _change_line)
+    worse = [c for c in changes if c["worse"] and not c.get("fails")]
+    _section(console, "WORSE", worse, "yellow", _change_line)
     better = [c for c in changes if not c["worse"]]
     _section(console, "CHANGED STATE", better, "green", _change_line)
     _section(console, "ANSWERS CHANGED", diff["answers"], "yellow", _answer_line)
