@@ -443,6 +443,19 @@ def test_same_text_gives_same_fingerprint_and_a_change_another() -> None:
     assert parse(MINIMAL).fingerprint != parse(MINIMAL + "    type: AAAA\n").fingerprint
 
 
+def test_what_is_probed_has_a_fingerprint_that_alerting_and_words_leave_alone() -> None:
+    base = MINIMAL + "services:\n  - {name: ehr, depends_on: [ehr-db.region.internal]}\n"
+    probed = parse(base).probe_fingerprint
+    alike = [
+        base + "alerting:\n  alertmanagers: [http://127.0.0.1:9093]\n",
+        base + "learning:\n  state: /var/lib/dnsmon/learned.json\n",
+        base.replace("{name: ehr,", "{name: ehr, description: The record,") + "# a comment\n",
+    ]
+    assert [parse(text).probe_fingerprint for text in alike] == [probed] * 3
+    assert parse(MINIMAL + "    type: AAAA\n").probe_fingerprint != parse(MINIMAL).probe_fingerprint
+    assert parse(base + "defaults:\n  timeout: 1s\n").probe_fingerprint != probed
+
+
 def test_broken_entries_do_not_hide_cross_reference_errors() -> None:
     text = (
         "servers:\n"

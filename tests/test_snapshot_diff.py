@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from dnsmon_cli import Run, check, dnsmon
+from nameserver import TestNameserver, answer
 from servers import DEFAULT_NAMES
 from zones import DEFAULT_SERIAL, EHR_DB, REGION
 
@@ -233,6 +234,29 @@ def test_snapshot_of_another_config_is_not_comparable(shared, tmp_path: Path):
     text = dnsmon(other, "diff", str(before))
     assert "different configs" in text.stdout
     assert "dc1.region.internal A on resolver-a: only in the after snapshot" in text.stdout
+
+
+def _answer_every_a(query: Any) -> Any:
+    return answer(query, f"{query.question[0].name} 300 IN A 127.20.1.15")
+
+
+def test_a_change_of_alerting_only_is_not_a_different_config(tmp_path: Path):
+    with TestNameserver(_answer_every_a) as server:
+        config = tmp_path / "probes.yaml"
+        probes = (
+            f"servers:\n  - {{name: resolver-a, address: 127.0.0.1, port: {server.port}}}\n"
+            f"names:\n  - {{name: {EHR_DB_NAME}}}\n"
+        )
+        config.write_text(probes)
+        before = tmp_path / "before.json"
+        assert snapshot(config, before).code == 0
+        config.write_text(probes + "alerting:\n  alertmanagers: [http://127.0.0.1:9093]\n")
+        run = dnsmon(config, "diff", str(before))
+        assert run.code == 0, run.stderr
+        assert "different configs" not in run.stdout and "no changes" in run.stdout
+
+        config.write_text(probes + f"  - {{name: {EHR_DB_NAME}, type: TXT}}\n")
+        assert "different configs" in dnsmon(config, "diff", str(before)).stdout
 
 
 GOOD_HEADER = {"format": "dnsmon-snapshot", "version": 1, "config_fingerprint": "x"}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.config import reading, rules, sections, values, yamlsource
+from monitor.config import fingerprint, reading, rules, sections, values, yamlsource
 from monitor.config.answers import canonical_rdata
 from monitor.config.checking import Checker, kind_of
 from monitor.config.errors import ConfigError
@@ -55,7 +55,7 @@ def parse(text: str, source: str = "probes.yaml") -> Config:
         checker.report(rules.check(config, checker.dropped))
     if checker.errors or config is None:
         raise ConfigError(checker.errors.lines())
-    return config
+    return replace(config, probe_fingerprint=fingerprint.probed(raw))
 
 
 class _Checker(Checker):
