@@ -86,7 +86,7 @@ def big_config(services: int, names: int, servers: int) -> str:
         service_list.append({
             "name": f"svc{s}", "criticality": ["critical", "high", "normal"][s % 3],
             "description": f"service {s}", "depends_on": deps,
-            "backups": [{"name": "manual", "description": "by hand", "depends_on": [backup_dep]}],
+            "backups": [{"name": "manual", "instructions": "by hand", "depends_on": [backup_dep]}],
         })  # fmt: skip
     document = {"version": 1, "site": "bench", "servers": server_list, "names": name_list,
                 "services": service_list}  # fmt: skip

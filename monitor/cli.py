@@ -52,7 +52,7 @@ class Context:
     metavar="FILE",
     help="The probes.yaml to use (or $DNSMON_CONFIG).",
 )
-@click.version_option(package_name="dnsmon")
+@click.version_option(None, "-V", "--version", package_name="dnsmon")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str) -> None:
     """dnsmon: which services and backups still work when the internal DNS does not.

@@ -85,6 +85,28 @@ def test_a_flood_of_errors_is_cut_short_by_lint(workdir: Path) -> None:
     assert (lines[1], lines[-1]) == (f"  {MANY_ERRORS_FIRST}", f"  {MANY_ERRORS_LAST}")
 
 
+@pytest.mark.parametrize(
+    ("filename", "written", "hint"),
+    [
+        ("address_with_port.yaml", "'127.83.1.1:53'", "`port: 53`"),
+        ("address_with_port_ipv6.yaml", "'[::1]:5301'", "`port: 5301`"),
+    ],
+)
+def test_an_address_with_a_port_is_refused_with_where_the_port_goes(
+    workdir: Path, filename: str, written: str, hint: str
+) -> None:
+    run = dnsmon("--config", filename, "lint", cwd=workdir)
+    assert_unknown(run, f"{filename}:4: servers[0].address: {written} holds a port")
+    assert f"the port as {hint}" in run.stderr
+
+
+def test_a_duration_without_a_unit_is_refused_with_the_unit_to_add(workdir: Path) -> None:
+    run = dnsmon("--config", "duration_without_unit.yaml", "check", cwd=workdir)
+    assert_unknown(
+        run, "duration_without_unit.yaml:3: defaults.interval: 15 has no unit: write `15s`"
+    )
+
+
 def test_invalid_yaml_exits_3_with_its_line(workdir: Path) -> None:
     run = dnsmon("--config", "yaml_syntax.yaml", "lint", cwd=workdir)
     assert_unknown(run, "yaml_syntax.yaml:4: did not find expected '-' indicator")
@@ -179,11 +201,38 @@ def test_lint_of_a_config_without_findings_exits_0(tmp_path: Path) -> None:
         "  - {name: ehr-db.region.internal}\n"
         "services:\n"
         "  - {name: ehr, depends_on: [ehr-db.region.internal],\n"
-        "     backups: [{name: paper, description: Paper forms, depends_on: []}]}\n"
+        "     backups: [{name: paper, instructions: Use the red folder, depends_on: []}]}\n"
     )
     run = dnsmon("lint", "--format", "json", cwd=tmp_path)
     assert run.returncode == 0, run.stdout
     assert json.loads(run.stdout)["findings"] == []
+
+
+BACKUPS_CONFIG = (
+    "servers:\n"
+    "  - {name: resolver-a, address: 127.0.0.1}\n"
+    "names:\n"
+    "  - {name: ehr-db.region.internal}\n"
+    "services:\n"
+    "  - name: ehr\n"
+    "    depends_on: [ehr-db.region.internal]\n"
+    "    backups:\n"
+    "      - {name: paper, instructions: Use the red folder, depends_on: []}\n"
+    "      - {name: standby, description: Standby database, depends_on: []}\n"
+)
+
+
+def test_lint_says_which_backup_does_not_say_what_people_do(tmp_path: Path) -> None:
+    (tmp_path / "probes.yaml").write_text(BACKUPS_CONFIG)
+    run = dnsmon("lint", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    # The backup with a description but no instructions is the one people cannot act on;
+    # the one with instructions but no description needs nothing more.
+    assert "backup standby of ehr does not say what people do" in run.stdout
+    assert "paper" not in run.stdout
+    found = json.loads(dnsmon("lint", "--format", "json", cwd=tmp_path).stdout)["findings"]
+    mine = [f for f in found if f["kind"] == "backup_without_instructions"]
+    assert [(f["service"], f["backup"]) for f in mine] == [("ehr", "standby")]
 
 
 def test_help_and_version_exit_0(tmp_path: Path) -> None:
@@ -191,3 +240,11 @@ def test_help_and_version_exit_0(tmp_path: Path) -> None:
     assert run.returncode == 0
     assert run.stdout.startswith("Usage: dnsmon")
     assert dnsmon("--version", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_version_is_printed_for_the_short_and_long_flag(tmp_path: Path, flag: str) -> None:
+    run = dnsmon(flag, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("dnsmon, version ")
+    assert run.stdout.strip() == dnsmon("--version", cwd=tmp_path).stdout.strip()

@@ -106,6 +106,21 @@ INVALID = [
         " dnsmon never resolves the servers it watches",
     ),
     (
+        "address_with_port.yaml",
+        "address_with_port.yaml:4: servers[0].address: '127.83.1.1:53' holds a port: write the"
+        " address as `address: 127.83.1.1` and the port as `port: 53`",
+    ),
+    (
+        "address_with_port_ipv6.yaml",
+        "address_with_port_ipv6.yaml:4: servers[0].address: '[::1]:5301' holds a port: write"
+        " the address as `address: '::1'` and the port as `port: 5301`",
+    ),
+    (
+        "duration_without_unit.yaml",
+        "duration_without_unit.yaml:3: defaults.interval: 15 has no unit: write `15s` for"
+        " seconds (or use ms, m, h or d)",
+    ),
+    (
         "port_out_of_range.yaml",
         "port_out_of_range.yaml:5: servers[0].port: 65536 is not a port number (1-65535)",
     ),
@@ -288,7 +303,7 @@ def test_given_defaults_override_only_what_they_name() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("500ms", 0.5), ("2s", 2.0), ("1m", 60.0), ("1m30s", 90.0), ("1h", 3600.0), (30, 30.0)],
+    [("500ms", 0.5), ("2s", 2.0), ("1m", 60.0), ("1m30s", 90.0), ("1h", 3600.0)],
 )
 def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -296,11 +311,28 @@ def test_durations(text: str | int, seconds: float) -> None:
     assert config.defaults.timeout == seconds
 
 
+def test_a_number_without_a_unit_is_refused_but_zero() -> None:
+    # Seconds or hours? Only the writer knows; 0 is the same in every unit.
+    assert errors_in(f"defaults:\n  interval: 1h\n  warn_before: 72\n{MINIMAL}") == [
+        "probes.yaml:3: defaults.warn_before: 72 has no unit: write `72s` for seconds"
+        " (or use ms, m, h or d)"
+    ]
+    assert parse(f"defaults:\n  warn_before: 0\n{MINIMAL}").defaults.warn_before == 0
+
+
+def test_an_interval_under_a_second_is_refused() -> None:
+    assert errors_in(f"defaults:\n  interval: 500ms\n{MINIMAL}") == [
+        "probes.yaml:2: defaults.interval: '500ms' is shorter than 1s, the shortest interval"
+        " dnsmon takes: probing more than once a second only adds load to the servers being"
+        " watched"
+    ]
+
+
 def test_days_are_durations_too() -> None:
     assert parse_duration("3d") == 3 * 86400 and parse_duration("1d12h") == 1.5 * 86400
 
 
-@pytest.mark.parametrize("text", ["0s", "-1s", "2 seconds", "1w", "", "s", True])
+@pytest.mark.parametrize("text", ["0s", "-1s", "2 seconds", "1w", "", "s", True, 30, 1.5])
 def test_not_durations(text: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
@@ -409,6 +441,19 @@ def test_the_example_probes_yaml_loads_cleanly() -> None:
 def test_same_text_gives_same_fingerprint_and_a_change_another() -> None:
     assert parse(MINIMAL).fingerprint == parse(MINIMAL).fingerprint
     assert parse(MINIMAL).fingerprint != parse(MINIMAL + "    type: AAAA\n").fingerprint
+
+
+def test_what_is_probed_has_a_fingerprint_that_alerting_and_words_leave_alone() -> None:
+    base = MINIMAL + "services:\n  - {name: ehr, depends_on: [ehr-db.region.internal]}\n"
+    probed = parse(base).probe_fingerprint
+    alike = [
+        base + "alerting:\n  alertmanagers: [http://127.0.0.1:9093]\n",
+        base + "learning:\n  state: /var/lib/dnsmon/learned.json\n",
+        base.replace("{name: ehr,", "{name: ehr, description: The record,") + "# a comment\n",
+    ]
+    assert [parse(text).probe_fingerprint for text in alike] == [probed] * 3
+    assert parse(MINIMAL + "    type: AAAA\n").probe_fingerprint != parse(MINIMAL).probe_fingerprint
+    assert parse(base + "defaults:\n  timeout: 1s\n").probe_fingerprint != probed
 
 
 def test_broken_entries_do_not_hide_cross_reference_errors() -> None:

@@ -7,6 +7,7 @@ out, and sees everything recover. No DNS software is needed.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -16,14 +17,21 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from dnsmon_cli import COMMAND
+from rich.console import Console
 from servers import free_port
+
+from monitor.config import parse
+from monitor.demo import replay, resolver
+from monitor.judging import lint
 
 DURATION = 24
 GRACE = 15
 SITE = "dc-north"  # from the example probes.yaml the demo ships
 EHR_DOWN = re.compile(r'^dnsmon_service_status\{[^}]*service="ehr"[^}]*status="down"[^}]*\} 1\.0$',
                       re.MULTILINE)  # fmt: skip
+TIMING = {"timeout_overrun", "pacing_overrun"}  # lint's findings of rounds that cannot fit
 
 
 @dataclass
@@ -34,6 +42,8 @@ class Seen:
     reports: list[dict[str, Any]] = field(default_factory=list)
     ehr_down_in_metrics: bool = False
     metric_names: set[str] = field(default_factory=set)
+    rounds: float = 0.0  # dnsmon_rounds_total, as last scraped
+    overruns: float = 0.0  # dnsmon_round_overruns_total, as last scraped
 
 
 def fetch(url: str) -> str | None:
@@ -56,7 +66,14 @@ def poll(base: str, proc: subprocess.Popen[str], seen: Seen) -> None:
         if metrics:
             seen.ehr_down_in_metrics |= bool(EHR_DOWN.search(metrics))
             seen.metric_names |= set(re.findall(r"^(dnsmon_\w+)", metrics, re.MULTILINE))
+            seen.rounds = _sample(metrics, "dnsmon_rounds_total", seen.rounds)
+            seen.overruns = _sample(metrics, "dnsmon_round_overruns_total", seen.overruns)
         time.sleep(0.25)
+
+
+def _sample(metrics: str, name: str, default: float) -> float:
+    found = re.search(rf"^{name} (\S+)$", metrics, re.MULTILINE)
+    return float(found.group(1)) if found else default
 
 
 def service(report: dict[str, Any], name: str) -> dict[str, Any]:
@@ -107,6 +124,9 @@ def test_demo_replays_an_outage_and_ends_by_itself():
     } <= seen.metric_names
     # …and after the rollback it comes back.
     assert any(state != "down" for state in states[first_down:]), states
+    # A demo shows a healthy monitor: its rounds fit their interval while ns1 is silent
+    # (one may overrun on a machine busy with other work).
+    assert seen.rounds >= 8 and seen.overruns <= 1, (seen.rounds, seen.overruns)
 
     for step in (
         "ns1, the primary, is taken down",
@@ -153,3 +173,18 @@ def test_demo_replays_an_outage_and_ends_by_itself():
     assert narration.index("rolled back") < narration.index("dnsmon learn --from")
     assert all(len(line) < 100 for line in stdout.splitlines()), stdout
     assert "Traceback" not in stderr
+
+
+def test_the_demos_rounds_fit_their_interval_while_a_server_is_silent() -> None:
+    """The config the demo runs passes its own lint's timing checks: a query to a silent
+    server is given up well within the interval, and the pace fits every server's queries."""
+    demo = replay.Demo("127.0.0.1:0", DURATION, Console(file=io.StringIO()))
+    try:
+        config = parse(yaml.safe_dump(demo.start_dns()))
+    finally:
+        demo._stop_dns()
+    timing = [f for f in lint.findings(config) if f["kind"] in TIMING]
+    assert timing == []
+    d = config.defaults
+    assert d.timeout * d.attempts <= d.interval / 2
+    assert resolver.UPSTREAM_TIMEOUT_SECONDS * 2 < d.timeout  # the resolvers answer first

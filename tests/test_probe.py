@@ -103,6 +103,14 @@ def test_silent_server_times_out_after_all_attempts_within_bound():
         assert ns.queries == 2
     assert result.result is Result.TIMEOUT
     assert elapsed < 0.3 * 2 + 0.5
+    assert result.detail == "no answer after 2 attempts"
+
+
+def test_one_attempt_is_said_in_the_singular():
+    once = ProbeSettings(timeout=0.2, attempts=1, max_qps_per_server=10_000)
+    with TestNameserver(lambda q: None) as ns:
+        result = ask(ns.port, settings=once)
+    assert result.detail == "no answer after 1 attempt"
 
 
 def test_garbage_reply_is_error_not_crash():

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import dns.message
+import dns.rcode
 import pytest
+from dnsmon_cli import dnsmon
 from hypothesis import given
 from hypothesis import strategies as st
+from nameserver import TestNameserver, answer
 from rich.console import Console
 from rich.text import Text
 
@@ -62,3 +67,62 @@ def test_plain_lines_are_written_as_rich_would_print_them(lines: list[str]) -> N
             console.print(Text(line, style="bold"))
             page.print(Text(line, style="bold"))
     assert at_once.getvalue() == line_by_line.getvalue()
+
+
+# --- each failing name once under its service, as `check` and `impact` print it ----------
+
+EXAMPLE = Path(__file__).parent.parent / "probes.yaml"
+
+
+def service_block(text: str, service: str) -> list[str]:
+    """The lines printed under one service: its reasons and its backups'."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"  {service} ["))
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith("   ")),
+               len(lines))  # fmt: skip
+    return lines[start + 1 : end]
+
+
+def test_impact_names_each_failing_name_once_under_a_service() -> None:
+    run = dnsmon(EXAMPLE, "impact", "--fail", "server:ns1", "--fail", "server:ns2")
+    assert run.code == 2, run.stderr
+    ehr = service_block(run.stdout, "ehr")
+    own = [line for line in ehr if line.startswith("      ehr-db.region.internal A")]
+    assert own == [
+        "      ehr-db.region.internal A: resolver-a timeout, resolver-b stale, ns1 timeout,"
+        " ns2 timeout"
+    ]
+    after = ehr[ehr.index(own[0]) + 1 :]
+    assert after[0].startswith("        only cached answers left (resolver-b): ")
+    assert after[1].startswith("        from wards: answered after 5 s")
+
+
+def _nxdomain_for_app(query: dns.message.Message) -> dns.message.Message:
+    if query.question[0].name.to_text().startswith("app."):
+        return answer(query, rcode=dns.rcode.NXDOMAIN)
+    return _resolves(query)
+
+
+def _resolves(query: dns.message.Message) -> dns.message.Message:
+    return answer(query, f"{query.question[0].name} 300 IN A 127.20.1.15")
+
+
+def test_check_names_each_failing_name_once_under_a_service(tmp_path: Path) -> None:
+    with TestNameserver(_nxdomain_for_app) as first, TestNameserver(_resolves) as second:
+        config = tmp_path / "probes.yaml"
+        config.write_text(
+            "servers:\n"
+            f"  - {{name: r1, address: 127.0.0.1, port: {first.port}}}\n"
+            f"  - {{name: r2, address: 127.0.0.1, port: {second.port}}}\n"
+            "names:\n  - {name: app.example.internal}\n  - {name: db.example.internal}\n"
+            "services:\n"
+            "  - {name: app, depends_on: [app.example.internal, db.example.internal]}\n"
+        )
+        run = dnsmon(config, "check")
+    assert run.code == 2, run.stderr  # glibc takes r1's NXDOMAIN as final: clients fail
+    app = service_block(run.stdout, "app")
+    assert [line for line in app if "app.example.internal" in line] == [
+        "      app.example.internal A: r1 nxdomain"
+    ]
+    said = app.index("      app.example.internal A: r1 nxdomain")
+    assert app[said + 1].startswith("        from clients: r1 answers NXDOMAIN")

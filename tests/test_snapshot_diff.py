@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from dnsmon_cli import Run, check, dnsmon
+from nameserver import TestNameserver, answer
 from servers import DEFAULT_NAMES
 from zones import DEFAULT_SERIAL, EHR_DB, REGION
 
@@ -132,7 +133,9 @@ def test_changed_answer_without_expect_exits_1(make_region, tmp_path: Path):
     assert f"zone {REGION} on ns2: {DEFAULT_SERIAL} → {DEFAULT_SERIAL + 1}" in text.stdout
 
 
-def test_changed_answer_breaking_an_expect_exits_2(make_region, tmp_path: Path):
+def test_changed_answer_breaking_an_expect_is_worse_while_caches_hide_it(
+    make_region, tmp_path: Path
+):
     region = make_region()
     config = region.write_probes(tmp_path / "probes.yaml")  # ehr-db expects 127.20.1.15
     before, after = tmp_path / "before.json", tmp_path / "after.json"
@@ -141,8 +144,10 @@ def test_changed_answer_breaking_an_expect_exits_2(make_region, tmp_path: Path):
     snapshot(config, after)
 
     code, diff = diff_json(config, before, after)
-    assert code == 2
-    assert diff["broke"] is True
+    # The resolvers still hand out the cached old answer: ehr is degraded, with a cache
+    # runway, not down. Worse (exit 1); it breaks (exit 2) once the caches run out.
+    assert code == 1
+    assert diff["broke"] is False
     results = [r for r in diff["results"] if r["name"] == EHR_DB_NAME]
     assert {r["server"] for r in results} == AUTHORITATIVE
     assert all((r["before"], r["after"], r["worse"]) == ("ok", "wrong_answer", True)
@@ -155,8 +160,8 @@ def test_changed_answer_breaking_an_expect_exits_2(make_region, tmp_path: Path):
     assert (ehr["before"], ehr["worse"]) == ("up", True)
 
     text = dnsmon(config, "diff", str(before), str(after))
-    assert text.code == 2
-    assert text.stdout.startswith("BROKE")
+    assert text.code == 1
+    assert text.stdout.startswith("WORSE")
     # The answers before and after, and what the change made of it.
     assert f"{EHR_DB_NAME} A on ns1: {EHR_DB} → {NEW_ADDRESS}, now wrong_answer" in text.stdout
     [ns1] = [r for r in results if r["server"] == "ns1"]
@@ -185,7 +190,7 @@ def test_lowered_ttl_is_reported_for_authoritative_answers(make_region, tmp_path
     assert "raise it back" in text.stdout
 
 
-def test_stopped_resolver_exits_2_with_what_broke(shared, tmp_path: Path):
+def test_stopped_resolver_exits_1_with_what_got_worse(shared, tmp_path: Path):
     region, config = shared
     before = tmp_path / "before.json"
     assert snapshot(config, before).code == 0
@@ -193,8 +198,8 @@ def test_stopped_resolver_exits_2_with_what_broke(shared, tmp_path: Path):
     assert snapshot(config, tmp_path / "during.json").code == check(config)[0] == 1
 
     code, diff = diff_json(config, before)
-    assert code == 2
-    assert diff["broke"] is True
+    assert code == 1  # degraded: worse, but every service still works through resolver-b
+    assert diff["broke"] is False
     broken = {(r["name"], r["server"]): (r["before"], r["after"], r["worse"])
               for r in diff["results"]}  # fmt: skip
     assert broken[(EHR_DB_NAME, "resolver-a")] == ("ok", "timeout", True)
@@ -205,9 +210,10 @@ def test_stopped_resolver_exits_2_with_what_broke(shared, tmp_path: Path):
     assert states[("service", "sso")] == ("up", "degraded", True)
 
     text = dnsmon(config, "diff", str(before))
-    assert text.code == 2
+    assert text.code == 1
     assert f"{EHR_DB_NAME} A on resolver-a: {EHR_DB} → no answer, now timeout" in text.stdout
     assert "service ehr: up → degraded" in text.stdout
+    assert "BROKE" not in text.stdout and "WORSE" in text.stdout
 
 
 def test_snapshot_of_another_config_is_not_comparable(shared, tmp_path: Path):
@@ -230,7 +236,72 @@ def test_snapshot_of_another_config_is_not_comparable(shared, tmp_path: Path):
     assert "dc1.region.internal A on resolver-a: only in the after snapshot" in text.stdout
 
 
+def _answer_every_a(query: Any) -> Any:
+    return answer(query, f"{query.question[0].name} 300 IN A 127.20.1.15")
+
+
+def test_a_change_of_alerting_only_is_not_a_different_config(tmp_path: Path):
+    with TestNameserver(_answer_every_a) as server:
+        config = tmp_path / "probes.yaml"
+        probes = (
+            f"servers:\n  - {{name: resolver-a, address: 127.0.0.1, port: {server.port}}}\n"
+            f"names:\n  - {{name: {EHR_DB_NAME}}}\n"
+        )
+        config.write_text(probes)
+        before = tmp_path / "before.json"
+        assert snapshot(config, before).code == 0
+        config.write_text(probes + "alerting:\n  alertmanagers: [http://127.0.0.1:9093]\n")
+        run = dnsmon(config, "diff", str(before))
+        assert run.code == 0, run.stderr
+        assert "different configs" not in run.stdout and "no changes" in run.stdout
+
+        config.write_text(probes + f"  - {{name: {EHR_DB_NAME}, type: TXT}}\n")
+        assert "different configs" in dnsmon(config, "diff", str(before)).stdout
+
+
 GOOD_HEADER = {"format": "dnsmon-snapshot", "version": 1, "config_fingerprint": "x"}
+
+
+def saved_round(path: Path, service: str, name: str, answered: dict[str, str]) -> Path:
+    """A snapshot of one service needing one name, with each resolver's result."""
+    results = [
+        {"server": server, "role": "recursive", "result": result, "ttl": 300 if result == "ok"
+         else None, "answers": ["127.20.1.15"] if result == "ok" else []}
+        for server, result in answered.items()
+    ]  # fmt: skip
+    report = {**GOOD_HEADER, "zones": [],
+              "services": [{"name": "ehr", "status": service, "reasons": [], "backups": []}],
+              "names": [{"name": EHR_DB_NAME, "type": "A", "status": name,
+                         "results": results}]}  # fmt: skip
+    path.write_text(json.dumps(report))
+    return path
+
+
+def test_a_service_only_degraded_now_exits_1_not_2(tmp_path: Path):
+    before = saved_round(tmp_path / "before.json", "up", "healthy",
+                         {"resolver-a": "ok", "resolver-b": "ok"})  # fmt: skip
+    after = saved_round(tmp_path / "after.json", "degraded", "degraded",
+                        {"resolver-a": "timeout", "resolver-b": "ok"})  # fmt: skip
+    run = dnsmon(None, "diff", str(before), str(after))
+    assert run.code == 1, run.stderr
+    assert "BROKE" not in run.stdout
+    assert "WORSE (3)" in run.stdout
+    assert "service ehr: up → degraded" in run.stdout
+    assert f"{EHR_DB_NAME} A on resolver-a: 127.20.1.15 → no answer, now timeout" in run.stdout
+    as_json = dnsmon(None, "diff", str(before), str(after), "--format", "json")
+    assert as_json.code == 1 and as_json.json["broke"] is False
+
+
+def test_a_service_down_now_exits_2_with_what_broke(tmp_path: Path):
+    before = saved_round(tmp_path / "before.json", "degraded", "degraded",
+                         {"resolver-a": "timeout", "resolver-b": "ok"})  # fmt: skip
+    after = saved_round(tmp_path / "after.json", "down", "failing",
+                        {"resolver-a": "timeout", "resolver-b": "servfail"})  # fmt: skip
+    run = dnsmon(None, "diff", str(before), str(after))
+    assert run.code == 2, run.stderr
+    broke = run.stdout.split("BROKE (2)\n")[1].split("WORSE")[0]
+    assert "service ehr: degraded → down" in broke
+    assert f"name {EHR_DB_NAME} A: degraded → failing" in broke
 
 
 @pytest.mark.parametrize(

@@ -188,7 +188,7 @@ servers:
   - {{name: resolver-b, address: 127.0.0.1, port: 5302}}
 clients:
   - {{name: wards, resolvers: [resolver-a, resolver-b], stub: {stub}{
-      f", lookup_budget: {budget}" if budget else ""}}}
+      f", lookup_budget: {budget}s" if budget else ""}}}
 names:
   - {{name: ehr-db.region.internal, expect: [127.20.1.15]}}
 services:

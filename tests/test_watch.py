@@ -16,8 +16,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dns.message
 import pytest
 from dnsmon_cli import COMMAND, check, dnsmon
+from nameserver import TestNameserver, answer
 from rich.cells import cell_len
 
 COLUMNS, ROWS = 80, 30
@@ -194,7 +196,7 @@ def test_watch_through_a_pipe_prints_plain_lines(region, probes: Path):
     rounds = run.stdout.splitlines()
     assert len(rounds) == 2, run.stdout
     for line in rounds:
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ test-site up not up: -", line), line
+        assert re.fullmatch(r"\d\d:\d\d:\d\d UTC test-site up: 2 up, 0 degraded, 0 down", line)
     assert "\x1b[" not in run.stdout  # no terminal control sequences in a pipe
 
 
@@ -204,9 +206,46 @@ def test_watch_through_a_pipe_exits_like_check_when_degraded(region, probes: Pat
     code, _ = check(probes)
     assert run.code == code == 1, run.stderr
     first, *causes = run.stdout.splitlines()
-    assert re.fullmatch(r"\S+ test-site degraded not up: (ehr, sso|sso, ehr)", first), run
+    assert re.fullmatch(
+        r"\S+ UTC test-site degraded: 0 up, 2 degraded \((ehr, sso|sso, ehr)\), 0 down; "
+        r"causes: server_unreachable resolver-a",  # a stopped Unbound: its port refuses
+        first,
+    ), run
     where = f"{region.resolver_a.address}:{region.resolver_a.port}"
     [cause] = causes
     assert re.fullmatch(
         rf"  cause: resolver-a \({where}\) stopped answering at \d\d:\d\d \S+", cause
     )
+
+
+def _resolves(query: dns.message.Message) -> dns.message.Message:
+    return answer(query, f"{query.question[0].name} 300 IN A 127.20.1.15")
+
+
+def test_watch_through_a_pipe_says_per_round_how_many_are_up_degraded_and_down(
+    tmp_path: Path,
+) -> None:
+    with TestNameserver(_resolves) as answering, TestNameserver(lambda _: None) as silent:
+        probes = tmp_path / "probes.yaml"
+        probes.write_text(
+            "defaults: {interval: 1s, timeout: 200ms, attempts: 1}\n"
+            "servers:\n"
+            f"  - {{name: resolver-a, address: 127.0.0.1, port: {answering.port}}}\n"
+            f"  - {{name: resolver-b, address: 127.0.0.1, port: {silent.port}}}\n"
+            "names:\n  - {name: ehr-db.region.internal}\n"
+            "services:\n"
+            "  - {name: ehr, depends_on: [ehr-db.region.internal]}\n"
+            "  - {name: paper, depends_on: []}\n"
+        )
+        run = dnsmon(probes, "watch", "--rounds", "2")
+    assert run.code == 1, run.stderr  # degraded, as check would say
+    rounds = [line for line in run.stdout.splitlines() if not line.startswith(" ")]
+    assert len(rounds) == 2, run.stdout
+    for line in rounds:
+        assert re.fullmatch(
+            r"\d\d:\d\d:\d\d UTC default degraded: 1 up, 1 degraded \(ehr\), 0 down; "
+            r"causes: server_silent resolver-b",
+            line,
+        ), line
+    assert "  cause: resolver-b (127.0.0.1:" in run.stdout
+    assert "not up" not in run.stdout and "\x1b[" not in run.stdout

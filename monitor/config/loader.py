@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.config import reading, rules, sections, values, yamlsource
+from monitor.config import fingerprint, reading, rules, sections, values, yamlsource
 from monitor.config.answers import canonical_rdata
 from monitor.config.checking import Checker, kind_of
 from monitor.config.errors import ConfigError
@@ -55,7 +55,7 @@ def parse(text: str, source: str = "probes.yaml") -> Config:
         checker.report(rules.check(config, checker.dropped))
     if checker.errors or config is None:
         raise ConfigError(checker.errors.lines())
-    return config
+    return replace(config, probe_fingerprint=fingerprint.probed(raw))
 
 
 class _Checker(Checker):
@@ -267,12 +267,22 @@ class _Checker(Checker):
         try:  # only text: ipaddress would take a number as an address too
             return str(ipaddress.ip_address(value if isinstance(value, str) else "-"))
         except ValueError:
+            pass
+        with_port = _address_and_port(value)
+        if with_port is not None:
+            address, port = with_port
+            written = f"'{address}'" if ":" in address else address  # YAML reads it as text
             self.error(
                 path,
-                f"{quote(value)} is not an IP literal; dnsmon never resolves the servers it "
-                "watches",
+                f"{quote(value)} holds a port: write the address as `address: {written}` "
+                f"and the port as `port: {port}`",
             )
             return None
+        self.error(
+            path,
+            f"{quote(value)} is not an IP literal; dnsmon never resolves the servers it watches",
+        )
+        return None
 
     def name(self, value: Any, path: KeyPath) -> Name | None:
         raw = self.mapping(value, path, {"name", "type", "expect", "servers"})
@@ -361,6 +371,24 @@ class _Checker(Checker):
         if name is None:
             return None
         return Backup(name, description, depends_on, instructions, _index(path), hosts)
+
+
+def _address_and_port(value: Any) -> tuple[str, int] | None:
+    """``127.0.0.1:53`` or ``[::1]:53``, as an address and a port; None for anything
+    else (a bare IPv6 address has colons too, and is taken before this is asked)."""
+    if not isinstance(value, str):
+        return None
+    host, colon, port = value.strip().rpartition(":")
+    if not colon or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        return None  # ``::1:53`` is an IPv6 address or nothing: not a guess to make
+    try:
+        return str(ipaddress.ip_address(host)), int(port)
+    except ValueError:
+        return None
 
 
 def _index(path: KeyPath) -> int:

@@ -153,7 +153,8 @@ class Config:
     services: tuple[Service, ...]
     source: str = "probes.yaml"
     alerting: Alerting = field(default_factory=Alerting)
-    fingerprint: str = ""
+    fingerprint: str = ""  # of the file as written: a reload that changes nothing is no change
+    probe_fingerprint: str = ""  # of what decides the questions and verdicts (``diff``)
     version: int = 1
     clients: tuple[ClientGroup, ...] = ()
     learning: Learning = field(default_factory=Learning)

@@ -67,9 +67,10 @@ MAX_QPS = Bounds(
 
 
 def parse_duration(value: object, allow_zero: bool = False) -> float:
-    """``500ms``, ``2s``, ``1m30s``, ``3d`` or a bare number of seconds → seconds.
+    """``500ms``, ``2s``, ``1m30s``, ``3d`` → seconds.
 
-    Raises ValueError for anything else, including negative, infinite or NaN values.
+    Raises ValueError for anything else, including negative, infinite or NaN values and
+    a number without a unit (but 0, which is the same in every unit).
     """
     seconds = _seconds(value)
     if seconds < 0 or (seconds == 0 and not allow_zero):
@@ -83,6 +84,8 @@ def _seconds(value: object) -> float:
         raise ValueError("expected a duration like 500ms, 2s or 1m")
     if isinstance(value, int | float):
         seconds = _float(value)
+        if math.isfinite(seconds) and seconds > 0:
+            raise ValueError(_no_unit(value))
     elif isinstance(value, str) and _is_duration(value.strip()):
         parts = _DURATION_PART.findall(value.strip())
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
@@ -91,6 +94,15 @@ def _seconds(value: object) -> float:
     if not math.isfinite(seconds):
         raise not_duration
     return seconds
+
+
+def _no_unit(value: int | float) -> str:
+    """Why a number is no duration: it could be seconds or hours; the hint says how the
+    seconds would be written."""
+    written = f"{value:g}s" if isinstance(value, float) else f"{value}s"
+    if not _is_duration(written):  # 1e-19 has no form with a unit worth suggesting
+        return f"{quote(value)} has no unit; write a duration like 500ms, 2s or 1m"
+    return f"{quote(value)} has no unit: write `{written}` for seconds (or use ms, m, h or d)"
 
 
 def _is_duration(text: str) -> bool:

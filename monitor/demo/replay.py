@@ -48,6 +48,11 @@ from monitor.serving.web import Server as HttpServer
 from monitor.serving.web import parse_listen
 
 ROUND_INTERVAL = 2.0
+# One attempt of 1 s: a server the replay silences holds each query that long, and a
+# round must still fit its interval (the example's 2 attempts would take all of it, and
+# every round of the outage would overrun). The resolvers give up on a silent upstream
+# after 0.4 s, well within it.
+DEMO_DEFAULTS = {"interval": f"{ROUND_INTERVAL:g}s", "timeout": "1s", "attempts": 1}
 EXPIRED = (
     "Caches have expired: names fail, services go down, and the backups that share "
     "their DNS go down with them."
@@ -107,7 +112,7 @@ class Demo:
             _entry(config, name)["port"] = server.port
         self.learning.configure(config, {n: self.servers[n] for n in RESOLVERS})
         _entry(config, STALE_RESOLVER)["serve_stale"] = f"{self.stale}s"
-        config["defaults"].update({"interval": f"{ROUND_INTERVAL}s", "timeout": "1s"})
+        config["defaults"].update(DEMO_DEFAULTS)
         return config
 
     def soa_timers(self) -> tuple[int, int, int]:

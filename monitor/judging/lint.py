@@ -44,7 +44,7 @@ def findings(config: Config, graph: Graph | None = None) -> list[Finding]:
         *_sources_not_here(graph),
         *_unwatched_authority(graph),
         *_services_without_backup(graph),
-        *_undescribed_backups(graph),
+        *_backups_without_instructions(graph),
         *_shared_resolvers_only(fates),
     ]
 
@@ -211,14 +211,20 @@ def _services_without_backup(graph: Graph) -> Iterator[Finding]:
             )
 
 
-def _undescribed_backups(graph: Graph) -> Iterator[Finding]:
+def _backups_without_instructions(graph: Graph) -> Iterator[Finding]:
+    """``instructions`` are what people do to use a backup: the status page shows them
+    when the service is down. A ``description`` only names it, so it is not asked for."""
     for service in graph.services.values():
         for backup in service.backups:
-            if not backup.description.strip():
+            if not backup.instructions.strip():
                 yield _finding(
-                    "backup_undescribed",
+                    "backup_without_instructions",
                     f"{service.name}/{backup.name}",
-                    f"backup {backup.name} of {service.name} does not say what people do",
+                    f"backup {backup.name} of {service.name} does not say what people do: "
+                    "add its instructions (for one that takes over by itself, say what "
+                    "people notice)",
+                    service=service.name,
+                    backup=backup.name,
                 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 from rich.console import Console
@@ -172,8 +173,7 @@ def _service(service: dict[str, Any], console: Printer, detailed: bool) -> None:
                 slowest = view["lookup_seconds"]
                 took = f", slowest lookup {slowest:.1f} s" if slowest is not None else ""
                 console.print(Text(f"      as {view['client']} look it up: {view['status']}{took}"))
-        for reason in service["reasons"]:
-            console.print(Text(f"      {reason}"))
+        _reasons(service["reasons"], console, "      ")
     for backup in service["backups"]:
         _backup(backup, console, detailed)
 
@@ -188,8 +188,27 @@ def _backup(backup: dict[str, Any], console: Printer, detailed: bool) -> None:
         line.append(f"  shares {backup['shared_fate']} with its service ({shared})")
     console.print(line)
     if detailed or backup["status"] != "usable":
-        for reason in backup.get("reasons", []):
-            console.print(Text(f"        {reason}"))
+        _reasons(backup.get("reasons", []), console, "        ")
+
+
+# ``ehr-db.region.internal A: …`` or ``ehr-db.region.internal A from wards: …``: a reason
+# about one name (names hold no spaces, record types are upper case).
+_NAME_REASON = re.compile(r"(?P<key>\S+ [A-Z]+)(?P<rest>(?: from \S+)?: .*)", re.DOTALL)
+
+
+def _reasons(reasons: list[str], console: Printer, indent: str) -> None:
+    """Each name once: its servers' answers first, then, indented under it, what else is
+    said of it (answered from cache alone, how a client group's lookup fares)."""
+    by_name: dict[str, list[str]] = {}
+    for reason in reasons:
+        found = _NAME_REASON.fullmatch(reason)
+        key = found["key"] if found else reason
+        by_name.setdefault(key, []).append(reason)
+    for key, said in by_name.items():
+        console.print(Text(f"{indent}{said[0]}"))
+        for more in said[1:]:
+            rest = more[len(key) :].removeprefix(": ").lstrip()
+            console.print(Text(f"{indent}  {rest}"))
 
 
 def _names(report: dict[str, Any], console: Printer) -> None:
@@ -294,8 +313,10 @@ def render_diff(diff: dict[str, Any], console: Printer) -> None:
         console.print(Text("no changes", style="green"))
     # Services first, then backups and names, then single answers: the verdict leads.
     changes = sorted(diff["states"], key=lambda c: _KIND_ORDER[c["kind"]]) + diff["results"]
-    broke = [c for c in changes if c["worse"]]
+    broke = [c for c in changes if c.get("fails")]
     _section(console, "BROKE", broke, "bold red", _change_line)
+    worse = [c for c in changes if c["worse"] and not c.get("fails")]
+    _section(console, "WORSE", worse, "yellow", _change_line)
     better = [c for c in changes if not c["worse"]]
     _section(console, "CHANGED STATE", better, "green", _change_line)
     _section(console, "ANSWERS CHANGED", diff["answers"], "yellow", _answer_line)

@@ -86,7 +86,7 @@ def build(
         "notes": notes(graph, health, results, facts),
         "servers": server_entries(graph, facts),
         "clients": [client_entry(g) for g in graph.client_groups],
-        "config_fingerprint": config.fingerprint,
+        "config_fingerprint": config.probe_fingerprint,
     }
 
 

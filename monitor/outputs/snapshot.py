@@ -34,6 +34,9 @@ SEVERITY: dict[str, int] = {
 }
 
 
+FAILS = 2  # the severity of down, unusable and failing: what no longer works
+
+
 class SnapshotError(ValueError):
     """A file that is not a dnsmon snapshot this version can read."""
 
@@ -129,11 +132,14 @@ class Diff:
 
     @property
     def broke(self) -> bool:
-        """Something that worked before fails now."""
-        return any(c["worse"] for c in self.results + self.states)
+        """Something that worked before fails now: a service down, a backup unusable, a
+        name failing. Worse is not broken: a service gone from up to degraded still works,
+        and so does a name that one server of several stopped answering."""
+        return any(c["fails"] for c in self.states)
 
     def exit_code(self) -> int:
-        """0 nothing changed, 1 answers, serials or TTLs changed, 2 something broke."""
+        """0 nothing changed, 1 answers, serials, TTLs or states changed, 2 something
+        broke."""
         if self.broke:
             return 2
         return 1 if any((self.answers, self.results, self.states, self.serials, self.ttls)) else 0
@@ -207,9 +213,9 @@ def _compare_states(old: dict[str, Any], new: dict[str, Any], diff: Diff) -> Non
         was, now = a[key][0], b[key][0]
         if was != now:
             worse = SEVERITY[now] > SEVERITY[was]
-            diff.states.append(
-                {"kind": key[0], "name": key[1], "before": was, "after": now, "worse": worse}
-            )
+            fails = SEVERITY[now] == FAILS and SEVERITY[was] < FAILS
+            diff.states.append({"kind": key[0], "name": key[1], "before": was, "after": now,
+                                "worse": worse, "fails": fails})  # fmt: skip
 
 
 def _compare_serials(old: dict[str, Any], new: dict[str, Any], diff: Diff) -> None:

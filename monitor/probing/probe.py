@@ -563,7 +563,8 @@ class _Round:
             self._done(pending, Result.ERROR, detail=channel.problem)
             return
         channel.timeouts += 1
-        detail = f"no answer after {pending.attempt} attempts"
+        tries = pending.attempt
+        detail = f"no answer after {tries} attempt{'' if tries == 1 else 's'}"
         if channel.problem:
             detail += f" ({channel.problem})"
         closed = channel.problem == PORT_UNREACHABLE

@@ -172,8 +172,8 @@ class Scheduler:
                 LOGGER.error("config reload failed: rounds do not run", extra={"error": problem})
                 return problem
             self.reload_state.success_timestamp = time.time()
+            LOGGER.info("config reloaded", extra=_reloaded(self.config_path, config, changed))
             if changed:
-                LOGGER.info("config reloaded", extra={"fingerprint": config.fingerprint})
                 for finding in findings:  # warnings, not refusals: the reload stands
                     fields = {"finding": finding["kind"], "subject": finding["subject"]}
                     LOGGER.warning(finding["message"], extra=fields)
@@ -324,6 +324,17 @@ def first_round_seconds(monitor: Monitor) -> float:
         per_server[key] = per_server.get(key, 0) + 1
     busiest = max(per_server.values(), default=0)
     return STALL_PASSES * (busiest / d.max_qps_per_server + d.timeout * d.attempts)
+
+
+def _reloaded(path: str, config: Config, changed: bool) -> dict[str, Any]:
+    """The fields of a successful reload's log line: whether the file changed (a reload
+    of the same file is told too, so whoever sent SIGHUP sees it was read), and what the
+    config now holds."""
+    return {
+        "config": path, "changed": str(changed).lower(), "fingerprint": config.fingerprint,
+        "services": len(config.services), "names": len(config.names),
+        "servers": len(config.servers),
+    }  # fmt: skip
 
 
 def _rounds_thread(target: Any) -> threading.Thread:

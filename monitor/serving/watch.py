@@ -2,7 +2,9 @@
 
 Each round refreshes services by state (with cache runways counting down between
 rounds), the servers, and what changed since watching began. On a terminal it is a
-rich live view that fits 80 columns; elsewhere it prints plain lines, one block a round.
+rich live view that fits 80 columns; elsewhere it prints plain lines, one block a round:
+the round's line (its time, how many services are up, degraded and down, and the causes),
+each cause's summary and commands, and the changes it brought.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from monitor.outputs.render import STYLES, runway_text
+from monitor.outputs.render import STYLES, few, runway_text
 from monitor.outputs.report import exit_code, state_index
 from monitor.serving.rounds import Monitor
 
@@ -140,6 +142,24 @@ def _changes(state: WatchState) -> Text:
     return text
 
 
+def plain_line(report: dict[str, Any]) -> str:
+    """A round in one line for a pipe or a log: ``10:31:02 UTC dc-north degraded: 8 up,
+    2 degraded (ehr, sso), 0 down; causes: server_silent resolver-a``, at the round's
+    start, in UTC as the live view and the causes tell time."""
+    counts = []
+    for state in ("up", "degraded", "down"):
+        names = [s["name"] for s in report["services"] if s["status"] == state]
+        which = f" ({few(names)})" if names and state != "up" else ""
+        counts.append(f"{len(names)} {state}{which}")
+    clock = report["started_at"][11:19]  # HH:MM:SS of the ISO time
+    line = f"{clock} UTC {report['site']} {report['status']}: "
+    line += ", ".join(counts)
+    causes = [f"{c['kind']} {c['target']}" for c in report.get("causes", [])]
+    if causes:
+        line += f"; causes: {few(causes, MAX_CAUSES)}"
+    return line
+
+
 def run(monitor: Monitor, console: Console, rounds: int | None = None) -> int:
     """Watch until Ctrl-C (or ``rounds`` rounds); returns the last round's exit code."""
     state = WatchState()
@@ -172,9 +192,7 @@ def _plain(monitor: Monitor, console: Console, state: WatchState, interval: floa
     while rounds is None or state.rounds < rounds:
         report = monitor.run_round().report
         changes = state.update(report, time.time())
-        down = [s["name"] for s in report["services"] if s["status"] != "up"]
-        line = f"{report['started_at']} {report['site']} {report['status']}"
-        console.print(f"{line} not up: {', '.join(down) or '-'}", soft_wrap=True)
+        console.print(plain_line(report), soft_wrap=True)
         for cause in report.get("causes", []):
             console.print(f"  cause: {cause['summary']}", soft_wrap=True)
             for command in cause.get("commands", []):
