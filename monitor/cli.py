@@ -286,7 +286,7 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str, detail: bool) -> i
     reports = [(name, after, monitor.judge(imagined, names=detail).report)
                for name, after, imagined in outcomes]  # fmt: skip
     moments = [told.moment(report, name, after) for name, after, report in reports]
-    worst = max(reports, key=lambda r: (exit_code(r[2]), r[2]["status"] == "down"))[2]
+    worst = max(reversed(reports), key=lambda r: _severity(r[2]))[2]  # a tie: the later
     worst["assumed_failures"] = [str(f) for f in parsed]
     worst["moments"] = moments
     if fmt == "json":
@@ -297,6 +297,12 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str, detail: bool) -> i
         click.echo(told.summary(worst, moments).split("\n\n")[0])
         emit(worst, fmt, render)
     return max(exit_code(r[2]) for r in reports)
+
+
+def _severity(report: dict[str, Any]) -> tuple[int, int, int]:
+    """How bad a report is: its exit code, then how many services are down, degraded."""
+    states = [s["status"] for s in report["services"]]
+    return exit_code(report), states.count("down"), states.count("degraded")
 
 
 @cli.command()

@@ -84,17 +84,19 @@ def service_block(text: str, service: str) -> list[str]:
 
 
 def test_impact_names_each_failing_name_once_under_a_service() -> None:
-    run = dnsmon(EXAMPLE, "impact", "--fail", "server:ns1", "--fail", "server:ns2")
+    run = dnsmon(EXAMPLE, "impact", "--fail", "server:ns1", "--fail", "server:ns2", "--detail")
     assert run.code == 2, run.stderr
     ehr = service_block(run.stdout, "ehr")
     own = [line for line in ehr if line.startswith("      ehr-db.region.internal A")]
     assert own == [
-        "      ehr-db.region.internal A: resolver-a timeout, resolver-b stale, ns1 timeout,"
+        "      ehr-db.region.internal A: resolver-a timeout, resolver-b timeout, ns1 timeout,"
         " ns2 timeout"
     ]
-    after = ehr[ehr.index(own[0]) + 1 :]
-    assert after[0].startswith("        only cached answers left (resolver-b): ")
-    assert after[1].startswith("        from wards: answered after 5 s")
+    # Once the caches have run out (the worse moment, which --detail shows), nothing
+    # more is said of it; every other failing name is listed once too.
+    names = [line.split(":")[0] for line in ehr if line.startswith("      ") and
+             not line.startswith("       ") and " A: " in line]  # fmt: skip
+    assert len(names) == len(set(names)) >= 3, names
 
 
 def _nxdomain_for_app(query: dns.message.Message) -> dns.message.Message:

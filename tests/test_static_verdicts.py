@@ -101,8 +101,10 @@ def _service(s: int, listed: list[str], rng: random.Random) -> dict[str, Any]:
 
 
 def _impact_verdicts(report: dict[str, Any]) -> dict[str, Any]:
-    """What an impact says, without the imagined answers' detail."""
+    """What an impact says, without the imagined answers' detail: both moments, and
+    the worse one in full."""
     return {
+        "moments": [[m["moment"], m["status"], m["counts"]] for m in report["moments"]],
         "status": report["status"],
         "services": [
             {key: service[key] for key in ("name", "status", "reasons", "runway_seconds")}
