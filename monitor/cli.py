@@ -272,6 +272,7 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str, detail: bool) -> i
     from monitor.judging import impact as impact_module
     from monitor.outputs import impact as told
     from monitor.outputs.render import render
+    from monitor.serving import whatif
     from monitor.serving.rounds import Monitor
 
     monitor = Monitor(obj.config)
@@ -279,16 +280,13 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str, detail: bool) -> i
         parsed = [impact_module.parse_failure(f, obj.config, monitor.graph) for f in failures]
     except impact_module.UnknownTarget as exc:
         raise click.BadParameter(str(exc), param_hint="--fail") from exc
-    window = impact_module.stale_window(obj.config.servers, parsed)
-    outcomes = [("caches_expired", window, impact_module.imagine(monitor.graph, parsed, False))]
-    if window is not None:  # resolvers that serve stale hold on for a while first
-        outcomes.insert(0, ("caches_holding", None, impact_module.imagine(monitor.graph, parsed)))
-    reports = [(name, after, monitor.judge(imagined, names=detail).report)
-               for name, after, imagined in outcomes]  # fmt: skip
-    moments = [told.moment(report, name, after) for name, after, report in reports]
-    worst = max(reversed(reports), key=lambda r: _severity(r[2]))[2]  # a tie: the later
+    found, every_name = whatif.moments(monitor, parsed, detail)
+    moments = [told.moment(m.report, m.name, m.after_seconds) for m in found]
+    worst = max(reversed(found), key=lambda m: _severity(m.report)).report  # a tie: the later
     worst["assumed_failures"] = [str(f) for f in parsed]
     worst["moments"] = moments
+    if not every_name:
+        told.without_names(worst)
     if fmt == "json":
         _write_json(worst)
     elif not detail:
@@ -296,7 +294,7 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str, detail: bool) -> i
     else:
         click.echo(told.summary(worst, moments).split("\n\n")[0])
         emit(worst, fmt, render)
-    return max(exit_code(r[2]) for r in reports)
+    return max(exit_code(m.report) for m in found)
 
 
 def _severity(report: dict[str, Any]) -> tuple[int, int, int]:

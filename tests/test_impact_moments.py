@@ -15,6 +15,8 @@ from dnsmon_cli import dnsmon
 from monitor.outputs import impact as told
 from tests.rounds import CONFIG_TEXT
 
+EXAMPLE = Path(__file__).parent.parent / "probes.yaml"
+
 FAILURES = ("--fail", "server:ns1", "--fail", "server:ns2")
 
 
@@ -70,3 +72,83 @@ def test_a_summary_of_ten_thousand_services_stays_short() -> None:
         "10,000 services: svc0, svc1, svc2, svc3, svc4, svc5, svc6, svc7, … and 9,992 more" in text
     )
     assert "BACKUPS: 10,000 usable" in text
+
+
+@pytest.mark.parametrize("failures", [
+    ("server:ns1", "server:ns2"), ("server:resolver-a",), ("zone:region.internal",),
+    ("name:ehr-db.region.internal", "server:resolver-b"),
+])  # fmt: skip
+def test_the_summary_judges_classes_of_names_and_says_what_the_detail_says(
+    failures: tuple[str, ...],
+) -> None:
+    """The example region's names fall into a few classes that fare alike; judged once
+    each, services, backups and causes are as when every name is judged."""
+    from monitor.config import load
+    from monitor.judging import classes
+    from monitor.judging.graph import build
+
+    config = load(str(EXAMPLE))
+    failed = [f[5:] for f in failures if f[:5] == "name:"]
+    reduced, _ = classes.reduce(config, build(config), failed)
+    assert len(reduced.names) < len(config.names) / 2
+    args = [a for f in failures for a in ("--fail", f)]
+    summary = dnsmon(EXAMPLE, "impact", *args, "--format", "json").json
+    detail = dnsmon(EXAMPLE, "impact", *args, "--format", "json", "--detail").json
+    for key in ("status", "moments"):
+        assert summary[key] == detail[key]
+
+    def causes(report: dict) -> list[tuple]:
+        return [(c["kind"], c["target"], c["summary"], c["services"]) for c in report["causes"]]
+
+    assert causes(summary) == causes(detail)
+    assert [(s["name"], s["status"], [b["status"] for b in s["backups"]])
+            for s in summary["services"]] == [
+        (s["name"], s["status"], [b["status"] for b in s["backups"]])
+        for s in detail["services"]]  # fmt: skip
+    assert "reasons" not in summary["services"][0] and "reasons" in detail["services"][0]
+
+
+def test_causes_count_every_name_a_class_stands_for() -> None:
+    """A name judged for a class counts as many lookups as the class holds."""
+    from monitor.judging.causes.world import World
+    from monitor.judging.health import judge
+    from monitor.probing.results import server_facts
+    from monitor.states import Result
+    from tests.rounds import DB, GRAPH, edit, healthy_round, on
+
+    round_ = edit(healthy_round(), on("resolver-a", name=DB[0]), result=Result.TIMEOUT,
+                  answers=(), ttl=None)  # fmt: skip
+    health = judge(GRAPH, round_)
+    results = list(round_.results.values())
+    alone = World(GRAPH, health, results, server_facts(results)).felt_by_clients(
+        "resolver-a", "silent"
+    )
+    assert alone == "; 1 lookup from clients waits 5 s"
+    health.weights = {DB[0]: 3}  # ehr-db stands for three names that fare alike
+    counted = World(GRAPH, health, results, server_facts(results)).felt_by_clients(
+        "resolver-a", "silent"
+    )
+    assert counted == "; 3 lookups from clients wait 5 s"
+
+
+def test_stale_answers_count_every_name_a_class_stands_for() -> None:
+    from monitor.judging.causes import answers
+    from monitor.judging.causes.world import World
+    from monitor.judging.health import judge
+    from monitor.probing.ede import Ede
+    from monitor.probing.results import server_facts
+    from monitor.states import Result
+    from tests.rounds import DB, GRAPH, edit, healthy_round, on
+
+    round_ = edit(healthy_round(), on("resolver-b", name=DB[0]), result=Result.STALE,
+                  ede=(Ede(3),))  # fmt: skip
+    health = judge(GRAPH, round_)
+    results = list(round_.results.values())
+
+    def said() -> str:
+        world = World(GRAPH, health, results, server_facts(results))
+        return next(iter(answers.stale_answers(world))).summary
+
+    assert said() == "resolver-b answers 1 name from expired cache (EDE 3 Stale Answer)"
+    health.weights = {DB[0]: 3}
+    assert said() == "resolver-b answers 3 names from expired cache (EDE 3 Stale Answer)"

@@ -367,3 +367,47 @@ def test_an_a_expect_reads_exactly_as_ipaddress_reads_it(text: str) -> None:
     except ValueError:
         got = ValueError
     assert got == expected
+
+
+def _what_if(config: Config, failures: list[impact.Failure], detail: bool) -> list[dict]:
+    """What impact says of services, backups and causes in each moment."""
+    from monitor.serving import whatif
+    from monitor.serving.rounds import Monitor
+
+    found, _ = whatif.moments(Monitor(config), failures, detail)
+    return [{
+        "moment": (m.name, m.after_seconds), "status": m.report["status"],
+        "services": {
+            s["name"]: (s["status"], s["runway_seconds"], s["people"],
+                        [(b["name"], b["status"]) for b in s["backups"]])
+            for s in m.report["services"]
+        },
+        "causes": [(c["kind"], c["target"], c["summary"], c["services"])
+                   for c in m.report["causes"]],
+    } for m in found]  # fmt: skip
+
+
+@SETTINGS
+@given(st.data())
+def test_impact_judging_each_class_of_names_once_says_what_every_name_says(
+    data: st.DataObject,
+) -> None:
+    """impact's summary judges one name per class of names that fare alike; its
+    services, backups and causes (with their counts of names and lookups) are those
+    of judging every name, in both moments."""
+    from monitor.judging import classes
+
+    config = parse(data.draw(config_texts(), label="probes.yaml"))
+    if data.draw(st.booleans(), label="resolver-b serves stale"):
+        servers = tuple(replace(s, serve_stale=3600.0) if s.name == "resolver-b" else s
+                        for s in config.servers)  # fmt: skip
+        config = replace(config, servers=servers)
+    graph = graph_module.build(config)
+    targets = [impact.Failure("server", s) for s in SERVER_NAMES]
+    targets += [impact.Failure("zone", z) for z in graph.zones]
+    targets += [impact.Failure("name", n) for n in sorted(graph.keys_by_name)]
+    failures = data.draw(st.lists(st.sampled_from(targets), min_size=1, max_size=3, unique=True))
+    reduced, weights = classes.reduce(config, graph, [f.name for f in failures if f.kind == "name"])
+    assert sum(weights.values()) == len({n.name for n in config.names})
+    assert len(reduced.names) <= len(config.names)
+    assert _what_if(config, failures, detail=False) == _what_if(config, failures, detail=True)

@@ -136,6 +136,13 @@ class Health:
     services: dict[str, ServiceHealth] = field(default_factory=dict)
     chains: Chains = field(default_factory=dict)
     lookups: Lookups = field(default_factory=dict)  # client group → name → its lookup
+    # How many names each judged name stands for: a what-if judged by classes of names
+    # that fare alike (``judging.classes``) counts each class as many as it holds.
+    weights: dict[str, int] = field(default_factory=dict)
+
+    def weight(self, key: NameKey) -> int:
+        """How many names ``key`` stands for (1 unless judged by classes)."""
+        return self.weights.get(key[0], 1) if self.weights else 1
 
     @functools.cached_property  # read for every service, once the zones are judged
     def copies_running(self) -> dict[str, int]:

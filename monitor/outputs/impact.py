@@ -96,3 +96,17 @@ def _backups(report: dict[str, Any]) -> list[str]:
 def _few(names: list[str]) -> str:
     shown = ", ".join(names[:SHOWN])
     return shown + (f", … and {len(names) - SHOWN:,} more" if len(names) > SHOWN else "")
+
+
+def without_names(report: dict[str, Any]) -> None:
+    """Leave out of a what-if judged by classes of names (``judging.classes``) what
+    would name a class's stand-in instead of the name itself: each service's, client
+    group's and backup's reasons, and a backup's shared names and fate level (whether
+    it shares fate at all, and so its state, is the same)."""
+    for service in report["services"]:
+        service.pop("reasons", None)
+        for view in service.get("clients", []):
+            view.pop("reasons", None)
+        for backup in service["backups"]:
+            for key in ("reasons", "shared", "shared_fate"):
+                backup.pop(key, None)

@@ -328,7 +328,9 @@ def warnings(graph: Graph, health: Health) -> list[str]:
     out = []
     for key, name in health.names.items():
         if name.healthy_servers == 1 and name.servers > 1:
-            survivor = next(r.query.server.name for r in name.results if r.ok and r.recursive)
+            # The resolver left; for a name asked only of authoritative servers, the server.
+            ok = [r for r in name.results if r.ok]
+            survivor = next((r for r in ok if r.recursive), ok[0]).query.server.name
             out.append(
                 f"{key[0]} {key[1]}: only {survivor} answers ok; one more fault and it fails"
             )

@@ -69,6 +69,9 @@ class Monitor:
         # What servers without a software: key said they run (version.bind), asked once
         # a command for them is needed.
         self.software: dict[str, Software | None] = {}
+        # How many names each of this config's names stands for, where it was reduced
+        # to one name per class (an ``impact`` summary): causes count them so.
+        self.weights: dict[str, int] = {}
 
     def succeed(self, previous: Monitor) -> None:
         """Carry over what rounds have learned when a reload replaces ``previous``: CNAME
@@ -143,6 +146,7 @@ class Monitor:
         health = health_module.judge(
             self.graph, results, services or None, self.clock, expiry=self.expiry
         )
+        health.weights = self.weights
         answers = list(results.results.values())
         facts = server_facts(answers)
         causes = causes_module.find(self.graph, health, answers, facts, self.software)

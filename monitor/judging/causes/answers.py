@@ -51,7 +51,7 @@ def stale_answers(world: World) -> Iterable[Cause]:
                     {r.query.key, *world.cached([key], {r.query.server.name})}
                 )
     for server, explains in sorted(by_server.items()):
-        count = len({s for s in explains if s[0] != "cached"})
+        count = sum(world.health.weight((s[0], s[1])) for s in explains if s[0] != "cached")
         names = f"{count} name{'s' if count != 1 else ''}"
         summary = f"{server} answers {names} from expired cache (EDE 3 Stale Answer)"
         yield Cause(CauseKind.STALE_ANSWERS, server, summary, (), "", "", frozenset(explains))

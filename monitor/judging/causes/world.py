@@ -181,11 +181,13 @@ class World:
             felt = [f for f in lookups.values() if mark in f.path]
             if not felt:
                 continue
-            one = len(felt) == 1 or len(felt) == len(lookups)
-            if len(felt) == len(lookups):
+            weight = self.health.weight
+            count, total = sum(weight(f.key) for f in felt), sum(map(weight, lookups))
+            one = count == 1 or count == total
+            if count == total:
                 who = f"every lookup from {group}"
             else:
-                who = f"{len(felt)} lookup{'' if one else 's'} from {group}"
+                who = f"{count} lookup{'' if one else 's'} from {group}"
             answered = [f for f in felt if f.result is not Lookup.FAILS]
             if answered:  # those that still get an answer, after how long
                 wait = seconds_text(min(f.seconds for f in answered))
