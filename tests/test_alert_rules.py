@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "dashboards"
 RULES = DASHBOARDS / "dnsmon-alerts.yml"
 RULE_TESTS = DASHBOARDS / "dnsmon-alerts.test.yml"
+REGION_RULES = DASHBOARDS / "dnsmon-region.yml"  # many sites, joined in one Prometheus
+REGION_TESTS = DASHBOARDS / "dnsmon-region.test.yml"
 PROMETHEUS_CONFIG = DASHBOARDS / "prometheus.yml"
 ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager.example.yml"
 
@@ -80,15 +82,40 @@ def rules() -> list[dict[str, Any]]:
 
 
 @needs_promtool
-def test_alert_rules_pass_promtool_check() -> None:
-    result = run("promtool", "check", "rules", RULES.name)
+@pytest.mark.parametrize("rules", [RULES, REGION_RULES], ids=lambda p: p.name)
+def test_alert_rules_pass_promtool_check(rules: Path) -> None:
+    result = run("promtool", "check", "rules", rules.name)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @needs_promtool
-def test_every_alert_passes_its_unit_tests() -> None:
-    result = run("promtool", "test", "rules", RULE_TESTS.name)
+@pytest.mark.parametrize("tests", [RULE_TESTS, REGION_TESTS], ids=lambda p: p.name)
+def test_every_alert_passes_its_unit_tests(tests: Path) -> None:
+    result = run("promtool", "test", "rules", tests.name)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_region_alert_is_tested_firing_and_silent() -> None:
+    tests = yaml.safe_load(REGION_TESTS.read_text(encoding="utf-8"))
+    firing, silent = set(), set()
+    for group in tests["tests"]:
+        for case in group.get("alert_rule_test", []):
+            (firing if case["exp_alerts"] else silent).add(case["alertname"])
+    groups = yaml.safe_load(REGION_RULES.read_text(encoding="utf-8"))["groups"]
+    defined = {rule["alert"] for group in groups for rule in group["rules"] if "alert" in rule}
+    assert defined == firing == silent, (defined, firing, silent)
+
+
+def test_a_region_wide_fault_holds_back_the_per_site_alerts_of_the_same_fault() -> None:
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text(encoding="utf-8"))
+    [rule] = [r for r in config["inhibit_rules"]
+              if r["source_matchers"] == ['alertname="DnsmonFaultEverywhere"']]  # fmt: skip
+    assert rule["equal"] == ["fault"]
+    held = rule["target_matchers"][0].split("=~")[1].strip('"')
+    for name in ("DnsmonServiceDown", "DnsmonServiceDegraded", "DnsmonBackupUnusable",
+                 "DnsmonCacheRunwayShort"):  # fmt: skip
+        assert re.fullmatch(held, name), name
+    assert not re.fullmatch(held, "DnsmonFaultFromSomeSites")
 
 
 @needs_promtool
