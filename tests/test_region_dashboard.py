@@ -246,9 +246,14 @@ def _region_series() -> list[dict[str, str]]:
         inner = ", ".join(f'{key}="{value}"' for key, value in labels.items())
         return {"series": f"{name}{{{inner}}}", "values": values}
 
-    found = [series("up", "clinic-east", "1x20 0x20")]
+    found = [
+        series("up", "clinic-east", "1x20 0x20"),
+        series("dnsmon_last_round_timestamp_seconds", "clinic-east", "0+30x20 stale"),
+    ]
     for site in REPORTING:
         found.append(series("up", site, "1x40"))
+        # A round every 30 s: a site reports while its last round is recent.
+        found.append(series("dnsmon_last_round_timestamp_seconds", site, "0+30x40"))
         found.append(series("dnsmon_cause", site, "1x40", kind="server_silent", target="ns1"))
         if site == "dc-north":
             found.append(series("dnsmon_cause", site, "1x40", kind="server_silent", target="ns2"))
