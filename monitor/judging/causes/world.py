@@ -272,7 +272,7 @@ def duration_words(seconds: float) -> str:
     """``40 seconds``, ``4 minutes``, ``3 hours``: how long, roughly, in words."""
     seconds = int(seconds)
     if seconds < 90:
-        return f"{seconds} seconds"
+        return f"{seconds} second{'' if seconds == 1 else 's'}"
     if seconds < 90 * 60:
         return f"{round(seconds / 60)} minutes"
     return f"{round(seconds / 3600)} hours"
