@@ -282,8 +282,10 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str, detail: bool) -> i
         raise click.BadParameter(str(exc), param_hint="--fail") from exc
     found, every_name = whatif.moments(monitor, parsed, detail)
     moments = [told.moment(m.report, m.name, m.after_seconds) for m in found]
-    worst = max(reversed(found), key=lambda m: _severity(m.report)).report  # a tie: the later
+    chosen = max(reversed(found), key=lambda m: _severity(m.report))  # a tie: the later
+    worst = chosen.report
     worst["assumed_failures"] = [str(f) for f in parsed]
+    worst["moment"] = chosen.name  # the moment this report is of
     worst["moments"] = moments
     if not every_name:
         told.without_names(worst)

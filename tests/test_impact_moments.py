@@ -152,3 +152,17 @@ def test_stale_answers_count_every_name_a_class_stands_for() -> None:
     assert said() == "resolver-b answers 1 name from expired cache (EDE 3 Stale Answer)"
     health.weights = {DB[0]: 3}
     assert said() == "resolver-b answers 3 names from expired cache (EDE 3 Stale Answer)"
+
+
+def test_on_a_tie_the_summary_tells_the_later_moment_it_shows() -> None:
+    """The example region is down in both moments (the wards wait out a silent
+    resolver-a beyond their budget even while resolver-b serves stale): the summary
+    shows, and says it shows, the later one."""
+    run = dnsmon(EXAMPLE, "impact", *FAILURES)
+    assert "  while resolver caches last: DOWN  10 down (of 10 services)" in run.stdout
+    assert "\nOnce the names' TTLs and up to 60 minutes of serve-stale have run out:\n" in (
+        run.stdout
+    )
+    report = dnsmon(EXAMPLE, "impact", *FAILURES, "--format", "json").json
+    assert report["moment"] == "caches_expired"
+    assert [m["status"] for m in report["moments"]] == ["down", "down"]

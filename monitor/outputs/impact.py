@@ -45,13 +45,14 @@ def when(m: dict[str, Any]) -> str:
 
 
 def summary(report: dict[str, Any], moments: list[dict[str, Any]]) -> str:
-    """The what-if in a screenful, whatever the size of the map."""
+    """The what-if in a screenful, whatever the size of the map; ``report`` is the
+    worse moment's (``report["moment"]``)."""
     targets = " and ".join(report["assumed_failures"])
     verb = "fails" if len(report["assumed_failures"]) == 1 else "fail"
     lines = [f"If {targets} {verb} (what-if; nothing probed):"]
     for m in moments:
         lines.append(f"  {when(m)}: {m['status'].upper()}  {_counts(m['counts'])}")
-    worse = max(moments, key=lambda m: (m["counts"]["down"], m["counts"]["degraded"]))
+    worse = next((m for m in moments if m["moment"] == report.get("moment")), moments[-1])
     told = when(worse)
     lines += ["", f"{told[0].upper()}{told[1:]}:"]
     lines += _causes(report)
