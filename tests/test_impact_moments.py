@@ -166,3 +166,60 @@ def test_on_a_tie_the_summary_tells_the_later_moment_it_shows() -> None:
     report = dnsmon(EXAMPLE, "impact", *FAILURES, "--format", "json").json
     assert report["moment"] == "caches_expired"
     assert [m["status"] for m in report["moments"]] == ["down", "down"]
+
+
+CHAINED = """\
+site: dc-north
+servers:
+  - {name: r1, address: 127.0.0.1, port: 5301}
+  - {name: nsa, address: 127.0.0.1, port: 5311, role: authoritative, zones: [a.internal]}
+  - {name: nsb, address: 127.0.0.1, port: 5312, role: authoritative, zones: [b.internal]}
+names:
+  - {name: x.a.internal, type: CNAME, expect: [y.a.internal]}
+  - {name: x.a.internal, type: A}
+  - {name: z.a.internal, type: CNAME, expect: [v.a.internal]}
+  - {name: y.a.internal, type: CNAME, expect: [w.b.internal]}
+services:
+  - {name: s1, depends_on: [x.a.internal]}
+  - {name: s2, depends_on: [y.a.internal, z.a.internal]}
+"""
+
+GROUPED = """\
+site: dc-north
+servers:
+  - {name: r1, address: 127.0.0.1, port: 5301}
+  - {name: r2, address: 127.0.0.1, port: 5302}
+  - {name: nsa, address: 127.0.0.1, port: 5311, role: authoritative, zones: [a.internal]}
+  - {name: nsb, address: 127.0.0.1, port: 5312, role: authoritative, zones: [b.internal]}
+clients:
+  - {name: wards, resolvers: [r2, r1]}
+  - {name: clinic, resolvers: [r2, r1]}
+names:
+  - {name: a1.a.internal}
+  - {name: b1.b.internal}
+  - {name: b2.b.internal}
+services:
+  - {name: sa, clients: [wards], depends_on: [a1.a.internal, b1.b.internal]}
+  - {name: sb, clients: [clinic], depends_on: [b2.b.internal]}
+"""
+
+
+@pytest.mark.parametrize(("text", "failures"), [
+    (CHAINED, ("zone:b.internal",)),  # a chain's link is never a stand-in's
+    (GROUPED, ("server:r1", "zone:b.internal")),  # each client group counts its own lookups
+])  # fmt: skip
+def test_the_summary_agrees_with_the_detail_on_chains_and_client_groups(
+    tmp_path: Path, text: str, failures: tuple[str, ...]
+) -> None:
+    path = tmp_path / "probes.yaml"
+    path.write_text(text)
+    args = [a for f in failures for a in ("--fail", f)]
+    summary = dnsmon(path, "impact", *args, "--format", "json")
+    detail = dnsmon(path, "impact", *args, "--format", "json", "--detail")
+    assert summary.code == detail.code, (summary.stderr, detail.stderr)
+    assert [(s["name"], s["status"]) for s in summary.json["services"]] == [
+        (s["name"], s["status"]) for s in detail.json["services"]]  # fmt: skip
+    assert [(c["kind"], c["target"], c["summary"], c["services"])
+            for c in summary.json["causes"]] == [
+        (c["kind"], c["target"], c["summary"], c["services"])
+        for c in detail.json["causes"]]  # fmt: skip

@@ -11,8 +11,9 @@ code. Only what names the names themselves (reasons, the shared names of a backu
 would name the stand-in: ``impact`` leaves those out of its summary, and ``--detail``
 judges every name.
 
-Kept apart, each in a class of its own: names assumed to fail (``--fail name:…``) and
-names with a CNAME chain written in the config (their answers depend on other names).
+Kept apart, each in a class of its own: names assumed to fail (``--fail name:…``), and
+names with a CNAME chain written in the config or on one (their answers depend on other
+names). Names looked up by different client groups are in different classes.
 Causes that count names or lookups count each class as many as it holds
 (``Health.weights``); causes that name single names or queries (``NAMED``) would name
 a stand-in, and ``impact`` then judges every name after all.
@@ -26,7 +27,7 @@ from dataclasses import replace
 
 from monitor.config import Config, Service
 from monitor.judging.causes.world import CauseKind
-from monitor.judging.graph import SERVICE_PREFIX, Graph
+from monitor.judging.graph import SERVICE_PREFIX, Graph, NameKey
 
 Signature = tuple[object, ...]
 
@@ -37,14 +38,19 @@ def reduce(
     """``config`` with one name per class, every ``depends_on`` pointing at it; and how
     many names each kept name stands for (``Health.weights``)."""
     needed = _needed(config)
-    alone = set(failed_names)
+    # Alone: names assumed to fail, and every link of a CNAME chain written in the config
+    # (a chain through a stand-in would end there).
+    alone = set(failed_names) | {n for chain in graph.static_chains.values() for n in chain}
+    # With one client group, the names it looks up are the names needed: no need to ask.
+    groups = ({g.name: graph.client_needs(g.name) for g in graph.client_groups}
+              if len(graph.client_groups) > 1 else {})  # fmt: skip
     stand_in: dict[str, str] = {}
     first: dict[Signature, str] = {}
     for spec in config.names:
         name = spec.name.lower().rstrip(".")
         if name in stand_in:
             continue
-        signature = _signature(graph, name, name in needed, name in alone)
+        signature = _signature(graph, name, name in needed, name in alone, groups)
         stand_in[name] = first.setdefault(signature, name) if signature is not None else name
     kept = set(stand_in.values())
     names = tuple(n for n in config.names if n.name.lower().rstrip(".") in kept)
@@ -53,13 +59,17 @@ def reduce(
     return replace(config, names=names, services=services), dict(weights)
 
 
-def _signature(graph: Graph, name: str, needed: bool, alone: bool) -> Signature | None:
+def _signature(
+    graph: Graph, name: str, needed: bool, alone: bool, groups: dict[str, frozenset[NameKey]]
+) -> Signature | None:
     """What decides how ``name`` fares in a what-if; None: it forms a class alone."""
     keys = sorted(graph.keys_by_name.get(name, []))
     if alone or not keys or any(graph.static_chains.get(key) for key in keys):
         return None
-    # The servers a name is asked of follow from its own list (or none) and its zone.
-    asked = tuple((key[1], graph.names[key].expect is None, graph.names[key].servers)
+    # The servers a name is asked of follow from its own list (or none) and its zone;
+    # the client groups that look it up count it in their lookups.
+    asked = tuple((key[1], graph.names[key].expect is None, graph.names[key].servers,
+                   frozenset(group for group, needs in groups.items() if key in needs))
                   for key in keys)  # fmt: skip
     return (graph.zone_of(name), graph.fate_zone(name), needed, asked)
 

@@ -168,9 +168,12 @@ def cache_countdown(answer: CachedAnswer) -> Countdown:
     )  # fmt: skip
 
 
+COPIES_ENDED = "may have expired"  # what is said of a secondary's copy once its time is up
+
+
 def copies_countdown(zone: str, secondaries: tuple[str, ...]) -> Countdown:
     by = f"the copies of {zone} on {', '.join(secondaries)}"
-    return Countdown(by, secondaries, (zone, "SOA"), "may have expired")
+    return Countdown(by, secondaries, (zone, "SOA"), COPIES_ENDED)
 
 
 RISE_SLACK = 1.5  # seconds: runways are whole seconds, rounds start a little late
@@ -219,9 +222,12 @@ class RunwayClock:
             return ""
         rose = ""
         if before is not None and now + seconds > before.end + RISE_SLACK:
-            rose = (f"{before.countdown.by} {before.countdown.ended} "
-                    f"({now_answers(before.countdown)}); "
-                    f"the countdown now follows {countdown.by}")  # fmt: skip
+            if before.countdown == countdown:  # the same answer, fetched again: a fresh TTL
+                rose = f"{countdown.by} was fetched again ({now_answers(countdown)})"
+            else:
+                rose = (f"{before.countdown.by} {before.countdown.ended} "
+                        f"({now_answers(before.countdown)}); "
+                        f"the countdown now follows {countdown.by}")  # fmt: skip
         elif before is not None and before.countdown == countdown:
             rose = before.rose
         self.services[service] = _Counted(now + seconds, countdown, rose)

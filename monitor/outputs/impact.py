@@ -8,12 +8,14 @@ state (critical first) and the backups by state; ``--detail`` gives the full rep
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
 from monitor.judging.causes.world import duration_words
 
 SHOWN = 8  # service names listed per line; the rest are counted
+NAMED_WARNING = re.compile(r"^\S+ [A-Z0-9]+: ")  # "ehr-db.region.internal A: …"
 STATES = ("down", "degraded", "up")
 
 
@@ -103,9 +105,12 @@ def without_names(report: dict[str, Any]) -> None:
     """Leave out of a what-if judged by classes of names (``judging.classes``) what
     would name a class's stand-in instead of the name itself: each service's, client
     group's and backup's reasons, and a backup's shared names and fate level (whether
-    it shares fate at all, and so its state, is the same)."""
+    it shares fate at all, and so its state, is the same), what a runway follows, and
+    the warnings about single names (``ehr-db.region.internal A: only …``)."""
+    report["warnings"] = [w for w in report.get("warnings", []) if not NAMED_WARNING.match(w)]
     for service in report["services"]:
-        service.pop("reasons", None)
+        for key in ("reasons", "runway_follows", "runway_rose"):
+            service.pop(key, None)
         for view in service.get("clients", []):
             view.pop("reasons", None)
         for backup in service["backups"]:

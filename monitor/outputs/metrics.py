@@ -133,6 +133,7 @@ class RoundView:
     memory: Memory | None = None  # since when, for a running monitor
     facts: dict[str, ServerFacts] | None = None  # per server; from ``results`` when None
     learned: Any = None  # serving.learning.Learned, where serve learns from traffic
+    started_at: float | None = None  # the round's start; else its end less its probing
 
     def __post_init__(self) -> None:
         if self.facts is None:
@@ -426,7 +427,9 @@ def _services(self: RoundCollector) -> Iterator[Metric | Series]:
         "the one time both dnsmon's pushed alerts and the rules tell.",
         ["service"],
     )
-    started = int(self.view.finished_at - self.view.duration)
+    view = self.view
+    started = int(view.started_at if view.started_at is not None else
+                  view.finished_at - view.duration)  # fmt: skip
     back = recovery_seconds(self.view.causes)
     backup = _gauge(
         "dnsmon_backup_status",

@@ -271,7 +271,12 @@ def _runway(service: dict[str, Any], report: dict[str, Any]) -> str:
 
 def _failing_already(service: dict[str, Any]) -> str:
     """The faults already felt behind a countdown: a resolver failing its names."""
-    felt = [r for r in service["reasons"] if "only cached answers left" not in r]
+    cache = (
+        "only cached answers left",
+        "serves expired answers for an unknown time",
+        "serve expired answers for an unknown time",
+    )  # what a countdown says already
+    felt = [r for r in service["reasons"] if not any(c in r for c in cache)]
     if not felt:
         return ""
     items = "".join(f"<li>{escape(r)}</li>" for r in felt[:MAX_FELT])

@@ -267,7 +267,7 @@ class Scheduler:
             )
         view = metrics.RoundView(
             monitor.graph, outcome.health, results, finished, outcome.round.duration_seconds,
-            outcome.causes, outcome.memory, outcome.facts, learned,
+            outcome.causes, outcome.memory, outcome.facts, learned, outcome.round.started_at,
         )  # fmt: skip
         exposition = metrics.render(metrics.RoundCollector(view, self.totals))
         published = Published(outcome.report, exposition, finished)
