@@ -282,7 +282,8 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str, detail: bool) -> i
         raise click.BadParameter(str(exc), param_hint="--fail") from exc
     found, every_name = whatif.moments(monitor, parsed, detail)
     moments = [told.moment(m.report, m.name, m.after_seconds) for m in found]
-    chosen = max(reversed(found), key=lambda m: _severity(m.report))  # a tie: the later
+    codes = [exit_code(m.report) for m in found]  # before anything is left out of them
+    chosen = found[told.worse(moments, codes)]
     worst = chosen.report
     worst["assumed_failures"] = [str(f) for f in parsed]
     worst["moment"] = chosen.name  # the moment this report is of
@@ -294,15 +295,9 @@ def impact(obj: Context, failures: tuple[str, ...], fmt: str, detail: bool) -> i
     elif not detail:
         click.echo(told.summary(worst, moments))
     else:
-        click.echo(told.summary(worst, moments).split("\n\n")[0])
+        click.echo("\n".join(told.headline(worst, moments)))
         emit(worst, fmt, render)
-    return max(exit_code(m.report) for m in found)
-
-
-def _severity(report: dict[str, Any]) -> tuple[int, int, int]:
-    """How bad a report is: its exit code, then how many services are down, degraded."""
-    states = [s["status"] for s in report["services"]]
-    return exit_code(report), states.count("down"), states.count("degraded")
+    return max(codes)
 
 
 @cli.command()

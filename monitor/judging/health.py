@@ -210,10 +210,9 @@ def _explain_rises(health: Health, clock: RunwayClock, now: float) -> None:
 
 def _answers_now(health: Health, countdown: Countdown) -> str:
     """What the servers behind a countdown answer this round: ``resolver-a: servfail``."""
-    copies = countdown.ended == runway_module.COPIES_ENDED
-    zone = health.zones.get(countdown.key[0]) if copies else None
+    zone = health.zones.get(countdown.key[0]) if countdown.copies else None
     found: dict[str, ProbeResult] = dict(zone.soa_results) if zone is not None else {}
-    if not copies and countdown.key in health.names:  # a resolver's answer: as a resolver
+    if not countdown.copies and countdown.key in health.names:  # a resolver's answer: as a resolver
         found = {r.query.server.name: r for r in health.names[countdown.key].results
                  if r.query.name == countdown.key[0] and r.recursive}  # fmt: skip
     said = [f"{s} answers {found[s].result}" if s in found else f"{s} was not asked"

@@ -158,5 +158,5 @@ def stale_window(servers: Iterable[Server], failures: list[Failure]) -> float | 
     (caches hold only for the TTLs, and the two moments are one)."""
     failed = {f.name for f in failures if f.kind == "server"}
     windows = [s.serve_stale for s in servers
-               if s.role is Role.RECURSIVE and s.serve_stale and s.name not in failed]  # fmt: skip
+               if s.recursive and s.serve_stale and s.name not in failed]  # fmt: skip
     return max(windows) if windows else None

@@ -156,7 +156,12 @@ class Countdown:
     by: str  # "resolver-b's expired answer for ehr.region.internal A (serve-stale)"
     servers: tuple[str, ...]
     key: NameKey
-    ended: str = "ran out"  # what is said of it once its time is up
+    copies: bool = False  # secondaries' copies of a zone, not a resolver's cached answer
+
+    @property
+    def ended(self) -> str:
+        """What is said of it once its time is up."""
+        return "may have expired" if self.copies else "ran out"
 
 
 def cache_countdown(answer: CachedAnswer) -> Countdown:
@@ -168,12 +173,9 @@ def cache_countdown(answer: CachedAnswer) -> Countdown:
     )  # fmt: skip
 
 
-COPIES_ENDED = "may have expired"  # what is said of a secondary's copy once its time is up
-
-
 def copies_countdown(zone: str, secondaries: tuple[str, ...]) -> Countdown:
     by = f"the copies of {zone} on {', '.join(secondaries)}"
-    return Countdown(by, secondaries, (zone, "SOA"), COPIES_ENDED)
+    return Countdown(by, secondaries, (zone, "SOA"), copies=True)
 
 
 RISE_SLACK = 1.5  # seconds: runways are whole seconds, rounds start a little late

@@ -46,14 +46,28 @@ def when(m: dict[str, Any]) -> str:
     return f"once the names' TTLs and up to {duration_words(after)} of serve-stale have run out"
 
 
-def summary(report: dict[str, Any], moments: list[dict[str, Any]]) -> str:
-    """The what-if in a screenful, whatever the size of the map; ``report`` is the
-    worse moment's (``report["moment"]``)."""
+def worse(moments: list[dict[str, Any]], codes: list[int]) -> int:
+    """Which moment is worse (its index): by exit code (``codes``), then by services
+    down, then degraded; on a tie, the later."""
+    order = [(codes[i], m["counts"]["down"], m["counts"]["degraded"], i)
+             for i, m in enumerate(moments)]  # fmt: skip
+    return max(order)[-1]
+
+
+def headline(report: dict[str, Any], moments: list[dict[str, Any]]) -> list[str]:
+    """What fails, and each moment's verdict and counts: the summary's first lines."""
     targets = " and ".join(report["assumed_failures"])
     verb = "fails" if len(report["assumed_failures"]) == 1 else "fail"
     lines = [f"If {targets} {verb} (what-if; nothing probed):"]
     for m in moments:
         lines.append(f"  {when(m)}: {m['status'].upper()}  {_counts(m['counts'])}")
+    return lines
+
+
+def summary(report: dict[str, Any], moments: list[dict[str, Any]]) -> str:
+    """The what-if in a screenful, whatever the size of the map; ``report`` is the
+    worse moment's (``report["moment"]``)."""
+    lines = headline(report, moments)
     worse = next((m for m in moments if m["moment"] == report.get("moment")), moments[-1])
     told = when(worse)
     lines += ["", f"{told[0].upper()}{told[1:]}:"]
