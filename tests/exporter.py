@@ -26,7 +26,7 @@ from typing import Any, Self, TypeVar
 
 from dnsmon_cli import COMMAND
 from prometheus_client.parser import text_string_to_metric_families
-from servers import Managed, TestRegion, free_port, stop_process
+from servers import Managed, TestRegion, free_port, spawn, stop_process
 
 # Sets the soft limit on open files, then becomes the command (same PID): no preexec_fn.
 _WITH_NOFILE = [
@@ -162,15 +162,8 @@ class Exporter(Managed):
         return args
 
     def start(self, wait: bool = True) -> Self:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={**os.environ, **self.env} if self.env else None,
-            )
+        env = {**os.environ, **self.env} if self.env else None
+        self.proc = spawn(self.command(), self.log_path, env=env)
         if wait:
             try:
                 self.wait_ready()

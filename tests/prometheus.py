@@ -21,7 +21,7 @@ from typing import Any, Self
 import pytest
 import yaml
 from exporter import wait_until
-from servers import Managed, free_port, stop_process
+from servers import Managed, free_port, spawn, stop_process
 
 DEADLINE = 30.0
 
@@ -66,15 +66,7 @@ class Prometheus(Managed):
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--log.level=info",
         ]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                command,
-                cwd=self.dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = spawn(command, self.log_path, self.dir)
         try:
             wait_until(self._ready, "Prometheus ready (/-/ready 200)", DEADLINE, self.describe)
         except BaseException:

@@ -148,6 +148,25 @@ def missing_binaries(names: Iterable[str] = CORE_PROGRAMS) -> list[str]:
     return missing
 
 
+def spawn(
+    command: list[str],
+    log_path: Path,
+    cwd: Path | None = None,
+    header: str = "",
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``command`` in its own session (stopped by PID, its children with it), stdin
+    closed, stdout and stderr appended to ``log_path`` after ``header``."""
+    with open(log_path, "ab") as log:
+        if header:
+            log.write(header.encode())
+            log.flush()
+        return subprocess.Popen(
+            command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, env=env,
+        )  # fmt: skip
+
+
 def stop_process(
     proc: subprocess.Popen[Any] | None, signum: int = signal.SIGTERM, grace: float = STOP_GRACE
 ) -> int | None:
@@ -439,17 +458,7 @@ class Server(Managed):
             return self
         self._write_config()
         command = self._command()
-        with open(self.log_path, "ab") as log:
-            log.write(f"--- {' '.join(command)}\n".encode())
-            log.flush()
-            self._proc = subprocess.Popen(
-                command,
-                cwd=self.dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._proc = spawn(command, self.log_path, self.dir, f"--- {' '.join(command)}\n")
         try:
             self._wait_ready()
         except BaseException:

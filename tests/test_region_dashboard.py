@@ -219,16 +219,7 @@ def test_every_metric_the_dashboard_reads_is_exported(
 
 @needs_promtool
 def test_dashboard_queries_are_valid_promql(dashboard: dict[str, Any], tmp_path: Path) -> None:
-    rules = [
-        {"record": f"dashboard:query_{i}", "expr": _as_promql(expr)}
-        for i, (_, expr) in enumerate(_queries(dashboard))
-    ]
-    path = tmp_path / "dashboard-queries.yml"
-    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    run = subprocess.run(
-        ["promtool", "check", "rules", str(path)], capture_output=True, text=True, check=False
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
+    test_dashboards.assert_valid_promql(dashboard, tmp_path)
 
 
 # A made-up region: four sites report, clinic-east fell silent after ten minutes. ns1 is
